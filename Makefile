@@ -1,0 +1,74 @@
+# mxguard - the two commands that matter: `make run` and `make test`.
+# Everything builds with meson+ninja under build/ (and build-asan/, build-fuzz/).
+
+PYTHON   ?= /usr/bin/python3
+PREFIX   ?= /usr/local
+MESON    ?= meson
+BUILD    ?= build
+ASAN     ?= build-asan
+FUZZ     ?= build-fuzz
+FUZZRUNS ?= 200000
+
+.PHONY: all deps run test test-unit test-integration test-fuzz test-sanitize bench \
+	install fuzz format clean
+
+all: $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+$(BUILD)/build.ninja:
+	$(MESON) setup $(BUILD)
+
+$(ASAN)/build.ninja:
+	$(MESON) setup $(ASAN) -Db_sanitize=address,undefined -Db_lundef=false \
+		-Dbuildtype=debug
+
+$(FUZZ)/build.ninja:
+	CC=clang $(MESON) setup $(FUZZ) -Dfuzz=true -Dbuildtype=debug -Dsystemd=disabled
+
+deps:
+	sh scripts/deps.sh
+
+# Foreground, embedded defaults, state under ./var; starts a sink MTA when
+# nothing listens on the backend address.
+run: deps all
+	bash scripts/run.sh $(BUILD)/mxguard
+
+test: deps all test-unit test-fuzz test-integration
+
+test-unit: all
+	meson test -C $(BUILD) --print-errorlogs
+
+test-integration: all
+	MXGUARD_BIN=$(CURDIR)/$(BUILD)/mxguard $(PYTHON) -m pytest -q -p no:cacheprovider \
+		tests/integration
+
+# The same suite against an ASan+UBSan build.
+test-sanitize: deps $(ASAN)/build.ninja
+	ninja -C $(ASAN)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		meson test -C $(ASAN) --print-errorlogs
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		MXGUARD_BIN=$(CURDIR)/$(ASAN)/mxguard $(PYTHON) -m pytest -q -p no:cacheprovider \
+		tests/integration
+
+fuzz: deps $(FUZZ)/build.ninja
+	ninja -C $(FUZZ)
+
+# Each fuzz target runs a bounded number of inputs from its seed corpus.
+test-fuzz: fuzz
+	sh tests/fuzz/run.sh $(FUZZ) $(FUZZRUNS)
+
+bench: deps all
+	MXGUARD_BIN=$(CURDIR)/$(BUILD)/mxguard bench/passthrough
+
+install: deps all
+	meson install -C $(BUILD) --destdir "$(DESTDIR)"
+	install -d -m 0755 $(DESTDIR)/etc/mxguard
+	[ -e $(DESTDIR)/etc/mxguard/mxguard.conf ] || \
+		install -m 0644 etc/mxguard.conf.example $(DESTDIR)/etc/mxguard/mxguard.conf
+
+format:
+	clang-format -i src/*.c src/*.h tests/unit/*.c tests/fuzz/*.c
+
+clean:
+	rm -rf $(BUILD) $(ASAN) $(FUZZ)

@@ -1,0 +1,36 @@
+#!/bin/bash
+# run.sh - `make run`: mxguard in the foreground on its embedded defaults
+# (SMTP on 127.0.0.1:2525, state under ./var, backend 127.0.0.1:25).
+#
+# When nothing listens on the backend address, a Postfix smtp-sink is
+# started there so that the whole path works out of the box; it accepts
+# and discards mail, and is stopped when mxguard stops.
+set -eu
+
+bin=${1:-build/mxguard}
+backend=$("$bin" -c /dev/null -n | sed -n 's/^backend = //p')
+host=${backend%:*}
+port=${backend##*:}
+sink_pid=""
+
+cleanup() {
+    [ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+if ! (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then
+    echo "run: nothing listens on $backend: starting a local sink MTA (Postfix smtp-sink) there;"
+    echo "run: it accepts and discards every message. Point 'backend' at your MTA to change that."
+    user=""
+    [ "$(id -u)" = 0 ] && user="-u postfix"
+    /usr/sbin/smtp-sink $user "$host:$port" 256 &
+    sink_pid=$!
+    sleep 0.3
+fi
+
+echo "run: mxguard on 127.0.0.1:2525 (try: swaks --server 127.0.0.1:2525 --to you@example.org)"
+# run_as = (empty) keeps the invoking user: fine for a trial, not for production.
+"$bin" -c /dev/null -o run_as= &
+mx_pid=$!
+trap 'kill -TERM $mx_pid 2>/dev/null; wait $mx_pid; cleanup' INT TERM
+wait $mx_pid

@@ -1,0 +1,71 @@
+/*
+ * config.h - mxguard's parameters: one declarative table, a Postfix-like
+ * "name = value" file reader, -o overrides, and printing of the effective
+ * configuration (mxguard -n).
+ */
+#ifndef MXG_CONFIG_H
+#define MXG_CONFIG_H
+
+#include <stdio.h>
+
+#include "log.h"
+#include "netaddr.h"
+
+#define CFG_MAX_LISTEN 16
+
+enum backend_proto { BACKEND_PROXY2, BACKEND_PROXY1, BACKEND_XCLIENT, BACKEND_NONE };
+enum default_action { ACTION_PASS, ACTION_INSPECT };
+
+/*
+ * A loaded configuration. Reference counted: a reload installs a new one
+ * while connections that started under the old one keep theirs.
+ */
+struct cfg {
+	int refs;
+	char *myhostname;
+	struct netaddr smtp_listen[CFG_MAX_LISTEN];
+	int smtp_listen_n;
+	int listen_backlog;
+	struct netaddr backend;
+	int backend_protocol; /* enum backend_proto */
+	int backend_timeout;  /* seconds */
+	int default_action;   /* enum default_action */
+	int smtp_timeout;
+	int relay_timeout;
+	int smtp_error_limit;
+	int max_connections;
+	int shutdown_timeout;
+	char *state_dir;
+	char *control_socket;
+	char *run_as;
+	int log_target; /* enum log_target */
+};
+
+/*
+ * cfg_load - build a configuration from the embedded defaults, then the file
+ * at path (skipped when path is NULL, or when it does not exist and
+ * missing_ok is set), then the "name=value" overrides. Returns a new
+ * configuration with one reference, or NULL with "FILE:LINE: message" (or
+ * "-o name=value: message") in err.
+ */
+struct cfg *cfg_load(const char *path, int missing_ok, char *const *overrides, int noverrides,
+		     char *err, size_t errsz);
+
+/* cfg_print - the effective configuration, one "name = value" per parameter. */
+void cfg_print(const struct cfg *cfg, FILE *fp);
+
+/*
+ * cfg_keep_fixed - for a reload: every parameter that cannot change without
+ * a restart and differs between old and fresh is reset in fresh to the old
+ * value, and its name passed to note(). Returns how many were reset.
+ */
+int cfg_keep_fixed(struct cfg *fresh, const struct cfg *old, void (*note)(const char *name));
+
+struct cfg *cfg_ref(struct cfg *cfg);
+/* cfg_unref - drop one reference; frees on the last; sets *cfgp to NULL. */
+void cfg_unref(struct cfg **cfgp);
+
+/* cfg_control_path - the control socket path (relative names under state_dir). */
+void cfg_control_path(const struct cfg *cfg, char *buf, size_t bufsz);
+
+#endif

@@ -1,0 +1,317 @@
+/*
+ * conn.c - connection lifecycle: accept, greeting, the choice between
+ * passing and inspecting, polite and forced close, and the one log line
+ * every connection leaves behind.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "conn.h"
+#include "handoff.h"
+#include "listen.h"
+#include "log.h"
+#include "mxguard.h"
+#include "relay.h"
+#include "smtp.h"
+
+/* How long a closing connection may keep sending before it is cut off. */
+#define CONN_DRAIN_SECS 5
+
+static const char *const conn_stage_names[] = {"greet", "dialogue", "connect",
+					       "handshake", "replay", "relay"};
+static const char *const conn_end_names[] = {
+	"none",		 "quit",	  "client_eof", "client_error", "backend_eof", "backend_error",
+	"backend_fail", "timeout",	  "errors",	"shutdown",	"overload",
+};
+static const char *const conn_action_names[] = {"pass", "inspect", "refused"};
+
+const char *conn_stage_name(int stage)
+{
+	return stage >= 0 && stage <= STAGE_RELAY ? conn_stage_names[stage] : "?";
+}
+
+const char *conn_end_name(int end)
+{
+	return end >= 0 && end <= END_OVERLOAD ? conn_end_names[end] : "?";
+}
+
+static void conn_log(const struct conn *c)
+{
+	char client[NETADDR_STRLEN];
+	struct timeval now, d;
+
+	gettimeofday(&now, NULL);
+	timersub(&now, &c->start, &d);
+	netaddr_format((const struct sockaddr *)&c->client.ss, client, sizeof(client));
+	log_info("close client=%s listener=%s action=%s stage=%s duration=%ld.%03ld in=%llu "
+		 "out=%llu end=%s",
+		 client, c->lst->name, conn_action_names[c->action], conn_stage_name(c->stage),
+		 (long)d.tv_sec, (long)(d.tv_usec / 1000), (unsigned long long)c->bytes_in,
+		 (unsigned long long)c->bytes_out, conn_end_name(c->end));
+}
+
+void conn_close(struct conn *c, enum conn_end end)
+{
+	struct mxg *mxg = c->mxg;
+
+	if (c->end == END_NONE)
+		c->end = (uint8_t)end;
+	conn_log(c);
+	if (c->relay != NULL)
+		relay_free(c);
+	if (c->ho != NULL)
+		handoff_free(c);
+	if (c->ev != NULL)
+		event_free(c->ev);
+	if (c->wev != NULL)
+		event_free(c->wev);
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c->in);
+	free(c->out);
+	free(c->helo);
+	free(c->mail);
+	free(c->pending);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		mxg->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	mxg->nconns--;
+	cfg_unref(&c->cfg);
+	free(c);
+	mxg_maybe_exit(mxg);
+}
+
+/* conn_write_cb - the socket takes output again: flush the queue. */
+static void conn_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	ssize_t n = send(c->fd, c->out, c->outlen, MSG_NOSIGNAL);
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		conn_close(c, END_CLIENT_ERROR);
+		return;
+	}
+	c->bytes_out += (uint64_t)n;
+	c->outlen -= (size_t)n;
+	memmove(c->out, c->out + n, c->outlen);
+	if (c->outlen > 0)
+		return;
+	free(c->out);
+	c->out = NULL;
+	event_del(c->wev);
+	if (c->closing) {
+		shutdown(c->fd, SHUT_WR);
+		return;
+	}
+	/* Commands waiting in the input buffer run now. */
+	if (c->stage == STAGE_DIALOGUE)
+		smtp_resume(c);
+}
+
+int conn_write(struct conn *c, const char *buf, size_t len)
+{
+	ssize_t n = 0;
+
+	if (c->outlen == 0) {
+		n = send(c->fd, buf, len, MSG_NOSIGNAL);
+		if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			conn_close(c, END_CLIENT_ERROR);
+			return -1;
+		}
+		if (n < 0)
+			n = 0;
+		c->bytes_out += (uint64_t)n;
+		if ((size_t)n == len)
+			return 0;
+	}
+	/* Replies are short and reading pauses while this is non-empty: bounded. */
+	char *grown = realloc(c->out, c->outlen + len - (size_t)n);
+
+	if (grown == NULL) {
+		conn_close(c, END_CLIENT_ERROR);
+		return -1;
+	}
+	c->out = grown;
+	memcpy(c->out + c->outlen, buf + n, len - (size_t)n);
+	c->outlen += len - (size_t)n;
+	if (c->wev == NULL)
+		c->wev = event_new(c->mxg->base, c->fd, EV_WRITE | EV_PERSIST, conn_write_cb, c);
+	if (c->wev == NULL) {
+		conn_close(c, END_CLIENT_ERROR);
+		return -1;
+	}
+	event_add(c->wev, NULL);
+	return 0;
+}
+
+int conn_printf(struct conn *c, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return 0;
+	if ((size_t)n >= sizeof(buf))
+		n = sizeof(buf) - 1;
+	return conn_write(c, buf, (size_t)n);
+}
+
+/* conn_drain_cb - after the last reply: read and drop until EOF or timeout. */
+static void conn_drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	char buf[4096];
+
+	if (what & EV_TIMEOUT) {
+		conn_close(c, END_NONE);
+		return;
+	}
+	for (int i = 0; i < 16; i++) {
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+
+		if (n > 0) {
+			c->bytes_in += (uint64_t)n;
+			continue;
+		}
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		conn_close(c, END_NONE);
+		return;
+	}
+}
+
+int conn_finish(struct conn *c, const char *reply, enum conn_end end)
+{
+	struct timeval tv = {CONN_DRAIN_SECS, 0};
+
+	if (c->end == END_NONE)
+		c->end = (uint8_t)end;
+	c->closing = 1;
+	if (reply != NULL && conn_write(c, reply, strlen(reply)) < 0)
+		return -1;
+	/*
+	 * Closing a socket with unread input makes the kernel send RST, and an
+	 * RST can destroy the reply before the client reads it. So: half-close
+	 * once the reply is out, and read until the client closes too.
+	 */
+	if (c->outlen == 0)
+		shutdown(c->fd, SHUT_WR);
+	if (c->ev != NULL)
+		event_free(c->ev);
+	c->ev = event_new(c->mxg->base, c->fd, EV_READ | EV_PERSIST, conn_drain_cb, c);
+	if (c->ev == NULL) {
+		conn_close(c, END_NONE);
+		return -1;
+	}
+	event_add(c->ev, &tv);
+	return 0;
+}
+
+void conn_read_pause(struct conn *c)
+{
+	if (c->ev != NULL)
+		event_del(c->ev);
+}
+
+void conn_read_resume(struct conn *c)
+{
+	struct timeval tv = {c->cfg->smtp_timeout, 0};
+
+	if (c->ev != NULL)
+		event_add(c->ev, &tv);
+}
+
+void conn_accept(struct mxg *mxg, const struct listener *lst, int fd, const struct sockaddr *sa,
+		 int salen)
+{
+	struct cfg *cfg = mxg->cfg;
+	struct conn *c;
+
+	mxg->stats.accepted++;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		close(fd);
+		return;
+	}
+	c->mxg = mxg;
+	c->lst = lst;
+	c->fd = fd;
+	c->cfg = cfg_ref(cfg);
+	gettimeofday(&c->start, NULL);
+	memcpy(&c->client.ss, sa, (size_t)salen);
+	c->client.len = (socklen_t)salen;
+	c->local.len = sizeof(c->local.ss);
+	if (getsockname(fd, (struct sockaddr *)&c->local.ss, &c->local.len) < 0)
+		c->local = lst->addr;
+	netaddr_unmap(&c->client);
+	netaddr_unmap(&c->local);
+	c->next = mxg->conns;
+	if (c->next)
+		c->next->prev = c;
+	mxg->conns = c;
+	mxg->nconns++;
+
+	if (mxg->nconns > cfg->max_connections) {
+		char reply[300];
+
+		mxg->stats.refused++;
+		c->action = ACT_REFUSED;
+		snprintf(reply, sizeof(reply), "421 4.7.0 %s Error: too many connections\r\n",
+			 cfg->myhostname);
+		conn_finish(c, reply, END_OVERLOAD);
+		return;
+	}
+	/*
+	 * The first greeting line goes out at once. Its last line comes from
+	 * the backend (pass) or from mxguard (inspect), so the client sees one
+	 * ordinary greeting either way.
+	 */
+	if (conn_printf(c, "220-%s ESMTP mxguard\r\n", cfg->myhostname) < 0)
+		return;
+	if (cfg->default_action == ACTION_INSPECT) {
+		c->action = ACT_INSPECT;
+		smtp_start(c);
+	} else {
+		c->action = ACT_PASS;
+		handoff_start(c);
+	}
+}
+
+void conn_shutdown_all(struct mxg *mxg)
+{
+	struct conn *c, *next;
+
+	for (c = mxg->conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->stage == STAGE_DIALOGUE && !c->closing) {
+			char reply[300];
+
+			snprintf(reply, sizeof(reply),
+				 "421 4.3.2 %s Service shutting down, try again later\r\n",
+				 c->cfg->myhostname);
+			conn_finish(c, reply, END_SHUTDOWN);
+		}
+	}
+}
+
+void conn_kill_all(struct mxg *mxg)
+{
+	while (mxg->conns != NULL)
+		conn_close(mxg->conns, END_SHUTDOWN);
+}

@@ -1,0 +1,123 @@
+/*
+ * conn.h - one client connection from accept to close.
+ *
+ * A connection is small and grows only while it needs to: the input buffer
+ * exists while a partial command line is waiting, the hand-off state while
+ * mxguard talks to the backend, the relay state once bytes flow both ways.
+ */
+#ifndef MXG_CONN_H
+#define MXG_CONN_H
+
+#include <stdint.h>
+#include <sys/time.h>
+
+#include "netaddr.h"
+#include "smtpcmd.h"
+
+struct mxg;
+struct cfg;
+struct event;
+struct listener;
+struct handoff;
+struct relay;
+
+enum conn_stage {
+	STAGE_GREET,
+	STAGE_DIALOGUE,
+	STAGE_CONNECT,
+	STAGE_HANDSHAKE,
+	STAGE_REPLAY,
+	STAGE_RELAY,
+};
+
+enum conn_action { ACT_PASS, ACT_INSPECT, ACT_REFUSED };
+
+/* How a connection ended; named in its close line. */
+enum conn_end {
+	END_NONE,
+	END_QUIT,
+	END_CLIENT_EOF,
+	END_CLIENT_ERROR,
+	END_BACKEND_EOF,
+	END_BACKEND_ERROR,
+	END_BACKEND_FAIL,
+	END_TIMEOUT,
+	END_ERRORS,
+	END_SHUTDOWN,
+	END_OVERLOAD,
+};
+
+struct conn {
+	struct mxg *mxg;
+	struct conn *prev, *next;
+	struct cfg *cfg;	/* the configuration it was accepted under */
+	const struct listener *lst;
+	int fd;			/* client socket; -1 once the relay owns it */
+	struct event *ev;	/* client read (dialogue, drain) */
+	struct event *wev;	/* client write, only while output is blocked */
+	struct netaddr client, local;
+	struct timeval start;
+	uint8_t stage;		/* enum conn_stage */
+	uint8_t action;		/* enum conn_action */
+	uint8_t end;		/* enum conn_end */
+	uint8_t closing : 1;	/* final reply sent, draining input */
+	uint8_t discard : 1;	/* skipping the rest of an overlong line */
+	uint8_t esmtp : 1;	/* client said EHLO */
+	uint16_t errors;
+	/* Dialogue input: a partial line, allocated only while one is pending. */
+	char *in;
+	uint16_t inlen;
+	/* Client output that the socket did not take at once. */
+	char *out;
+	size_t outlen;
+	/* What the client said, for the replay at hand-off. */
+	char *helo;		/* whole HELO/EHLO line, CRLF included */
+	char *mail;		/* whole MAIL line */
+	char *pending;		/* the command that triggered the hand-off */
+	uint8_t pending_verb;	/* enum smtp_verb */
+	struct handoff *ho;
+	struct relay *relay;
+	uint64_t bytes_in, bytes_out;
+};
+
+/* conn_accept - take a new client socket from a listener. */
+void conn_accept(struct mxg *mxg, const struct listener *lst, int fd,
+		 const struct sockaddr *sa, int salen);
+
+/*
+ * conn_write - send bytes to the client in the dialogue. What the socket
+ * does not take at once is queued, and reading commands pauses until the
+ * queue is flushed (a pipelining client cannot make mxguard buffer without
+ * bound). Returns 0, or -1 after the connection was closed on an error.
+ */
+int conn_write(struct conn *c, const char *buf, size_t len);
+
+/* conn_printf - conn_write with a format. */
+int conn_printf(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * conn_finish - send a last reply (or none when reply is NULL), stop
+ * reading commands, and close politely: half-close, drain what the client
+ * still sends for a few seconds, then close. end is recorded for the log.
+ * Returns 0, or -1 when the connection is already gone (write error).
+ */
+int conn_finish(struct conn *c, const char *reply, enum conn_end end);
+
+/* conn_close - close now, write the connection's log line, free it all. */
+void conn_close(struct conn *c, enum conn_end end);
+
+/* conn_read_pause / conn_read_resume - stop or restart client read events. */
+void conn_read_pause(struct conn *c);
+void conn_read_resume(struct conn *c);
+
+/* conn_shutdown_all - SIGTERM: end dialogues, leave relays to finish. */
+void conn_shutdown_all(struct mxg *mxg);
+
+/* conn_kill_all - the shutdown bound expired: close every connection. */
+void conn_kill_all(struct mxg *mxg);
+
+/* conn_stage_name, conn_end_name - for logs and the control socket. */
+const char *conn_stage_name(int stage);
+const char *conn_end_name(int end);
+
+#endif

@@ -1,0 +1,23 @@
+/*
+ * handoff.h - handing a client to the backend MTA with its real identity:
+ * connect, PROXY header or XCLIENT, replay of what the client already said,
+ * then the relay.
+ */
+#ifndef MXG_HANDOFF_H
+#define MXG_HANDOFF_H
+
+struct conn;
+
+/*
+ * handoff_start - begin the hand-off of c. In pass mode the backend's
+ * greeting becomes the client's; in inspect mode c->pending holds the
+ * command whose answer comes from the backend. c may be gone when this
+ * returns (a failed write while reporting a failure): callers call it last
+ * and do not touch c afterwards.
+ */
+void handoff_start(struct conn *c);
+
+/* handoff_free - drop the hand-off state (connection closing). */
+void handoff_free(struct conn *c);
+
+#endif

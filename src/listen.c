@@ -1,0 +1,153 @@
+/*
+ * listen.c - listening sockets.
+ *
+ * Sockets are opened while mxguard may still be root (port 25), then served
+ * by libevent's connection listener once privileges are gone. The accept
+ * queue is as long as the kernel allows by default: a short queue drops
+ * clients under load before mxguard ever sees them (ListenOverflows).
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "conn.h"
+#include "listen.h"
+#include "log.h"
+#include "mxguard.h"
+
+int listen_somaxconn(void)
+{
+	FILE *fp = fopen("/proc/sys/net/core/somaxconn", "r");
+	int v = 128;
+
+	if (fp != NULL) {
+		if (fscanf(fp, "%d", &v) != 1 || v <= 0)
+			v = 128;
+		fclose(fp);
+	}
+	return v;
+}
+
+int listen_open(struct mxg *mxg, char *err, size_t errsz)
+{
+	const struct cfg *cfg = mxg->cfg;
+	int somax = listen_somaxconn();
+	int backlog = cfg->listen_backlog ? cfg->listen_backlog : somax;
+
+	if (backlog > somax) {
+		log_warn("listen_backlog = %d is clamped by the kernel to net.core.somaxconn = %d;"
+			 " raise net.core.somaxconn to use it",
+			 backlog, somax);
+		backlog = somax;
+	}
+	mxg->listeners = calloc((size_t)cfg->smtp_listen_n, sizeof(struct listener));
+	if (mxg->listeners == NULL) {
+		snprintf(err, errsz, "out of memory");
+		return -1;
+	}
+	for (int i = 0; i < cfg->smtp_listen_n; i++) {
+		struct listener *l = &mxg->listeners[i];
+		const struct sockaddr *sa = (const struct sockaddr *)&cfg->smtp_listen[i].ss;
+		int one = 1;
+
+		l->mxg = mxg;
+		l->addr = cfg->smtp_listen[i];
+		l->backlog = backlog;
+		netaddr_format(sa, l->name, sizeof(l->name));
+		l->fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (l->fd < 0) {
+			snprintf(err, errsz, "%s: socket: %s", l->name, strerror(errno));
+			return -1;
+		}
+		mxg->nlisteners = i + 1;
+		setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		/* [::]:25 should not also take IPv4: that is a listener of its own. */
+		if (sa->sa_family == AF_INET6)
+			setsockopt(l->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		if (bind(l->fd, sa, cfg->smtp_listen[i].len) < 0) {
+			snprintf(err, errsz, "%s: bind: %s", l->name, strerror(errno));
+			return -1;
+		}
+		if (listen(l->fd, backlog) < 0) {
+			snprintf(err, errsz, "%s: listen: %s", l->name, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void listen_accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa,
+			     int salen, void *arg)
+{
+	struct listener *l = arg;
+
+	conn_accept(l->mxg, l, fd, sa, salen);
+}
+
+static void listen_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct listener *l = arg;
+
+	if (l->evl != NULL)
+		evconnlistener_enable(l->evl);
+}
+
+/*
+ * listen_error_cb - accept() failed. Out of descriptors is the one that
+ * matters: the pending client stays in the queue, so accepting again at
+ * once would spin. Pause this listener for a second instead.
+ */
+static void listen_error_cb(struct evconnlistener *evl, void *arg)
+{
+	struct listener *l = arg;
+	struct timeval tv = {1, 0};
+
+	log_warn_errno("%s: accept", l->name);
+	evconnlistener_disable(evl);
+	evtimer_add(l->retry, &tv);
+}
+
+int listen_start(struct mxg *mxg)
+{
+	for (int i = 0; i < mxg->nlisteners; i++) {
+		struct listener *l = &mxg->listeners[i];
+
+		l->retry = evtimer_new(mxg->base, listen_retry_cb, l);
+		l->evl = evconnlistener_new(mxg->base, listen_accept_cb, l,
+					    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1,
+					    l->fd);
+		if (l->retry == NULL || l->evl == NULL) {
+			log_warn("%s: cannot serve the listening socket", l->name);
+			return -1;
+		}
+		evconnlistener_set_error_cb(l->evl, listen_error_cb);
+		log_info("listening on %s backlog=%d", l->name, l->backlog);
+	}
+	return 0;
+}
+
+void listen_close(struct mxg *mxg)
+{
+	for (int i = 0; i < mxg->nlisteners; i++) {
+		struct listener *l = &mxg->listeners[i];
+
+		if (l->evl != NULL) {
+			evconnlistener_free(l->evl); /* closes l->fd */
+			l->evl = NULL;
+		} else if (l->fd >= 0) {
+			close(l->fd);
+		}
+		l->fd = -1;
+		if (l->retry != NULL) {
+			event_free(l->retry);
+			l->retry = NULL;
+		}
+	}
+}

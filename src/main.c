@@ -1,0 +1,302 @@
+/*
+ * NAME
+ *	mxguard - front-line guard for Internet mail servers
+ * SYNOPSIS
+ *	mxguard [-c file] [-o name=value]... [-n] [-V]
+ * DESCRIPTION
+ *	main.c starts the daemon: configuration, listening sockets and the
+ *	state directory while still privileged, then the privilege drop,
+ *	then one event loop until SIGTERM. SIGHUP reloads the configuration
+ *	without touching a connection.
+ * DIAGNOSTICS
+ *	Configuration and environment errors are fatal at start (exit 1)
+ *	and leave the running configuration in place on reload.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "mxg_build.h"
+#if HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+#include "conn.h"
+#include "control.h"
+#include "listen.h"
+#include "log.h"
+#include "mxguard.h"
+#include "probe.h"
+
+#define MAX_OVERRIDES 64
+
+static void mxg_notify(const char *state)
+{
+#if HAVE_SYSTEMD
+	sd_notify(0, state);
+#else
+	(void)state;
+#endif
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: mxguard [-c file] [-o name=value]... [-n] [-V]\n"
+			"  -c file        configuration file (default " MXG_DEFAULT_CONFIG ")\n"
+			"  -o name=value  override a parameter (repeatable)\n"
+			"  -n             print the effective configuration and exit\n"
+			"  -V             print the version and exit\n");
+	exit(2);
+}
+
+static void mxg_note_fixed(const char *name)
+{
+	log_warn("reload: %s changed; it takes effect only after a restart", name);
+}
+
+int mxg_reload(struct mxg *mxg, char *err, size_t errsz)
+{
+	struct cfg *fresh = cfg_load(mxg->cfg_path, mxg->cfg_missing_ok, mxg->overrides,
+				     mxg->noverrides, err, errsz);
+
+	if (fresh == NULL) {
+		log_warn("reload failed, keeping the running configuration: %s", err);
+		return -1;
+	}
+	mxg_notify("RELOADING=1");
+	cfg_keep_fixed(fresh, mxg->cfg, mxg_note_fixed);
+	/* Live connections keep their own reference to the old one. */
+	cfg_unref(&mxg->cfg);
+	mxg->cfg = fresh;
+	probe_kick(mxg->probe);
+	log_info("reloaded configuration from %s",
+		 mxg->cfg_path ? mxg->cfg_path : "embedded defaults");
+	mxg_notify("READY=1");
+	return 0;
+}
+
+void mxg_maybe_exit(struct mxg *mxg)
+{
+	if (mxg->stopping && mxg->nconns == 0)
+		event_base_loopexit(mxg->base, NULL);
+}
+
+static void mxg_hup_cb(evutil_socket_t sig, short what, void *arg)
+{
+	char err[512];
+
+	mxg_reload(arg, err, sizeof(err));
+}
+
+static void mxg_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct mxg *mxg = arg;
+
+	log_warn("shutdown_timeout reached: closing %d remaining connections", mxg->nconns);
+	conn_kill_all(mxg);
+	event_base_loopexit(mxg->base, NULL);
+}
+
+static void mxg_term_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct mxg *mxg = arg;
+	struct timeval tv = {mxg->cfg->shutdown_timeout, 0};
+
+	if (mxg->stopping)
+		return;
+	mxg->stopping = 1;
+	mxg_notify("STOPPING=1");
+	log_info("stopping on signal %d: %d connections to finish within %ds", (int)sig,
+		 mxg->nconns, mxg->cfg->shutdown_timeout);
+	listen_close(mxg);
+	control_close(&mxg->control);
+	conn_shutdown_all(mxg);
+	event_base_once(mxg->base, -1, EV_TIMEOUT, mxg_deadline_cb, mxg, &tv);
+	mxg_maybe_exit(mxg);
+}
+
+/* mxg_mkdirs - mkdir -p, owned by uid/gid when we are root. */
+static int mxg_mkdirs(const char *path, uid_t uid, gid_t gid, char *err, size_t errsz)
+{
+	char buf[1024];
+
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf)) {
+		snprintf(err, errsz, "state_dir: path too long");
+		return -1;
+	}
+	for (char *p = buf + 1;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char saved = *p;
+
+		*p = '\0';
+		if (mkdir(buf, 0750) < 0 && errno != EEXIST) {
+			snprintf(err, errsz, "state_dir: cannot create %.200s: %s", buf,
+				 strerror(errno));
+			return -1;
+		}
+		*p = saved;
+		if (saved == '\0')
+			break;
+	}
+	if (getuid() == 0 && chown(path, uid, gid) < 0) {
+		snprintf(err, errsz, "state_dir: chown %.200s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* mxg_raise_nofile - every client in the relay costs two descriptors. */
+static void mxg_raise_nofile(const struct cfg *cfg)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && (rlim_t)cfg->max_connections * 2 + 64 > rl.rlim_cur)
+		log_warn("max_connections = %d needs about %d descriptors, but the limit is %lu:"
+			 " clients beyond that wait in the accept queue",
+			 cfg->max_connections, cfg->max_connections * 2 + 64,
+			 (unsigned long)rl.rlim_cur);
+}
+
+/* mxg_drop - become run_as for good, or stay who we are when it is empty. */
+static void mxg_drop(const struct cfg *cfg, const struct passwd *pw)
+{
+	if (pw == NULL) {
+		if (geteuid() == 0)
+			log_warn("run_as is empty: running as root; this is for tests, not for"
+				 " production");
+		return;
+	}
+	if (setgroups(1, &pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
+		log_fatal("cannot drop privileges to %s: %s", cfg->run_as, strerror(errno));
+	if (pw->pw_uid != 0 && setuid(0) == 0)
+		log_fatal("privileges could be regained after dropping them to %s", cfg->run_as);
+}
+
+int main(int argc, char **argv)
+{
+	struct mxg mxg;
+	char *overrides[MAX_OVERRIDES];
+	int noverrides = 0, check = 0, ch;
+	const char *path = NULL;
+	char err[1024];
+	struct passwd *pw = NULL;
+	uid_t uid = getuid();
+	gid_t gid = getgid();
+
+	while ((ch = getopt(argc, argv, "c:o:nVh")) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'o':
+			if (noverrides == MAX_OVERRIDES) {
+				fprintf(stderr, "mxguard: too many -o options\n");
+				return 2;
+			}
+			overrides[noverrides++] = optarg;
+			break;
+		case 'n':
+			check = 1;
+			break;
+		case 'V':
+			printf("mxguard %s\n", MXG_VERSION);
+			return 0;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+
+	memset(&mxg, 0, sizeof(mxg));
+	/* Without -c, a missing default file means the embedded defaults. */
+	mxg.cfg_missing_ok = path == NULL;
+	mxg.cfg_path = path ? path : MXG_DEFAULT_CONFIG;
+	mxg.overrides = overrides;
+	mxg.noverrides = noverrides;
+	mxg.cfg = cfg_load(mxg.cfg_path, mxg.cfg_missing_ok, overrides, noverrides, err,
+			   sizeof(err));
+	if (mxg.cfg == NULL) {
+		fprintf(stderr, "mxguard: %s\n", err);
+		return 1;
+	}
+	if (check) {
+		cfg_print(mxg.cfg, stdout);
+		return 0;
+	}
+	log_init("mxguard", (enum log_target)mxg.cfg->log_target);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (mxg.cfg->run_as[0] != '\0') {
+		errno = 0;
+		pw = getpwnam(mxg.cfg->run_as);
+		if (pw == NULL)
+			log_fatal("run_as: no such user '%s' (create it, or set run_as = to keep"
+				  " the invoking user)",
+				  mxg.cfg->run_as);
+		if (geteuid() != 0)
+			log_fatal("run_as = %s needs mxguard to start as root (or set run_as = to"
+				  " keep the invoking user)",
+				  mxg.cfg->run_as);
+		uid = pw->pw_uid;
+		gid = pw->pw_gid;
+	}
+	mxg_raise_nofile(mxg.cfg);
+	if (mxg_mkdirs(mxg.cfg->state_dir, uid, gid, err, sizeof(err)) < 0)
+		log_fatal("%s", err);
+	if (listen_open(&mxg, err, sizeof(err)) < 0)
+		log_fatal("%s", err);
+	if ((mxg.control = control_open(&mxg, uid, gid, err, sizeof(err))) == NULL)
+		log_fatal("%s", err);
+	mxg_drop(mxg.cfg, pw);
+
+	mxg.base = event_base_new();
+	if (mxg.base == NULL)
+		log_fatal("cannot create the event loop");
+	mxg.started = time(NULL);
+	struct event *hup = evsignal_new(mxg.base, SIGHUP, mxg_hup_cb, &mxg);
+	struct event *term = evsignal_new(mxg.base, SIGTERM, mxg_term_cb, &mxg);
+	struct event *intr = evsignal_new(mxg.base, SIGINT, mxg_term_cb, &mxg);
+
+	if (hup == NULL || term == NULL || intr == NULL || evsignal_add(hup, NULL) < 0 ||
+	    evsignal_add(term, NULL) < 0 || evsignal_add(intr, NULL) < 0)
+		log_fatal("cannot install signal handlers");
+	if (listen_start(&mxg) < 0 || control_start(mxg.control) < 0)
+		log_fatal("cannot serve the listening sockets");
+	mxg.probe = probe_new(&mxg);
+	log_info("ready: mxguard %s, default_action=%s, backend %s", MXG_VERSION,
+		 mxg.cfg->default_action == ACTION_INSPECT ? "inspect" : "pass",
+		 netaddr_format((struct sockaddr *)&mxg.cfg->backend.ss, err, sizeof(err)));
+	mxg_notify("READY=1");
+
+	event_base_dispatch(mxg.base);
+
+	conn_kill_all(&mxg);
+	listen_close(&mxg);
+	control_close(&mxg.control);
+	probe_free(&mxg.probe);
+	event_free(hup);
+	event_free(term);
+	event_free(intr);
+	free(mxg.listeners);
+	cfg_unref(&mxg.cfg);
+	event_base_free(mxg.base);
+	log_info("stopped");
+	return 0;
+}

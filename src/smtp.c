@@ -1,0 +1,299 @@
+/*
+ * smtp.c - the dialogue mxguard holds itself before a hand-off.
+ *
+ * mxguard answers EHLO/HELO, MAIL, RSET, NOOP, HELP and QUIT and records
+ * what the backend will need to hear again. At the first RCPT of a
+ * plaintext session, or at STARTTLS or AUTH, it hands the client to the
+ * backend (handoff.c), which replays the recorded commands and answers the
+ * pending one. Verbs follow OpenSMTPD's split: a check, then the action.
+ *
+ * Every byte here comes from the network. Lines are bounded (512 bytes),
+ * the input buffer exists only while a partial line waits, errors are
+ * counted and end the session at smtp_error_limit, and reading pauses while
+ * replies wait in the output queue, so pipelining cannot grow memory.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <event2/event.h>
+
+#include "conn.h"
+#include "handoff.h"
+#include "log.h"
+#include "mxguard.h"
+#include "probe.h"
+#include "smtp.h"
+#include "smtpcmd.h"
+
+static void smtp_read_cb(evutil_socket_t fd, short what, void *arg);
+
+/*
+ * smtp_error - count a protocol error and reply; past the limit, end the
+ * session instead. Returns 0 (go on), 1 (session ending) or -1 (closed).
+ */
+static int smtp_error(struct conn *c, const char *reply)
+{
+	char buf[300];
+
+	if (++c->errors > c->cfg->smtp_error_limit) {
+		snprintf(buf, sizeof(buf), "421 4.7.0 %s Error: too many errors\r\n",
+			 c->cfg->myhostname);
+		return conn_finish(c, buf, END_ERRORS) < 0 ? -1 : 1;
+	}
+	return conn_printf(c, "%s\r\n", reply);
+}
+
+/* smtp_save - keep a copy of a whole command line (CRLF added) in *slot. */
+static int smtp_save(char **slot, const char *line, size_t len)
+{
+	char *copy = malloc(len + 3);
+
+	if (copy == NULL)
+		return -1;
+	memcpy(copy, line, len);
+	memcpy(copy + len, "\r\n", 3);
+	free(*slot);
+	*slot = copy;
+	return 0;
+}
+
+static int smtp_ehlo(struct conn *c, const struct smtpcmd *cmd, const char *line, size_t len)
+{
+	const char *caps = probe_caps(c->mxg->probe);
+	char buf[2048];
+	size_t o;
+
+	if (smtp_save(&c->helo, line, len) < 0)
+		return conn_printf(c, "451 4.3.0 Error: out of memory\r\n");
+	/* A new EHLO/HELO resets the transaction (RFC 5321 4.1.4). */
+	free(c->mail);
+	c->mail = NULL;
+	c->esmtp = cmd->verb == SMTP_EHLO;
+	if (!c->esmtp)
+		return conn_printf(c, "250 %s\r\n", c->cfg->myhostname);
+	o = (size_t)snprintf(buf, sizeof(buf), "250-%s\r\n", c->cfg->myhostname);
+	/* caps: "KEYWORD params\n" lines; the last one gets "250 ". */
+	while (*caps && o < sizeof(buf)) {
+		const char *nl = strchr(caps, '\n');
+		size_t kl = nl ? (size_t)(nl - caps) : strlen(caps);
+		int last = nl == NULL || nl[1] == '\0';
+
+		if (o + kl + 7 > sizeof(buf))
+			break;
+		o += (size_t)snprintf(buf + o, sizeof(buf) - o, "250%c%.*s\r\n", last ? ' ' : '-',
+				      (int)kl, caps);
+		caps += kl + (nl != NULL);
+	}
+	if (buf[3] == '-' && strstr(buf, "\r\n250 ") == NULL) {
+		/* No capabilities at all: the greeting line is the last line. */
+		buf[3] = ' ';
+	}
+	return conn_write(c, buf, o);
+}
+
+static int smtp_mail(struct conn *c, const char *line, size_t len)
+{
+	if (c->helo == NULL)
+		return smtp_error(c, "503 5.5.1 Error: send HELO/EHLO first");
+	if (c->mail != NULL)
+		return smtp_error(c, "503 5.5.1 Error: nested MAIL command");
+	if (smtp_save(&c->mail, line, len) < 0)
+		return conn_printf(c, "451 4.3.0 Error: out of memory\r\n");
+	return conn_printf(c, "250 2.1.0 Ok\r\n");
+}
+
+/*
+ * smtp_handoff - the command in line is answered by the backend. Reading
+ * stops here: bytes after it stay in c->in for the hand-off to forward.
+ * The hand-off itself starts in smtp_lines, once c->in is trimmed.
+ */
+static int smtp_handoff(struct conn *c, const struct smtpcmd *cmd, const char *line, size_t len)
+{
+	if (smtp_save(&c->pending, line, len) < 0)
+		return conn_printf(c, "451 4.3.0 Error: out of memory\r\n") < 0 ? -1 : 0;
+	c->pending_verb = (uint8_t)cmd->verb;
+	conn_read_pause(c);
+	return 2;
+}
+
+/*
+ * smtp_command - act on one complete line. Returns 0 to go on with the
+ * next line, 1 when the session is ending, 2 for a hand-off, -1 when the
+ * connection was closed (c is gone).
+ */
+static int smtp_command(struct conn *c, const char *line, size_t len)
+{
+	struct smtpcmd cmd;
+	char esc[80];
+	char reply[300];
+
+	switch (smtpcmd_parse(line, len, &cmd)) {
+	case SMTPCMD_OK:
+		break;
+	case SMTPCMD_NUL:
+		return smtp_error(c, "500 5.5.2 Error: NUL byte in command");
+	case SMTPCMD_UNKNOWN:
+		return smtp_error(c, "502 5.5.2 Error: command not recognized");
+	case SMTPCMD_SYNTAX:
+		snprintf(reply, sizeof(reply), "501 5.5.4 Syntax: %s", smtpcmd_usage(cmd.verb));
+		return smtp_error(c, reply);
+	}
+	switch (cmd.verb) {
+	case SMTP_HELO:
+	case SMTP_EHLO:
+		return smtp_ehlo(c, &cmd, line, len);
+	case SMTP_MAIL:
+		return smtp_mail(c, line, len);
+	case SMTP_RCPT:
+		if (c->mail == NULL)
+			return smtp_error(c, "503 5.5.1 Error: need MAIL command");
+		return smtp_handoff(c, &cmd, line, len);
+	case SMTP_STARTTLS:
+	case SMTP_AUTH:
+		if (c->helo == NULL || !c->esmtp)
+			return smtp_error(c, "503 5.5.1 Error: send EHLO first");
+		if (c->mail != NULL)
+			return smtp_error(c, "503 5.5.1 Error: MAIL transaction in progress");
+		return smtp_handoff(c, &cmd, line, len);
+	case SMTP_DATA:
+	case SMTP_BDAT:
+		return smtp_error(c, c->mail ? "503 5.5.1 Error: need RCPT command"
+					     : "503 5.5.1 Error: need MAIL command");
+	case SMTP_RSET:
+		free(c->mail);
+		c->mail = NULL;
+		return conn_printf(c, "250 2.0.0 Ok\r\n") < 0 ? -1 : 0;
+	case SMTP_NOOP:
+		return conn_printf(c, "250 2.0.0 Ok\r\n") < 0 ? -1 : 0;
+	case SMTP_HELP:
+		return conn_printf(c, "214 2.0.0 See RFC 5321\r\n") < 0 ? -1 : 0;
+	case SMTP_VRFY:
+	case SMTP_EXPN:
+		return smtp_error(c, "502 5.5.1 Error: command not implemented");
+	case SMTP_QUIT:
+		snprintf(reply, sizeof(reply), "221 2.0.0 %s Bye\r\n", c->cfg->myhostname);
+		return conn_finish(c, reply, END_QUIT) < 0 ? -1 : 1;
+	case SMTP_UNKNOWN:
+		break;
+	}
+	log_warn("unexpected command %s", log_escape(esc, sizeof(esc), line, len));
+	return smtp_error(c, "502 5.5.2 Error: command not recognized");
+}
+
+/*
+ * smtp_lines - run the complete lines in c->in[0..inlen). Stops while
+ * output is queued. Returns 1 if the connection left the dialogue or was
+ * closed (c may be gone: the caller must not touch it), 0 otherwise.
+ */
+static int smtp_lines(struct conn *c)
+{
+	size_t off = 0;
+	int rc = 0;
+
+	while (off < c->inlen && c->outlen == 0 && rc == 0) {
+		const char *buf = c->in + off;
+		size_t avail = c->inlen - off, ll, used;
+
+		if (c->discard) {
+			const char *lf = memchr(buf, '\n', avail);
+
+			if (lf == NULL) {
+				off = c->inlen;
+				break;
+			}
+			off += (size_t)(lf - buf) + 1;
+			c->discard = 0;
+			rc = smtp_error(c, "500 5.5.2 Error: line too long");
+			continue;
+		}
+		switch (smtpcmd_scan(buf, avail, &ll, &used)) {
+		case SMTPLINE_MORE:
+			goto out;
+		case SMTPLINE_TOO_LONG:
+			c->discard = 1;
+			off += avail;
+			continue;
+		case SMTPLINE_BARE_LF:
+			off += used;
+			rc = smtp_error(c, "500 5.5.2 Error: bare <LF> received");
+			continue;
+		case SMTPLINE_OK:
+			off += used;
+			rc = smtp_command(c, buf, ll);
+			continue;
+		}
+	}
+out:
+	if (rc < 0)
+		return 1;
+	/* Keep what was not consumed (a partial line, or pipelined commands). */
+	c->inlen -= (uint16_t)off;
+	memmove(c->in, c->in + off, c->inlen);
+	if (c->inlen == 0) {
+		free(c->in);
+		c->in = NULL;
+	}
+	if (rc == 2)
+		handoff_start(c);
+	return rc != 0;
+}
+
+/* Input buffer: one maximal line plus room for a pipelined batch. */
+#define SMTP_INBUF (2 * SMTP_LINE_MAX)
+
+static void smtp_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	char reply[300];
+	ssize_t n;
+
+	if (what & EV_TIMEOUT) {
+		snprintf(reply, sizeof(reply), "421 4.4.2 %s Error: timeout exceeded\r\n",
+			 c->cfg->myhostname);
+		conn_finish(c, reply, END_TIMEOUT);
+		return;
+	}
+	if (c->in == NULL && (c->in = malloc(SMTP_INBUF)) == NULL) {
+		conn_finish(c, "421 4.3.0 Error: out of memory\r\n", END_CLIENT_ERROR);
+		return;
+	}
+	n = recv(fd, c->in + c->inlen, SMTP_INBUF - c->inlen, 0);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		conn_close(c, n == 0 ? END_CLIENT_EOF : END_CLIENT_ERROR);
+		return;
+	}
+	c->bytes_in += (uint64_t)n;
+	c->inlen += (uint16_t)n;
+	if (smtp_lines(c))
+		return;
+	/* Replies are queued: wait for conn_write_cb to flush and resume us. */
+	if (c->outlen > 0)
+		conn_read_pause(c);
+}
+
+void smtp_resume(struct conn *c)
+{
+	if (c->inlen > 0 && smtp_lines(c))
+		return;
+	if (c->outlen == 0)
+		conn_read_resume(c);
+}
+
+void smtp_start(struct conn *c)
+{
+	c->stage = STAGE_DIALOGUE;
+	if (conn_printf(c, "220 %s ESMTP mxguard\r\n", c->cfg->myhostname) < 0)
+		return;
+	c->ev = event_new(c->mxg->base, c->fd, EV_READ | EV_PERSIST, smtp_read_cb, c);
+	if (c->ev == NULL) {
+		conn_close(c, END_CLIENT_ERROR);
+		return;
+	}
+	if (c->outlen == 0)
+		conn_read_resume(c);
+}
