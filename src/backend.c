@@ -91,7 +91,7 @@ struct backend *backend_connect(struct event_base *base, const struct netaddr *a
 		return NULL;
 	b->cb = cb;
 	b->arg = arg;
-	b->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	b->bev = bufferevent_socket_new(base, -1, 0);
 	if (b->bev == NULL) {
 		free(b);
 		return NULL;
@@ -109,8 +109,7 @@ struct backend *backend_connect(struct event_base *base, const struct netaddr *a
 	 * to the loop, so our caller never sees a callback before we return.
 	 */
 	if (bufferevent_socket_connect(b->bev, (const struct sockaddr *)&addr->ss, (int)addr->len) < 0) {
-		bufferevent_free(b->bev);
-		free(b);
+		backend_free(&b);
 		return NULL;
 	}
 	return b;
@@ -121,18 +120,21 @@ int backend_send(struct backend *b, const void *data, size_t len)
 	return bufferevent_write(b->bev, data, len);
 }
 
-struct bufferevent *backend_detach(struct backend *b)
+int backend_detach(struct backend *b, struct evbuffer *in)
 {
-	struct bufferevent *bev = b->bev;
+	struct evbuffer *bin = bufferevent_get_input(b->bev);
+	int fd = (int)bufferevent_getfd(b->bev);
 
 	/* The reply being delivered is consumed: it must not be relayed again. */
 	if (b->gone) {
 		*b->gone = 1;
-		evbuffer_drain(bufferevent_get_input(bev), b->delivered);
+		evbuffer_drain(bin, b->delivered);
 	}
-	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+	evbuffer_add_buffer(in, bin);
+	/* Created without BEV_OPT_CLOSE_ON_FREE: the socket outlives it. */
+	bufferevent_free(b->bev);
 	free(b);
-	return bev;
+	return fd;
 }
 
 void backend_free(struct backend **bp)
@@ -144,6 +146,10 @@ void backend_free(struct backend **bp)
 		return;
 	if (b->gone)
 		*b->gone = 1;
+	evutil_socket_t fd = bufferevent_getfd(b->bev);
+
 	bufferevent_free(b->bev);
+	if (fd >= 0)
+		evutil_closesocket(fd);
 	free(b);
 }

@@ -1,8 +1,8 @@
 /*
  * backend.h - one connection from mxguard to the backend MTA, in the phase
  * where mxguard still speaks SMTP to it: connect with a timeout, send the
- * PROXY header, read replies one at a time. The relay takes the underlying
- * bufferevent over with backend_detach().
+ * PROXY header, read replies one at a time. The relay takes the socket
+ * over with backend_detach().
  */
 #ifndef MXG_BACKEND_H
 #define MXG_BACKEND_H
@@ -13,7 +13,7 @@
 #include "reply.h"
 
 struct event_base;
-struct bufferevent;
+struct evbuffer;
 struct backend;
 
 enum backend_event { BACKEND_REPLY, BACKEND_FAIL };
@@ -41,10 +41,12 @@ struct backend *backend_connect(struct event_base *base, const struct netaddr *a
 int backend_send(struct backend *b, const void *data, size_t len);
 
 /*
- * backend_detach - stop reading replies and return the bufferevent (with
- * any unread input still in it) to the caller, who now owns it. Frees b.
+ * backend_detach - stop reading replies; move input not yet delivered to
+ * the callback into `in`; free b and return the socket, which the caller
+ * now owns (and closes). Call it only from a reply callback: every command
+ * sent before has then been written, since it was answered.
  */
-struct bufferevent *backend_detach(struct backend *b);
+int backend_detach(struct backend *b, struct evbuffer *in);
 
 /* backend_free - close and free; sets *bp to NULL. */
 void backend_free(struct backend **bp);

@@ -47,14 +47,24 @@ static void conn_log(const struct conn *c)
 	char client[NETADDR_STRLEN];
 	struct timeval now, d;
 
+	char helo[80] = "";
+
 	gettimeofday(&now, NULL);
 	timersub(&now, &c->start, &d);
 	netaddr_format((const struct sockaddr *)&c->client.ss, client, sizeof(client));
+	if (c->helo != NULL) {
+		/* The client's own words (after "EHLO "): escaped, quoted, cut. */
+		const char *h = c->helo + 4 + strspn(c->helo + 4, " ");
+
+		memcpy(helo, " helo=\"", 7);
+		log_escape(helo + 7, sizeof(helo) - 8, h, strcspn(h, "\r\n"));
+		strcat(helo, "\"");
+	}
 	log_info("close client=%s listener=%s action=%s stage=%s duration=%ld.%03ld in=%llu "
-		 "out=%llu end=%s",
+		 "out=%llu end=%s%s",
 		 client, c->lst->name, conn_action_names[c->action], conn_stage_name(c->stage),
 		 (long)d.tv_sec, (long)(d.tv_usec / 1000), (unsigned long long)c->bytes_in,
-		 (unsigned long long)c->bytes_out, conn_end_name(c->end));
+		 (unsigned long long)c->bytes_out, conn_end_name(c->end), helo);
 }
 
 void conn_close(struct conn *c, enum conn_end end)

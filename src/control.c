@@ -143,7 +143,7 @@ struct control *control_open(struct mxg *mxg, uid_t uid, gid_t gid, char *err, s
 		free(ctl);
 		return NULL;
 	}
-	snprintf(ctl->path, sizeof(ctl->path), "%s", path);
+	memcpy(ctl->path, path, strlen(path) + 1);
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	memcpy(sun.sun_path, path, strlen(path) + 1);

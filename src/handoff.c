@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/bufferevent.h>
+#include <event2/buffer.h>
 #include <event2/event.h>
 
 #include "backend.h"
@@ -75,29 +75,52 @@ static void handoff_fail(struct conn *c, const char *why)
 	conn_finish(c, reply, END_BACKEND_FAIL);
 }
 
-/* handoff_relay - done talking to the backend: bytes flow both ways now. */
-static void handoff_relay(struct conn *c)
+/*
+ * handoff_relay - done talking to the backend: bytes flow both ways now.
+ * With send_pending, the pending client command goes to the backend first
+ * (its reply then reaches the client through the relay).
+ */
+static void handoff_relay(struct conn *c, int send_pending)
 {
-	struct bufferevent *bev = backend_detach(c->ho->b);
-	const char *left = c->in;
-	size_t leftlen = c->inlen;
+	struct evbuffer *to_client = evbuffer_new();
+	struct evbuffer *to_backend = evbuffer_new();
+	int bfd;
 
+	if (to_client == NULL || to_backend == NULL) {
+		if (to_client)
+			evbuffer_free(to_client);
+		if (to_backend)
+			evbuffer_free(to_backend);
+		handoff_fail(c, "out of memory");
+		return;
+	}
+	/* What the backend sent after the reply just handled goes to the client. */
+	bfd = backend_detach(c->ho->b, to_client);
 	c->ho->b = NULL;
 	handoff_free(c);
 	/*
-	 * After STARTTLS the next bytes must be the client's TLS handshake.
-	 * Plaintext pipelined behind STARTTLS would otherwise be read by the
-	 * backend as if it came through TLS (the CVE-2011-0411 class): drop it.
+	 * Client bytes pipelined behind the hand-off command follow it. Not
+	 * after STARTTLS: the next bytes must be the client's TLS handshake,
+	 * and plaintext pipelined behind STARTTLS would be read by the backend
+	 * as if it came through TLS (the CVE-2011-0411 class): drop it.
 	 */
-	if (c->pending_verb == SMTP_STARTTLS && leftlen > 0) {
+	if (send_pending)
+		evbuffer_add(to_backend, c->pending, strlen(c->pending));
+	if (c->inlen > 0 && c->pending_verb == SMTP_STARTTLS) {
 		char client[NETADDR_STRLEN];
 
-		log_warn("client %s: %zu bytes pipelined after STARTTLS discarded",
+		log_warn("client %s: %u bytes pipelined after STARTTLS discarded",
 			 netaddr_format((struct sockaddr *)&c->client.ss, client, sizeof(client)),
-			 leftlen);
-		leftlen = 0;
+			 (unsigned)c->inlen);
+	} else if (c->inlen > 0) {
+		evbuffer_add(to_backend, c->in, c->inlen);
 	}
-	relay_start(c, bev, left, leftlen);
+	free(c->in);
+	c->in = NULL;
+	c->inlen = 0;
+	relay_start(c, bfd, to_client, to_backend);
+	evbuffer_free(to_client);
+	evbuffer_free(to_backend);
 }
 
 /* handoff_replay - inspect mode: say again what the client said to mxguard. */
@@ -106,13 +129,6 @@ static void handoff_replay(struct conn *c)
 	c->stage = STAGE_REPLAY;
 	c->ho->step = HO_HELO;
 	backend_send(c->ho->b, c->helo, strlen(c->helo));
-}
-
-/* handoff_pending - send the command whose reply the client waits for. */
-static void handoff_pending(struct conn *c)
-{
-	backend_send(c->ho->b, c->pending, strlen(c->pending));
-	handoff_relay(c);
 }
 
 /* handoff_forward - a backend reply goes to the client as it is. */
@@ -162,14 +178,14 @@ static void handoff_ready(struct conn *c, const struct reply *r, const char *tex
 	if (c->action == ACT_PASS) {
 		if (handoff_forward(c, text, r->len) < 0)
 			return;
-		handoff_relay(c);
+		handoff_relay(c, 0);
 		return;
 	}
 	if (r->code / 100 != 2) {
 		/* Refused already at the greeting: that is the answer to the client. */
 		if (handoff_forward(c, text, r->len) < 0)
 			return;
-		handoff_relay(c);
+		handoff_relay(c, 0);
 		return;
 	}
 	handoff_replay(c);
@@ -231,18 +247,18 @@ static void handoff_cb(struct backend *b, enum backend_event ev, const struct re
 			backend_send(b, c->mail, strlen(c->mail));
 			return;
 		}
-		handoff_pending(c);
+		handoff_relay(c, 1);
 		return;
 	case HO_MAIL:
 		if (r->code / 100 != 2)
 			break;
-		handoff_pending(c);
+		handoff_relay(c, 1);
 		return;
 	}
 	/* A replayed command was refused: the refusal answers the pending one. */
 	if (handoff_forward(c, text, r->len) < 0)
 		return;
-	handoff_relay(c);
+	handoff_relay(c, 0);
 }
 
 void handoff_start(struct conn *c)

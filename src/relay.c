@@ -1,8 +1,13 @@
 /*
  * relay.c - the relay phase.
  *
- * Two bufferevents; input of one is moved (not copied: evbuffer chains
- * change hands) to the output of the other. When an output holds more than
+ * Each side is a socket with a read event, a write event and an evbuffer of
+ * bytes queued *for* it. Bytes read from one side are appended to the
+ * other's queue and written at once; only what the socket does not take
+ * makes the write event pending. This keeps the common case (a short SMTP
+ * command or reply) at one read and one write, with no event changes: the
+ * relay is what every accepted message goes through, so its system calls
+ * are counted (see bench/passthrough). When a queue holds more than
  * RELAY_HIGH bytes, reading from the other side stops until it drains to
  * half: a fast sender cannot make mxguard buffer a 50 MB message.
  *
@@ -14,13 +19,16 @@
  * stream stops looking like SMTP replies (TLS after STARTTLS), nothing is
  * injected any more.
  */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include "conn.h"
@@ -29,19 +37,38 @@
 #include "relay.h"
 
 #define RELAY_HIGH (256 * 1024)
-/* How long a client gets to read our last bytes before the socket goes. */
+#define RELAY_READ (64 * 1024)
+/* How long a peer gets to take our last bytes before its socket goes. */
 #define RELAY_FLUSH_SECS 10
 
-struct relay {
-	struct bufferevent *cb; /* client */
-	struct bufferevent *bb; /* backend */
-	time_t last;		/* last byte either way, for the idle timeout */
-	int last_code;		/* code of the last reply line from the backend */
-	uint8_t line_pos;	/* bytes into the current reply line, capped at 4 */
-	uint8_t code_acc[3];
-	uint8_t not_smtp : 1;	/* TLS or something else: stop watching */
-	uint8_t closing : 1;	/* flushing the last bytes to one side */
+struct relay_side {
+	int fd;
+	struct event *rev, *wev;
+	struct evbuffer *out; /* bytes queued for this side */
+	uint8_t paused : 1;   /* reading stopped: the other side's queue is full */
 };
+
+struct relay {
+	struct relay_side cl, be; /* client, backend */
+	time_t last;		  /* last byte either way, for the idle timeout */
+	int last_code;		  /* code of the last reply line from the backend */
+	uint8_t line_pos;	  /* bytes into the current reply line, capped at 4 */
+	uint8_t code_acc[3];
+	uint8_t not_smtp : 1;	  /* TLS or something else: stop watching */
+	uint8_t closing : 1;	  /* flushing the last bytes to one side */
+};
+
+static void relay_side_free(struct relay_side *s)
+{
+	if (s->rev)
+		event_free(s->rev);
+	if (s->wev)
+		event_free(s->wev);
+	if (s->out)
+		evbuffer_free(s->out);
+	if (s->fd >= 0)
+		close(s->fd);
+}
 
 void relay_free(struct conn *c)
 {
@@ -49,10 +76,8 @@ void relay_free(struct conn *c)
 
 	if (r == NULL)
 		return;
-	if (r->cb)
-		bufferevent_free(r->cb);
-	if (r->bb)
-		bufferevent_free(r->bb);
+	relay_side_free(&r->cl);
+	relay_side_free(&r->be);
 	free(r);
 	c->relay = NULL;
 }
@@ -82,154 +107,176 @@ static void relay_watch(struct relay *r, const unsigned char *p, size_t n)
 	}
 }
 
-static void relay_watch_buffer(struct relay *r, struct evbuffer *buf)
-{
-	struct evbuffer_iovec vec[8];
-	int n = evbuffer_peek(buf, -1, NULL, vec, 8);
-
-	if (n > 8) {
-		/* Many small chains: replies are short, the first 8 tell enough. */
-		n = 8;
-	}
-	for (int i = 0; i < n; i++)
-		relay_watch(r, vec[i].iov_base, vec[i].iov_len);
-}
-
-static void relay_event_cb(struct bufferevent *bev, short what, void *arg);
-
-/* relay_drained_cb - output is down to half: resume the other side. */
-static void relay_drained_cb(struct bufferevent *bev, void *arg)
-{
-	struct conn *c = arg;
-	struct relay *r = c->relay;
-	struct bufferevent *other = bev == r->cb ? r->bb : r->cb;
-
-	if (r->closing) {
-		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-			conn_close(c, END_NONE);
-		return;
-	}
-	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-	bufferevent_enable(other, EV_READ);
-}
-
-static void relay_read_cb(struct bufferevent *bev, void *arg)
-{
-	struct conn *c = arg;
-	struct relay *r = c->relay;
-	struct bufferevent *other = bev == r->cb ? r->bb : r->cb;
-	struct evbuffer *in = bufferevent_get_input(bev);
-	struct evbuffer *out = bufferevent_get_output(other);
-	size_t n = evbuffer_get_length(in);
-
-	if (r->closing) {
-		evbuffer_drain(in, n);
-		return;
-	}
-	if (bev == r->cb) {
-		c->bytes_in += n;
-	} else {
-		c->bytes_out += n;
-		if (!r->not_smtp)
-			relay_watch_buffer(r, in);
-	}
-	r->last = time(NULL);
-	evbuffer_add_buffer(out, in);
-	if (evbuffer_get_length(out) >= RELAY_HIGH) {
-		bufferevent_disable(bev, EV_READ);
-		bufferevent_setwatermark(other, EV_WRITE, RELAY_HIGH / 2, 0);
-	}
-}
+static void relay_lost(struct conn *c, struct relay_side *gone, enum conn_end end);
 
 /*
- * relay_close_towards - the other side is gone: flush what is queued for
- * dest (plus an optional last line), then close the connection.
+ * relay_flush - write what is queued for s. Returns 0, or -1 when s failed
+ * (the caller treats it as that side being gone).
  */
-static void relay_close_towards(struct conn *c, struct bufferevent *dest, const char *line,
-				enum conn_end end)
+static int relay_flush(struct conn *c, struct relay_side *s)
 {
 	struct relay *r = c->relay;
-	struct timeval tv = {RELAY_FLUSH_SECS, 0};
+	struct relay_side *other = s == &r->cl ? &r->be : &r->cl;
+	size_t len = evbuffer_get_length(s->out);
 
-	c->end = (uint8_t)end;
-	r->closing = 1;
-	bufferevent_disable(r->cb, EV_READ);
-	bufferevent_disable(r->bb, EV_READ);
-	if (line != NULL) {
-		bufferevent_write(dest, line, strlen(line));
-		c->bytes_out += strlen(line);
+	if (len > 0) {
+		int n = evbuffer_write(s->out, s->fd);
+
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			return -1;
+		len = evbuffer_get_length(s->out);
 	}
-	if (evbuffer_get_length(bufferevent_get_output(dest)) == 0) {
-		conn_close(c, end);
-		return;
+	if (len == 0) {
+		event_del(s->wev);
+		if (r->closing) {
+			conn_close(c, END_NONE);
+			return 1;
+		}
+	} else if (r->closing) {
+		struct timeval tv = {RELAY_FLUSH_SECS, 0};
+
+		event_add(s->wev, &tv);
+	} else {
+		event_add(s->wev, NULL);
 	}
-	bufferevent_setwatermark(dest, EV_WRITE, 0, 0);
-	bufferevent_set_timeouts(dest, NULL, &tv);
-	bufferevent_enable(dest, EV_WRITE);
+	if (!r->closing && other->paused && len < RELAY_HIGH / 2) {
+		struct timeval tv = {c->cfg->relay_timeout, 0};
+
+		other->paused = 0;
+		event_add(other->rev, &tv);
+	}
+	return 0;
 }
 
-static void relay_event_cb(struct bufferevent *bev, short what, void *arg)
+static void relay_write_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 	struct relay *r = c->relay;
-	int from_client = bev == r->cb;
+	struct relay_side *s = fd == r->cl.fd ? &r->cl : &r->be;
 
-	if (r->closing) {
-		/* The side we were flushing to failed or timed out: give up. */
+	if (what & EV_TIMEOUT) {
+		/* Only armed while closing: the peer does not take our last bytes. */
 		conn_close(c, END_NONE);
 		return;
 	}
-	if (what & BEV_EVENT_TIMEOUT) {
-		time_t idle = time(NULL) - r->last;
+	if (relay_flush(c, s) < 0)
+		relay_lost(c, s, s == &r->cl ? END_CLIENT_ERROR : END_BACKEND_ERROR);
+}
 
-		/* Quiet on this side only: the other one is busy (e.g. DATA). */
-		if (idle < c->cfg->relay_timeout) {
-			bufferevent_enable(bev, EV_READ);
+static void relay_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	struct relay *r = c->relay;
+	struct relay_side *from = fd == r->cl.fd ? &r->cl : &r->be;
+	struct relay_side *to = from == &r->cl ? &r->be : &r->cl;
+	struct evbuffer_iovec v[2];
+	ssize_t n;
+	int nv;
+
+	if (what & EV_TIMEOUT) {
+		/* Quiet on this side only: the other one may be busy (e.g. DATA). */
+		if (time(NULL) - r->last < c->cfg->relay_timeout)
 			return;
-		}
 		conn_close(c, END_TIMEOUT);
 		return;
 	}
-	if (from_client) {
-		/* The client went away: deliver what it sent, then close. */
-		relay_close_towards(c, r->bb, NULL,
-				    (what & BEV_EVENT_EOF) ? END_CLIENT_EOF : END_CLIENT_ERROR);
+	nv = evbuffer_reserve_space(to->out, RELAY_READ, v, 2);
+	if (nv < 0) {
+		conn_close(c, END_CLIENT_ERROR);
 		return;
 	}
-	/* The backend went away. */
-	enum conn_end end = (what & BEV_EVENT_EOF) ? END_BACKEND_EOF : END_BACKEND_ERROR;
-	const char *line = NULL;
-	char buf[300];
-
-	if (r->last_code == 221) {
-		end = END_QUIT;
-	} else if (!r->not_smtp && r->last_code != 421) {
-		snprintf(buf, sizeof(buf), "%s421 4.3.2 %s Service not available, closing channel\r\n",
-			 r->line_pos ? "\r\n" : "", c->cfg->myhostname);
-		line = buf;
+	n = readv(fd, (struct iovec *)v, nv);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		evbuffer_commit_space(to->out, v, 0);
+		if (from == &r->cl)
+			relay_lost(c, from, n == 0 ? END_CLIENT_EOF : END_CLIENT_ERROR);
+		else
+			relay_lost(c, from, n == 0 ? END_BACKEND_EOF : END_BACKEND_ERROR);
+		return;
 	}
-	relay_close_towards(c, r->cb, line, end);
+	/* Trim the vectors to what was read, as evbuffer_commit_space wants. */
+	size_t left = (size_t)n;
+
+	for (int i = 0; i < nv; i++) {
+		if (v[i].iov_len > left)
+			v[i].iov_len = left;
+		left -= v[i].iov_len;
+		if (from == &r->be && !r->not_smtp)
+			relay_watch(r, v[i].iov_base, v[i].iov_len);
+	}
+	evbuffer_commit_space(to->out, v, nv);
+	if (from == &r->cl)
+		c->bytes_in += (uint64_t)n;
+	else
+		c->bytes_out += (uint64_t)n;
+	r->last = time(NULL);
+	if (evbuffer_get_length(to->out) >= RELAY_HIGH) {
+		from->paused = 1;
+		event_del(from->rev);
+	}
+	if (relay_flush(c, to) < 0)
+		relay_lost(c, to, to == &r->cl ? END_CLIENT_ERROR : END_BACKEND_ERROR);
 }
 
-void relay_start(struct conn *c, struct bufferevent *bev, const char *left, size_t leftlen)
+/*
+ * relay_lost - one side is gone (EOF, error). Deliver what is queued for
+ * the other side, with a last 421 line for a client whose backend vanished
+ * mid-session, then close.
+ */
+static void relay_lost(struct conn *c, struct relay_side *gone, enum conn_end end)
+{
+	struct relay *r = c->relay;
+	struct relay_side *dest = gone == &r->cl ? &r->be : &r->cl;
+
+	if (r->closing) {
+		conn_close(c, END_NONE);
+		return;
+	}
+	c->end = (uint8_t)end;
+	r->closing = 1;
+	event_del(r->cl.rev);
+	event_del(r->be.rev);
+	event_del(gone->wev);
+	if (gone == &r->be) {
+		if (r->last_code == 221) {
+			c->end = END_QUIT;
+		} else if (!r->not_smtp && r->last_code != 421) {
+			evbuffer_add_printf(dest->out,
+					    "%s421 4.3.2 %s Service not available, closing channel\r\n",
+					    r->line_pos ? "\r\n" : "", c->cfg->myhostname);
+		}
+	}
+	if (relay_flush(c, dest) < 0)
+		conn_close(c, END_NONE);
+}
+
+static int relay_side_init(struct conn *c, struct relay_side *s, int fd)
+{
+	struct event_base *base = c->mxg->base;
+
+	s->fd = fd;
+	s->out = evbuffer_new();
+	s->rev = event_new(base, fd, EV_READ | EV_PERSIST, relay_read_cb, c);
+	s->wev = event_new(base, fd, EV_WRITE | EV_PERSIST, relay_write_cb, c);
+	return s->out && s->rev && s->wev ? 0 : -1;
+}
+
+void relay_start(struct conn *c, int bfd, struct evbuffer *to_client,
+		 struct evbuffer *to_backend)
 {
 	struct relay *r = calloc(1, sizeof(*r));
 	struct timeval tv = {c->cfg->relay_timeout, 0};
 
 	if (r == NULL) {
-		bufferevent_free(bev);
+		close(bfd);
 		conn_close(c, END_CLIENT_ERROR);
 		return;
 	}
+	r->cl.fd = r->be.fd = -1;
 	c->relay = r;
-	r->bb = bev;
-	r->cb = bufferevent_socket_new(c->mxg->base, c->fd, BEV_OPT_CLOSE_ON_FREE);
-	if (r->cb == NULL) {
-		conn_close(c, END_CLIENT_ERROR);
-		return;
-	}
 	/* The relay owns the client socket now; the dialogue's events go. */
-	c->fd = -1;
 	if (c->ev != NULL) {
 		event_free(c->ev);
 		c->ev = NULL;
@@ -238,28 +285,40 @@ void relay_start(struct conn *c, struct bufferevent *bev, const char *left, size
 		event_free(c->wev);
 		c->wev = NULL;
 	}
+	int cfd = c->fd;
+
+	c->fd = -1;
+	if (relay_side_init(c, &r->cl, cfd) < 0 || relay_side_init(c, &r->be, bfd) < 0) {
+		conn_close(c, END_CLIENT_ERROR);
+		return;
+	}
 	c->stage = STAGE_RELAY;
 	c->mxg->stats.passed++;
 	r->last = time(NULL);
 	if (c->outlen > 0) {
-		bufferevent_write(r->cb, c->out, c->outlen);
+		/* Counted as sent when relay_flush writes it: count it here once. */
+		evbuffer_add(r->cl.out, c->out, c->outlen);
 		c->bytes_out += c->outlen;
 		free(c->out);
 		c->out = NULL;
 		c->outlen = 0;
 	}
-	if (leftlen > 0)
-		bufferevent_write(r->bb, left, leftlen);
-	free(c->in);
-	c->in = NULL;
-	c->inlen = 0;
-	bufferevent_setcb(r->cb, relay_read_cb, relay_drained_cb, relay_event_cb, c);
-	bufferevent_setcb(r->bb, relay_read_cb, relay_drained_cb, relay_event_cb, c);
-	bufferevent_set_timeouts(r->cb, &tv, NULL);
-	bufferevent_set_timeouts(r->bb, &tv, NULL);
-	bufferevent_enable(r->cb, EV_READ | EV_WRITE);
-	bufferevent_enable(r->bb, EV_READ | EV_WRITE);
-	/* Replies the backend sent together with the last one are relayed now. */
-	if (evbuffer_get_length(bufferevent_get_input(r->bb)) > 0)
-		relay_read_cb(r->bb, c);
+	if (evbuffer_get_length(to_client) > 0) {
+		struct evbuffer_iovec v[4];
+		int n = evbuffer_peek(to_client, -1, NULL, v, 4);
+
+		for (int i = 0; i < n && i < 4; i++)
+			relay_watch(r, v[i].iov_base, v[i].iov_len);
+		c->bytes_out += evbuffer_get_length(to_client);
+		evbuffer_add_buffer(r->cl.out, to_client);
+	}
+	evbuffer_add_buffer(r->be.out, to_backend);
+	event_add(r->cl.rev, &tv);
+	event_add(r->be.rev, &tv);
+	if (relay_flush(c, &r->be) < 0) {
+		relay_lost(c, &r->be, END_BACKEND_ERROR);
+		return;
+	}
+	if (relay_flush(c, &r->cl) < 0)
+		relay_lost(c, &r->cl, END_CLIENT_ERROR);
 }

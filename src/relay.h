@@ -8,15 +8,17 @@
 #include <stddef.h>
 
 struct conn;
-struct bufferevent;
+struct evbuffer;
 
 /*
- * relay_start - relay between c's client socket (which the relay takes
- * over) and the backend bufferevent bev (owned from now on). Client output
- * still queued in c goes first; left[0..leftlen), client input read but
- * not consumed, goes to the backend first. c may be gone on return.
+ * relay_start - relay between c's client socket and the backend socket
+ * bfd; the relay owns both from now on. Client output still queued in c
+ * goes to the client first, then to_client; to_backend goes to the
+ * backend first. Both buffers are emptied (their contents move) and stay
+ * the caller's. c may be gone on return.
  */
-void relay_start(struct conn *c, struct bufferevent *bev, const char *left, size_t leftlen);
+void relay_start(struct conn *c, int bfd, struct evbuffer *to_client,
+		 struct evbuffer *to_backend);
 
 /* relay_free - release the relay's sockets and state (connection closing). */
 void relay_free(struct conn *c);

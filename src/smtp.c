@@ -198,6 +198,7 @@ static int smtp_lines(struct conn *c)
 		size_t avail = c->inlen - off, ll, used;
 
 		if (c->discard) {
+			/* The rest of an overlong line, already answered: skip it. */
 			const char *lf = memchr(buf, '\n', avail);
 
 			if (lf == NULL) {
@@ -206,15 +207,15 @@ static int smtp_lines(struct conn *c)
 			}
 			off += (size_t)(lf - buf) + 1;
 			c->discard = 0;
-			rc = smtp_error(c, "500 5.5.2 Error: line too long");
 			continue;
 		}
 		switch (smtpcmd_scan(buf, avail, &ll, &used)) {
 		case SMTPLINE_MORE:
 			goto out;
 		case SMTPLINE_TOO_LONG:
+			/* Answer at once: the line end may never come. */
 			c->discard = 1;
-			off += avail;
+			rc = smtp_error(c, "500 5.5.2 Error: line too long");
 			continue;
 		case SMTPLINE_BARE_LF:
 			off += used;
