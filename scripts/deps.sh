@@ -12,7 +12,7 @@ PKGS="
   clang libclang-rt-14-dev libfuzzer-14-dev
   postfix swaks openssl
   python3 python3-pytest
-  iproute2 procps
+  iproute2 procps netcat-openbsd
 "
 
 missing=""

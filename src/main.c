@@ -130,7 +130,7 @@ static int mxg_mkdirs(const char *path, uid_t uid, gid_t gid, char *err, size_t 
 	char buf[1024];
 
 	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf)) {
-		snprintf(err, errsz, "state_dir: path too long");
+		snprintf(err, errsz, "%.200s: path too long", path);
 		return -1;
 	}
 	for (char *p = buf + 1;; p++) {
@@ -140,7 +140,7 @@ static int mxg_mkdirs(const char *path, uid_t uid, gid_t gid, char *err, size_t 
 
 		*p = '\0';
 		if (mkdir(buf, 0750) < 0 && errno != EEXIST) {
-			snprintf(err, errsz, "state_dir: cannot create %.200s: %s", buf,
+			snprintf(err, errsz, "cannot create directory %.200s: %s", buf,
 				 strerror(errno));
 			return -1;
 		}
@@ -149,7 +149,7 @@ static int mxg_mkdirs(const char *path, uid_t uid, gid_t gid, char *err, size_t 
 			break;
 	}
 	if (getuid() == 0 && chown(path, uid, gid) < 0) {
-		snprintf(err, errsz, "state_dir: chown %.200s: %s", path, strerror(errno));
+		snprintf(err, errsz, "chown %.200s: %s", path, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -260,6 +260,16 @@ int main(int argc, char **argv)
 	mxg_raise_nofile(mxg.cfg);
 	if (mxg_mkdirs(mxg.cfg->state_dir, uid, gid, err, sizeof(err)) < 0)
 		log_fatal("%s", err);
+	if (mxg.cfg->control_socket[0] == '/') {
+		/* e.g. /run/mxguard/control.sock: /run is emptied at boot. */
+		char dir[1024], *slash;
+
+		snprintf(dir, sizeof(dir), "%s", mxg.cfg->control_socket);
+		slash = strrchr(dir, '/');
+		*slash = '\0';
+		if (dir[0] != '\0' && mxg_mkdirs(dir, uid, gid, err, sizeof(err)) < 0)
+			log_fatal("%s", err);
+	}
 	if (listen_open(&mxg, err, sizeof(err)) < 0)
 		log_fatal("%s", err);
 	if ((mxg.control = control_open(&mxg, uid, gid, err, sizeof(err))) == NULL)
