@@ -29,9 +29,9 @@ deps:
 	sh scripts/deps.sh
 
 # Foreground, embedded defaults, state under ./var; starts a sink MTA when
-# nothing listens on the backend address.
+# nothing listens on the backend address. ARGS go to mxguard.
 run: deps all
-	bash scripts/run.sh $(BUILD)/mxguard
+	bash scripts/run.sh $(BUILD)/mxguard $(ARGS)
 
 test: deps all test-unit test-fuzz test-integration
 

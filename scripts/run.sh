@@ -8,10 +8,13 @@
 set -eu
 
 bin=${1:-build/mxguard}
+[ $# -gt 0 ] && shift
+# Further arguments go to mxguard, e.g. -o default_action=inspect.
 backend=$("$bin" -c /dev/null -n | sed -n 's/^backend = //p')
 host=${backend%:*}
 port=${backend##*:}
 sink_pid=""
+extra=""
 
 cleanup() {
     [ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null || true
@@ -25,12 +28,14 @@ if ! (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then
     [ "$(id -u)" = 0 ] && user="-u postfix"
     /usr/sbin/smtp-sink $user "$host:$port" 256 &
     sink_pid=$!
+    # smtp-sink reads no PROXY header: hand clients over without one.
+    extra="-o backend_protocol=none"
     sleep 0.3
 fi
 
 echo "run: mxguard on 127.0.0.1:2525 (try: swaks --server 127.0.0.1:2525 --to you@example.org)"
 # run_as = (empty) keeps the invoking user: fine for a trial, not for production.
-"$bin" -c /dev/null -o run_as= &
+"$bin" -c /dev/null -o run_as= $extra "$@" &
 mx_pid=$!
 trap 'kill -TERM $mx_pid 2>/dev/null; wait $mx_pid; cleanup' INT TERM
 wait $mx_pid
