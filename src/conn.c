@@ -284,9 +284,18 @@ void conn_accept(struct mxg *mxg, const struct listener *lst, int fd, const stru
 		c->action = ACT_REFUSED;
 		snprintf(reply, sizeof(reply), "421 4.7.0 %s Error: too many connections\r\n",
 			 cfg->myhostname);
-		conn_finish(c, reply, END_OVERLOAD);
+		/*
+		 * One line and close at once: no drain. The client has sent
+		 * nothing yet, and under a flood a lingering refusal would hold
+		 * the very descriptors and memory the limit protects.
+		 */
+		if (send(fd, reply, strlen(reply), MSG_NOSIGNAL | MSG_DONTWAIT) > 0)
+			c->bytes_out = strlen(reply);
+		conn_close(c, END_OVERLOAD);
 		return;
 	}
+	/* Decided before any write: a failed write logs the connection. */
+	c->action = cfg->default_action == ACTION_INSPECT ? ACT_INSPECT : ACT_PASS;
 	/*
 	 * The first greeting line goes out at once. Its last line comes from
 	 * the backend (pass) or from mxguard (inspect), so the client sees one
@@ -294,13 +303,10 @@ void conn_accept(struct mxg *mxg, const struct listener *lst, int fd, const stru
 	 */
 	if (conn_printf(c, "220-%s ESMTP mxguard\r\n", cfg->myhostname) < 0)
 		return;
-	if (cfg->default_action == ACTION_INSPECT) {
-		c->action = ACT_INSPECT;
+	if (c->action == ACT_INSPECT)
 		smtp_start(c);
-	} else {
-		c->action = ACT_PASS;
+	else
 		handoff_start(c);
-	}
 }
 
 void conn_shutdown_all(struct mxg *mxg)

@@ -167,7 +167,7 @@ struct control *control_open(struct mxg *mxg, uid_t uid, gid_t gid, char *err, s
 int control_start(struct control *ctl)
 {
 	ctl->evl = evconnlistener_new(ctl->mxg->base, control_accept_cb, ctl,
-				      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, ctl->fd);
+				      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, ctl->fd);
 	return ctl->evl != NULL ? 0 : -1;
 }
 

@@ -120,9 +120,13 @@ int listen_start(struct mxg *mxg)
 		struct listener *l = &mxg->listeners[i];
 
 		l->retry = evtimer_new(mxg->base, listen_retry_cb, l);
+		/*
+		 * Backlog 0: the socket already listens with the backlog chosen
+		 * in listen_open(); any other value makes libevent call
+		 * listen() again, and -1 means 128.
+		 */
 		l->evl = evconnlistener_new(mxg->base, listen_accept_cb, l,
-					    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1,
-					    l->fd);
+					    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, l->fd);
 		if (l->retry == NULL || l->evl == NULL) {
 			log_warn("%s: cannot serve the listening socket", l->name);
 			return -1;

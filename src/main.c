@@ -238,6 +238,7 @@ int main(int argc, char **argv)
 	}
 	if (check) {
 		cfg_print(mxg.cfg, stdout);
+		cfg_unref(&mxg.cfg);
 		return 0;
 	}
 	log_init("mxguard", (enum log_target)mxg.cfg->log_target);
