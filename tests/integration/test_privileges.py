@@ -1,0 +1,48 @@
+"""Privileges: started as root, mxguard binds, then serves as run_as."""
+import os
+import pwd
+import socket
+
+import pytest
+
+from conftest import free_port
+
+
+def _ids(pid):
+    """Real, effective, saved and filesystem uids and gids of a process."""
+    uids = gids = None
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("Uid:"):
+                uids = [int(x) for x in line.split()[1:]]
+            elif line.startswith("Gid:"):
+                gids = [int(x) for x in line.split()[1:]]
+    return uids, gids
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to test the privilege drop")
+def test_drops_to_run_as_after_binding(mxguard, tmp_path):
+    try:
+        pw = pwd.getpwnam("mxguard")
+    except KeyError:
+        pytest.skip("system user mxguard missing: make deps creates it")
+    # Nothing listens on the backend: the client must still be greeted, by
+    # the unprivileged process, with a 4xx.
+    mx = mxguard(run_as="mxguard", backend="127.0.0.1:%d" % free_port(), backend_timeout="2s")
+    mx.wait_for_log(r"info: ready")
+    uids, gids = _ids(mx.pid)
+    assert uids == [pw.pw_uid] * 4, uids
+    assert gids == [pw.pw_gid] * 4, gids
+    state = os.stat(mx.params["state_dir"])
+    assert (state.st_uid, state.st_gid) == (pw.pw_uid, pw.pw_gid)
+    with socket.create_connection(("127.0.0.1", mx.port), timeout=10) as s:
+        s.settimeout(10)
+        data = b""
+        while b"\n421 " not in data and not data.startswith(b"421 "):
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    assert data.startswith(b"220-mxguard.test ESMTP"), data
+    assert b"\r\n421 4.3.2 " in data, data
+
