@@ -61,6 +61,7 @@ static const struct cfg_param cfg_table[] = {
 	{"control_socket", T_STR, "control.sock", 0, 0, NULL, F(control_socket), 0},
 	{"run_as", T_STR, "mxguard", 0, 0, NULL, F(run_as), 0},
 	{"log_target", T_ENUM, "stderr", 0, 0, logto_names, F(log_target), 0},
+	{"client_lists", T_STR, "", 0, 0, NULL, F(client_lists), 1},
 };
 #define CFG_NPARAMS (sizeof(cfg_table) / sizeof(cfg_table[0]))
 
@@ -510,6 +511,17 @@ void cfg_unref(struct cfg **cfgp)
 		if (cfg_table[i].type == T_STR)
 			free(*FIELD(cfg, &cfg_table[i], char *));
 	free(cfg);
+}
+
+int cfg_split_list(char *value, char **words, int max)
+{
+	char *save = NULL, *tok;
+	int n = 0;
+
+	for (tok = strtok_r(value, ", \t", &save); tok && n < max;
+	     tok = strtok_r(NULL, ", \t", &save))
+		words[n++] = tok;
+	return n;
 }
 
 void cfg_control_path(const struct cfg *cfg, char *buf, size_t bufsz)

@@ -39,6 +39,7 @@ struct cfg {
 	char *control_socket;
 	char *run_as;
 	int log_target; /* enum log_target */
+	char *client_lists; /* "regexp:PATH, cidr:PATH, postgrey:PATH" */
 };
 
 /*
@@ -64,6 +65,12 @@ int cfg_keep_fixed(struct cfg *fresh, const struct cfg *old, void (*note)(const 
 struct cfg *cfg_ref(struct cfg *cfg);
 /* cfg_unref - drop one reference; frees on the last; sets *cfgp to NULL. */
 void cfg_unref(struct cfg **cfgp);
+
+/*
+ * cfg_split_list - split a list value (commas and/or white space) in place
+ * into at most max words. Returns the number of words.
+ */
+int cfg_split_list(char *value, char **words, int max);
 
 /* cfg_control_path - the control socket path (relative names under state_dir). */
 void cfg_control_path(const struct cfg *cfg, char *buf, size_t bufsz);

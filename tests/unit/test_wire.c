@@ -80,8 +80,8 @@ static void test_proxy(void)
 	/* Mixed families cannot be described: LOCAL. */
 	n = proxy_v2(buf, sizeof(buf), SA(c4), SA(l6));
 	CHECK(n == 16 && (unsigned char)buf[12] == 0x20, "mixed families give LOCAL");
-	CHECK(proxy_parse((unsigned char *)"GET / HTTP/1.0\r\n", 16, &pi) == PROXY_BAD, "garbage");
-	CHECK(proxy_parse((unsigned char *)"PROXY TCP4 1.2.3.4 5.6.7.8 99999 1\r\n", 36, &pi) ==
+	CHECK(proxy_parse((const unsigned char *)"GET / HTTP/1.0\r\n", 16, &pi) == PROXY_BAD, "garbage");
+	CHECK(proxy_parse((const unsigned char *)"PROXY TCP4 1.2.3.4 5.6.7.8 99999 1\r\n", 36, &pi) ==
 		      PROXY_BAD,
 	      "v1 port out of range");
 }

@@ -1,0 +1,189 @@
+/*
+ * NAME
+ *	mxguardctl - control and inspect mxguard
+ * SYNOPSIS
+ *	mxguardctl [-c file] status | reload | ping
+ *	mxguardctl classify [-c file] name [address] ...
+ * DESCRIPTION
+ *	status, reload and ping talk to the running daemon over its control
+ *	socket and print its one-line JSON answer.
+ *
+ *	classify prints, for each name, "NAME<TAB>VERDICT<TAB>REASON" as the
+ *	daemon would decide from the configured client_lists and the built-in
+ *	S25R rules, without a running daemon and without DNS: the name is
+ *	taken as verified. An argument that is an IP address is the address
+ *	of the name before it (for cidr lists).
+ * DIAGNOSTICS
+ *	Exit 0 on success, 1 on an error (with a message), 2 on bad usage.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "mxg_build.h"
+#include "rules.h"
+
+#define MAX_LISTS 64
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: mxguardctl [-c file] status|reload|ping\n"
+			"       mxguardctl classify [-c file] name [address] ...\n");
+	exit(2);
+}
+
+static struct cfg *ctl_config(const char *path)
+{
+	char err[1024];
+	struct cfg *cfg = cfg_load(path ? path : MXG_DEFAULT_CONFIG, path == NULL, NULL, 0, err,
+				   sizeof(err));
+
+	if (cfg == NULL) {
+		fprintf(stderr, "mxguardctl: %s\n", err);
+		exit(1);
+	}
+	return cfg;
+}
+
+/* ctl_addr - is s an IP address? Fill ss if so. */
+static int ctl_addr(const char *s, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, s, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		return 1;
+	}
+	if (inet_pton(AF_INET6, s, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		return 1;
+	}
+	return 0;
+}
+
+static int ctl_classify(const char *path, int argc, char **argv)
+{
+	struct cfg *cfg = ctl_config(path);
+	char *specs[MAX_LISTS], err[1024];
+	char *lists = strdup(cfg->client_lists);
+	int n;
+	struct rules *r;
+
+	if (lists == NULL) {
+		cfg_unref(&cfg);
+		return 1;
+	}
+	n = cfg_split_list(lists, specs, MAX_LISTS);
+	r = rules_load(specs, n, err, sizeof(err));
+	if (r == NULL) {
+		fprintf(stderr, "mxguardctl: %s\n", err);
+		free(lists);
+		cfg_unref(&cfg);
+		return 1;
+	}
+	for (int i = 0; i < argc; i++) {
+		struct sockaddr_storage ss;
+		const struct sockaddr *sa = NULL;
+		struct classification cl;
+
+		if (i + 1 < argc && ctl_addr(argv[i + 1], &ss))
+			sa = (const struct sockaddr *)&ss;
+		rules_classify(r, argv[i], sa, &cl);
+		printf("%s\t%s\t%s\n", argv[i], rules_verdict_name(cl.verdict), cl.reason);
+		if (sa != NULL)
+			i++;
+	}
+	rules_free(&r);
+	free(lists);
+	cfg_unref(&cfg);
+	return 0;
+}
+
+static int ctl_request(const char *path, const char *cmd)
+{
+	struct cfg *cfg = ctl_config(path);
+	struct sockaddr_un sun;
+	char sock[1024], buf[4096];
+	ssize_t n;
+	int fd;
+
+	cfg_control_path(cfg, sock, sizeof(sock));
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	cfg_unref(&cfg);
+	if (strlen(sock) >= sizeof(sun.sun_path)) {
+		fprintf(stderr, "mxguardctl: control socket path too long: %s\n", sock);
+		return 1;
+	}
+	memcpy(sun.sun_path, sock, strlen(sock) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		int e = errno;
+
+		fprintf(stderr, "mxguardctl: cannot reach mxguard at %s: %s%s\n", sock, strerror(e),
+			e == ENOENT || e == ECONNREFUSED ? " (is it running?)"
+			: e == EACCES			 ? " (permission: run as root or run_as)"
+							 : "");
+		if (fd >= 0)
+			close(fd);
+		return 1;
+	}
+	snprintf(buf, sizeof(buf), "%s\n", cmd);
+	if (write(fd, buf, strlen(buf)) < 0) {
+		fprintf(stderr, "mxguardctl: write: %s\n", strerror(errno));
+		close(fd);
+		return 1;
+	}
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		fwrite(buf, 1, (size_t)n, stdout);
+	close(fd);
+	return n < 0 ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *path = NULL;
+	int i = 1;
+
+	/* -c may come before the command, or right after it. */
+	for (int pass = 0; pass < 2; pass++) {
+		if (i + 1 < argc && strcmp(argv[i], "-c") == 0) {
+			path = argv[i + 1];
+			i += 2;
+		} else if (pass == 0 && i < argc && argv[i][0] != '-') {
+			break;
+		}
+	}
+	if (i >= argc)
+		usage();
+	const char *cmd = argv[i++];
+
+	if (i + 1 < argc && strcmp(argv[i], "-c") == 0) {
+		path = argv[i + 1];
+		i += 2;
+	}
+	if (strcmp(cmd, "classify") == 0) {
+		if (i >= argc)
+			usage();
+		return ctl_classify(path, argc - i, argv + i);
+	}
+	if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "version") == 0) {
+		printf("mxguardctl %s\n", MXG_VERSION);
+		return 0;
+	}
+	if (i != argc)
+		usage();
+	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "reload") == 0 || strcmp(cmd, "ping") == 0)
+		return ctl_request(path, cmd);
+	usage();
+	return 2;
+}
