@@ -8,7 +8,8 @@ set -eu
 
 PKGS="
   gcc make meson ninja-build pkg-config clang-format
-  libevent-dev libsystemd-dev libpcre2-dev
+  libevent-dev libsystemd-dev libpcre2-dev libc-ares-dev liblmdb-dev libpsl-dev
+  publicsuffix dnsmasq-base lmdb-utils
   clang libclang-rt-14-dev libfuzzer-14-dev
   postfix swaks openssl
   python3 python3-pytest

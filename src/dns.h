@@ -1,0 +1,67 @@
+/*
+ * dns.h - asynchronous DNS for mxguard (c-ares on the libevent loop): the
+ * verified reverse name of a client (PTR confirmed by a forward lookup,
+ * FCrDNS), address lookups (DNSBL), NS and TXT records, with a bounded
+ * cache that honours TTLs. A DNS failure is never a permanent verdict: it
+ * yields DNS_FAIL and the caller treats the name as "unknown".
+ */
+#ifndef MXG_DNS_H
+#define MXG_DNS_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+struct event_base;
+struct dns;
+struct dns_req;
+
+enum dns_status {
+	DNS_OK,	  /* an answer */
+	DNS_NONE, /* a definite "no": NXDOMAIN, no data, or PTR not confirmed */
+	DNS_FAIL  /* timeout, SERVFAIL, refused, or a local error */
+};
+
+/*
+ * dns_new - resolvers: "ip[:port] ip[:port] ..." (IPv6 as [ip]:port), or
+ * NULL/"" for /etc/resolv.conf. timeout_ms bounds one query attempt (two
+ * attempts per server). cache_entries bounds the cache. Returns NULL with
+ * a message in err.
+ */
+struct dns *dns_new(struct event_base *base, const char *resolvers, int timeout_ms,
+		    int cache_entries, char *err, size_t errsz);
+
+/*
+ * dns_verified_name - PTR of addr, then the A (or AAAA) records of that
+ * name must include addr. cb gets DNS_OK with the name (lower case, no
+ * trailing dot), DNS_NONE (no PTR, or not confirmed: the name is
+ * "unknown"), or DNS_FAIL. The callback always runs from the event loop,
+ * never before this returns. Returns a request the caller may cancel until
+ * cb has run, or NULL when none could be started (cb will not run).
+ */
+typedef void (*dns_name_cb)(enum dns_status st, const char *name, void *arg);
+struct dns_req *dns_verified_name(struct dns *d, const struct sockaddr *addr, dns_name_cb cb,
+				  void *arg);
+
+/*
+ * dns_addrs - A records of name (for DNSBL queries like
+ * "2.0.0.127.zen.example"): cb gets up to n addresses in network order.
+ */
+typedef void (*dns_addrs_cb)(enum dns_status st, const unsigned char (*a4)[4], int n, void *arg);
+struct dns_req *dns_addrs(struct dns *d, const char *name, dns_addrs_cb cb, void *arg);
+
+/*
+ * dns_ns - the NS host names of domain: cb gets up to n names (lower case,
+ * no trailing dot).
+ */
+typedef void (*dns_names_cb)(enum dns_status st, const char *const *names, int n, void *arg);
+struct dns_req *dns_ns(struct dns *d, const char *domain, dns_names_cb cb, void *arg);
+
+/* dns_cancel - the callback of req will not run. */
+void dns_cancel(struct dns_req *req);
+
+/* dns_cache_size - entries currently cached (for status and tests). */
+int dns_cache_size(const struct dns *d);
+
+void dns_free(struct dns **dp);
+
+#endif
