@@ -1,49 +1,482 @@
 /*
- * store_lmdb.c - the embedded store on LMDB (stub: being written).
+ * store_lmdb.c - the embedded store on LMDB.
+ *
+ * One environment, STATE_DIR/store.lmdb (a single file plus its -lock
+ * file), with one named database per record kind. A value is a fixed
+ * little-endian layout behind a format version byte; a value of another
+ * size or version is treated as absent, and swept away like an expired one.
+ *
+ * Durability. Every store_put/store_del is its own committed transaction,
+ * but the environment runs with MDB_NOSYNC: a commit writes its pages into
+ * the file (write(2), not a writable map) and does not wait for the disk.
+ * Once the commit returns, the data is in the kernel's page cache, so it
+ * survives the death of the process, kill -9 included. What a commit does
+ * not survive is a crash of the system before the kernel writes the pages
+ * out; the tick below calls mdb_env_sync() every second when something was
+ * written, which bounds that loss to about a second of updates. On a file
+ * system that does not keep write order, such a crash may also leave the
+ * file unusable; it holds soft state (greylist and tarpit memory) that
+ * clients rebuild by retrying, which is why an fdatasync() per update
+ * (milliseconds on an ordinary disk, every one of them spent inside the
+ * event loop) is not worth paying here.
+ *
+ * Lookups are answered from the file at once (LMDB reads are memory
+ * reads) but delivered through a zero-delay event, as the interface
+ * promises: a caller is never called back from inside its own store_get().
+ * Answering at once keeps the order of a pipelined network backend: a get
+ * sees the writes issued before it and none issued after it.
+ *
+ * Expiry. The same one-second tick walks each kind from where it stopped
+ * last time, looking at no more than SWEEP_SCAN records and deleting no
+ * more than SWEEP_DEL, so a store of millions of records never holds the
+ * loop for long.
+ *
+ * The environment is opened with MDB_NOTLS although mxguard has one
+ * thread: without it LMDB allows one transaction per thread, and a
+ * store_list() callback that looks something up or writes (while the
+ * list's read transaction is open) would fail.
+ *
+ * This module never logs and never exits.
  */
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <event2/event.h>
+#include <lmdb.h>
 
 #include "store.h"
 
-struct store *store_open(struct event_base *base, const char *state_dir, char *err,
-			 size_t errsz)
+#define STORE_FILE "store.lmdb"
+#define STORE_MAPSIZE ((size_t)1 << 30) /* a limit, not an allocation */
+#define STORE_VERSION 1
+#define STORE_VALSZ (1 + 3 * 8 + 4) /* version, first, last, expires, count */
+#define SWEEP_SCAN 2000		    /* records looked at per kind per tick */
+#define SWEEP_DEL 200		    /* records deleted per kind per tick */
+
+struct store_req {
+	TAILQ_ENTRY(store_req) link;
+	struct store *s;
+	store_get_cb cb;
+	void *arg;
+	int found;
+	int delivering; /* its callback is running: cancel is too late */
+	struct store_rec rec;
+};
+
+/* Where the background sweep of one kind goes on: the first key not yet looked at. */
+struct store_sweep {
+	size_t len; /* 0: from the first key */
+	char key[STORE_KEY_MAX];
+	unsigned long removed; /* records the sweep deleted since store_open */
+};
+
+struct store {
+	MDB_env *env;
+	MDB_dbi dbi[STORE_NKINDS];
+	int opened;	       /* env open: flush on close */
+	int dirty;	       /* written since the last sync */
+	struct event *deliver; /* zero-delay: answers queued lookups */
+	struct event *tick;    /* every second: sweep, sync */
+	TAILQ_HEAD(store_reqs, store_req) reqs;
+	size_t nreqs;
+	int *alive; /* while delivering: cleared by store_close */
+	struct store_sweep sweep[STORE_NKINDS];
+};
+
+/* rec_encode - the value layout: version byte, then little-endian fields. */
+static void rec_encode(const struct store_rec *rec, unsigned char *p)
 {
-	snprintf(err, errsz, "store: not implemented yet");
+	uint64_t f[3] = {(uint64_t)rec->first, (uint64_t)rec->last, (uint64_t)rec->expires};
+
+	*p++ = STORE_VERSION;
+	for (int i = 0; i < 3; i++)
+		for (int b = 0; b < 8; b++)
+			*p++ = (unsigned char)(f[i] >> (8 * b));
+	for (int b = 0; b < 4; b++)
+		*p++ = (unsigned char)(rec->count >> (8 * b));
+}
+
+/* rec_decode - the reverse; -1 for a value of another size or version. */
+static int rec_decode(const MDB_val *v, struct store_rec *rec)
+{
+	const unsigned char *p = v->mv_data;
+	uint64_t f[3] = {0, 0, 0};
+	uint32_t count = 0;
+
+	if (v->mv_size != STORE_VALSZ || *p++ != STORE_VERSION)
+		return -1;
+	for (int i = 0; i < 3; i++)
+		for (int b = 0; b < 8; b++)
+			f[i] |= (uint64_t)*p++ << (8 * b);
+	for (int b = 0; b < 4; b++)
+		count |= (uint32_t)*p++ << (8 * b);
+	rec->first = (int64_t)f[0];
+	rec->last = (int64_t)f[1];
+	rec->expires = (int64_t)f[2];
+	rec->count = count;
+	return 0;
+}
+
+/* rec_live - the value is readable and not expired at now (rec filled in). */
+static int rec_live(const MDB_val *v, struct store_rec *rec, int64_t now)
+{
+	return rec_decode(v, rec) == 0 && rec->expires > now;
+}
+
+/*
+ * key_check - point k at key if it is a valid key: 1 to STORE_KEY_MAX
+ * bytes, no control characters (keys end up in control socket lines).
+ * Returns 0, or -1.
+ */
+static int key_check(const char *key, MDB_val *k)
+{
+	size_t len = strnlen(key, STORE_KEY_MAX + 1);
+
+	if (len == 0 || len > STORE_KEY_MAX)
+		return -1;
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)key[i] < 0x20 || key[i] == 0x7f)
+			return -1;
+	k->mv_size = len;
+	/* LMDB takes keys through a non-const pointer but never writes them. */
+	k->mv_data = (void *)(uintptr_t)key;
+	return 0;
+}
+
+/* store_lookup - 1 and rec for a live record, 0 for none, -1 on error. */
+static int store_lookup(struct store *s, enum store_kind kind, MDB_val *k, struct store_rec *rec)
+{
+	MDB_txn *txn;
+	MDB_val v;
+	int rc, found;
+
+	if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0)
+		return -1;
+	rc = mdb_get(txn, s->dbi[kind], k, &v);
+	if (rc == 0)
+		found = rec_live(&v, rec, time(NULL));
+	else
+		found = rc == MDB_NOTFOUND ? 0 : -1;
+	mdb_txn_abort(txn);
+	return found;
+}
+
+/*
+ * store_deliver - answer the lookups queued before this round. A callback
+ * that asks again is answered in the next round, so a chain of lookups
+ * lets the rest of the loop run in between.
+ */
+static void store_deliver(evutil_socket_t fd, short what, void *arg)
+{
+	struct store *s = arg;
+	struct store_req *req;
+	size_t n = s->nreqs;
+	int alive = 1;
+
+	s->alive = &alive;
+	while (n-- > 0 && (req = TAILQ_FIRST(&s->reqs)) != NULL) {
+		TAILQ_REMOVE(&s->reqs, req, link);
+		s->nreqs--;
+		req->delivering = 1;
+		req->cb(req->found, req->found == 1 ? &req->rec : NULL, req->arg);
+		free(req);
+		/* The callback may have closed the store (daemon shutting down). */
+		if (!alive)
+			return;
+	}
+	s->alive = NULL;
+	if (!TAILQ_EMPTY(&s->reqs))
+		event_active(s->deliver, EV_TIMEOUT, 0);
+}
+
+/*
+ * store_sweep - one step of the background expiry of kind: delete the
+ * expired or unreadable records among the next SWEEP_SCAN, at most
+ * SWEEP_DEL of them, and remember where to go on. Bounding both numbers
+ * bounds the step whatever the size of the store and the share of expired
+ * records in it.
+ */
+static void store_sweep(struct store *s, enum store_kind kind, int64_t now)
+{
+	struct store_sweep *sw = &s->sweep[kind];
+	MDB_val k = {sw->len, sw->key}, v;
+	struct store_rec rec;
+	MDB_cursor *cur;
+	MDB_txn *txn;
+	int rc, scanned = 0, deleted = 0;
+
+	if (mdb_txn_begin(s->env, NULL, 0, &txn) != 0)
+		return;
+	if (mdb_cursor_open(txn, s->dbi[kind], &cur) != 0) {
+		mdb_txn_abort(txn);
+		return;
+	}
+	rc = mdb_cursor_get(cur, &k, &v, sw->len > 0 ? MDB_SET_RANGE : MDB_FIRST);
+	while (rc == 0 && scanned < SWEEP_SCAN && deleted < SWEEP_DEL) {
+		scanned++;
+		if (!rec_live(&v, &rec, now)) {
+			if ((rc = mdb_cursor_del(cur, 0)) != 0)
+				break;
+			deleted++;
+		}
+		/* After a delete the cursor already stands on the next record; MDB_NEXT knows. */
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		mdb_txn_abort(txn);
+		return;
+	}
+	/* At the end of the kind, the next step starts again from the top. */
+	sw->len = rc == 0 && k.mv_size <= STORE_KEY_MAX ? k.mv_size : 0;
+	if (sw->len > 0)
+		memmove(sw->key, k.mv_data, sw->len);
+	if (deleted == 0) {
+		mdb_txn_abort(txn);
+		return;
+	}
+	if (mdb_txn_commit(txn) == 0) {
+		sw->removed += (unsigned long)deleted;
+		s->dirty = 1;
+	}
+}
+
+/*
+ * store_tick - every second: a step of expiry, then a flush if anything
+ * was written. A failed flush is tried again on the next tick; if the disk
+ * is really gone, the writes themselves start failing and callers see it.
+ */
+static void store_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct store *s = arg;
+	int64_t now = time(NULL);
+
+	for (int kind = 0; kind < STORE_NKINDS; kind++)
+		store_sweep(s, kind, now);
+	if (s->dirty && mdb_env_sync(s->env, 1) == 0)
+		s->dirty = 0;
+}
+
+struct store *store_open(struct event_base *base, const char *state_dir, char *err, size_t errsz)
+{
+	static const struct timeval second = {1, 0};
+	char path[PATH_MAX];
+	struct store *s;
+	MDB_txn *txn;
+	int rc, dead;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", state_dir, STORE_FILE) >= sizeof(path)) {
+		snprintf(err, errsz, "store: state directory name too long: %s", state_dir);
+		return NULL;
+	}
+	if (mkdir(state_dir, 0750) < 0 && errno != EEXIST) {
+		snprintf(err, errsz, "store: cannot create %s: %s", state_dir, strerror(errno));
+		return NULL;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		snprintf(err, errsz, "store: out of memory");
+		return NULL;
+	}
+	TAILQ_INIT(&s->reqs);
+	if ((rc = mdb_env_create(&s->env)) != 0) {
+		snprintf(err, errsz, "store: cannot open %s: %s", path, mdb_strerror(rc));
+		goto fail;
+	}
+	if ((rc = mdb_env_set_mapsize(s->env, STORE_MAPSIZE)) != 0 ||
+	    (rc = mdb_env_set_maxdbs(s->env, STORE_NKINDS)) != 0 ||
+	    (rc = mdb_env_open(s->env, path, MDB_NOSUBDIR | MDB_NOSYNC | MDB_NOTLS, 0600)) != 0) {
+		snprintf(err, errsz, "store: cannot open %s: %s", path, mdb_strerror(rc));
+		goto fail;
+	}
+	s->opened = 1;
+	/* Reader slots left behind by a process that was killed would pin old pages. */
+	mdb_reader_check(s->env, &dead);
+	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0) {
+		snprintf(err, errsz, "store: %s: %s", path, mdb_strerror(rc));
+		goto fail;
+	}
+	for (int kind = 0; kind < STORE_NKINDS; kind++) {
+		rc = mdb_dbi_open(txn, store_kind_name(kind), MDB_CREATE, &s->dbi[kind]);
+		if (rc != 0) {
+			mdb_txn_abort(txn);
+			snprintf(err, errsz, "store: %s: cannot open database %s: %s", path,
+				 store_kind_name(kind), mdb_strerror(rc));
+			goto fail;
+		}
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0) {
+		snprintf(err, errsz, "store: %s: %s", path, mdb_strerror(rc));
+		goto fail;
+	}
+	s->deliver = event_new(base, -1, 0, store_deliver, s);
+	s->tick = event_new(base, -1, EV_PERSIST, store_tick, s);
+	if (s->deliver == NULL || s->tick == NULL || event_add(s->tick, &second) < 0) {
+		snprintf(err, errsz, "store: cannot create events");
+		goto fail;
+	}
+	return s;
+fail:
+	store_close(&s);
 	return NULL;
 }
 
-struct store_req *store_get(struct store *s, enum store_kind kind, const char *key,
-			    store_get_cb cb, void *arg)
+struct store_req *store_get(struct store *s, enum store_kind kind, const char *key, store_get_cb cb,
+			    void *arg)
 {
-	return NULL;
+	struct store_req *req;
+	MDB_val k;
+
+	if ((unsigned)kind >= STORE_NKINDS || key_check(key, &k) < 0)
+		return NULL;
+	if ((req = calloc(1, sizeof(*req))) == NULL)
+		return NULL;
+	req->s = s;
+	req->cb = cb;
+	req->arg = arg;
+	req->found = store_lookup(s, kind, &k, &req->rec);
+	TAILQ_INSERT_TAIL(&s->reqs, req, link);
+	s->nreqs++;
+	event_active(s->deliver, EV_TIMEOUT, 0);
+	return req;
 }
 
 void store_cancel(struct store_req *req)
 {
+	if (req == NULL || req->delivering)
+		return;
+	TAILQ_REMOVE(&req->s->reqs, req, link);
+	req->s->nreqs--;
+	free(req);
 }
 
 int store_put(struct store *s, enum store_kind kind, const char *key, const struct store_rec *rec)
 {
-	return -1;
+	unsigned char buf[STORE_VALSZ];
+	MDB_val k, v = {sizeof(buf), buf};
+	MDB_txn *txn;
+
+	if ((unsigned)kind >= STORE_NKINDS || key_check(key, &k) < 0)
+		return -1;
+	rec_encode(rec, buf);
+	if (mdb_txn_begin(s->env, NULL, 0, &txn) != 0)
+		return -1;
+	/* MDB_MAP_FULL lands here or in the commit: an error like any other. */
+	if (mdb_put(txn, s->dbi[kind], &k, &v, 0) != 0) {
+		mdb_txn_abort(txn);
+		return -1;
+	}
+	if (mdb_txn_commit(txn) != 0)
+		return -1;
+	s->dirty = 1;
+	return 0;
 }
 
+/* An expired record is deleted too, but reported as absent: it did not exist any more. */
 int store_del(struct store *s, enum store_kind kind, const char *key)
 {
-	return -1;
+	struct store_rec rec;
+	MDB_txn *txn;
+	MDB_val k, v;
+	int rc, live;
+
+	if ((unsigned)kind >= STORE_NKINDS || key_check(key, &k) < 0)
+		return -1;
+	if (mdb_txn_begin(s->env, NULL, 0, &txn) != 0)
+		return -1;
+	rc = mdb_get(txn, s->dbi[kind], &k, &v);
+	if (rc != 0) {
+		mdb_txn_abort(txn);
+		return rc == MDB_NOTFOUND ? 0 : -1;
+	}
+	live = rec_live(&v, &rec, time(NULL));
+	if (mdb_del(txn, s->dbi[kind], &k, NULL) != 0) {
+		mdb_txn_abort(txn);
+		return -1;
+	}
+	if (mdb_txn_commit(txn) != 0)
+		return -1;
+	s->dirty = 1;
+	return live;
 }
 
 int store_list(struct store *s, enum store_kind kind,
 	       int (*fn)(const char *key, const struct store_rec *rec, void *arg), void *arg)
 {
-	return -1;
+	char key[STORE_KEY_MAX + 1];
+	int64_t now = time(NULL);
+	struct store_rec rec;
+	MDB_cursor *cur;
+	MDB_txn *txn;
+	MDB_val k, v;
+	int rc, n = 0;
+
+	if ((unsigned)kind >= STORE_NKINDS)
+		return -1;
+	if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0)
+		return -1;
+	if (mdb_cursor_open(txn, s->dbi[kind], &cur) != 0) {
+		mdb_txn_abort(txn);
+		return -1;
+	}
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size > STORE_KEY_MAX || !rec_live(&v, &rec, now))
+			continue;
+		memcpy(key, k.mv_data, k.mv_size);
+		key[k.mv_size] = '\0';
+		n++;
+		if (fn(key, &rec, arg) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return rc == 0 || rc == MDB_NOTFOUND ? n : -1;
 }
 
 long store_count(struct store *s, enum store_kind kind)
 {
-	return -1;
+	MDB_txn *txn;
+	MDB_stat st;
+	int rc;
+
+	if ((unsigned)kind >= STORE_NKINDS)
+		return -1;
+	if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0)
+		return -1;
+	rc = mdb_stat(txn, s->dbi[kind], &st);
+	mdb_txn_abort(txn);
+	return rc == 0 ? (long)st.ms_entries : -1;
 }
 
+/* Also the cleanup of a half-opened store (opened still 0: nothing to flush). */
 void store_close(struct store **sp)
 {
+	struct store *s = *sp;
+	struct store_req *req;
+
+	if (s == NULL)
+		return;
+	if (s->alive != NULL)
+		*s->alive = 0;
+	while ((req = TAILQ_FIRST(&s->reqs)) != NULL) {
+		TAILQ_REMOVE(&s->reqs, req, link);
+		free(req);
+	}
+	if (s->deliver != NULL)
+		event_free(s->deliver);
+	if (s->tick != NULL)
+		event_free(s->tick);
+	if (s->env != NULL) {
+		if (s->opened)
+			mdb_env_sync(s->env, 1);
+		mdb_env_close(s->env);
+	}
+	free(s);
 	*sp = NULL;
 }
