@@ -40,6 +40,9 @@ struct cfg_param {
 static const char *const proto_names[] = {"proxy2", "proxy1", "xclient", "none", NULL};
 static const char *const action_names[] = {"pass", "inspect", NULL};
 static const char *const logto_names[] = {"stderr", "syslog", NULL};
+static const char *const mode_names[] = {"targrey", "starpit", "rgrey", "warn", NULL};
+static const char *const key_names[] = {"auto", "net", "name", NULL};
+static const char *const dnsfail_names[] = {"suspect", "pass", "tempfail", NULL};
 
 #define F(field) offsetof(struct cfg, field)
 #define DAY (24L * 3600)
@@ -62,6 +65,19 @@ static const struct cfg_param cfg_table[] = {
 	{"run_as", T_STR, "mxguard", 0, 0, NULL, F(run_as), 0},
 	{"log_target", T_ENUM, "stderr", 0, 0, logto_names, F(log_target), 0},
 	{"client_lists", T_STR, "", 0, 0, NULL, F(client_lists), 1},
+	{"mode", T_ENUM, "targrey", 0, 0, mode_names, F(mode), 1},
+	/* RFC 5321 gives a client 5 minutes for a RCPT reply: stay well below. */
+	{"tarpit_delay", T_TIME, "125s", 1, 280, NULL, F(tarpit_delay), 1},
+	{"greylist_delay", T_TIME, "30m", 0, DAY, NULL, F(greylist_delay), 1},
+	{"greylist_retries", T_INT, "2", 0, 100, NULL, F(greylist_retries), 1},
+	{"greylist_retry_window", T_TIME, "2d", 60, 30 * DAY, NULL, F(greylist_retry_window), 1},
+	{"greylist_max_age", T_TIME, "35d", 60, 365 * DAY, NULL, F(greylist_max_age), 1},
+	{"awl_count", T_INT, "5", 0, 1000, NULL, F(awl_count), 1},
+	{"awl_interval", T_TIME, "1h", 0, DAY, NULL, F(awl_interval), 1},
+	{"greylist_key", T_ENUM, "auto", 0, 0, key_names, F(greylist_key), 1},
+	{"dns_resolvers", T_STR, "", 0, 0, NULL, F(dns_resolvers), 0},
+	{"dns_timeout", T_TIME, "3s", 1, 30, NULL, F(dns_timeout), 0},
+	{"dns_failure_action", T_ENUM, "suspect", 0, 0, dnsfail_names, F(dns_failure_action), 1},
 };
 #define CFG_NPARAMS (sizeof(cfg_table) / sizeof(cfg_table[0]))
 
@@ -435,9 +451,20 @@ static void cfg_format(const struct cfg *cfg, const struct cfg_param *p, char *b
 	case T_INT:
 		snprintf(buf, bufsz, "%d", *CFIELD(cfg, p, int));
 		break;
-	case T_TIME:
-		snprintf(buf, bufsz, "%ds", *CFIELD(cfg, p, int));
+	case T_TIME: {
+		/* The largest exact unit: 35d reads better than 3024000s. */
+		int v = *CFIELD(cfg, p, int);
+
+		if (v > 0 && v % (int)DAY == 0)
+			snprintf(buf, bufsz, "%dd", v / (int)DAY);
+		else if (v > 0 && v % 3600 == 0)
+			snprintf(buf, bufsz, "%dh", v / 3600);
+		else if (v > 0 && v % 60 == 0)
+			snprintf(buf, bufsz, "%dm", v / 60);
+		else
+			snprintf(buf, bufsz, "%ds", v);
 		break;
+	}
 	case T_ENUM:
 		snprintf(buf, bufsz, "%s", p->enums[*CFIELD(cfg, p, int)]);
 		break;

@@ -15,6 +15,9 @@
 
 enum backend_proto { BACKEND_PROXY2, BACKEND_PROXY1, BACKEND_XCLIENT, BACKEND_NONE };
 enum default_action { ACTION_PASS, ACTION_INSPECT };
+enum engine_mode { MODE_TARGREY, MODE_STARPIT, MODE_RGREY, MODE_WARN };
+enum grey_keying { KEY_AUTO, KEY_NET, KEY_NAME };
+enum dns_failure { DNSFAIL_SUSPECT, DNSFAIL_PASS, DNSFAIL_TEMPFAIL };
 
 /*
  * A loaded configuration. Reference counted: a reload installs a new one
@@ -40,6 +43,19 @@ struct cfg {
 	char *run_as;
 	int log_target; /* enum log_target */
 	char *client_lists; /* "regexp:PATH, cidr:PATH, postgrey:PATH" */
+	/* The taRgrey engine (default_action = inspect). */
+	int mode;		   /* enum engine_mode */
+	int tarpit_delay;	   /* seconds */
+	int greylist_delay;
+	int greylist_retries;
+	int greylist_retry_window;
+	int greylist_max_age;
+	int awl_count;
+	int awl_interval;	   /* at most one counted success per interval */
+	int greylist_key;	   /* enum grey_keying */
+	char *dns_resolvers;	   /* "ip[:port] ..." or empty: resolv.conf */
+	int dns_timeout;	   /* seconds per attempt */
+	int dns_failure_action;	   /* enum dns_failure */
 };
 
 /*

@@ -14,6 +14,7 @@
 #include <event2/event.h>
 
 #include "conn.h"
+#include "grey.h"
 #include "handoff.h"
 #include "listen.h"
 #include "log.h"
@@ -24,22 +25,22 @@
 /* How long a closing connection may keep sending before it is cut off. */
 #define CONN_DRAIN_SECS 5
 
-static const char *const conn_stage_names[] = {"greet", "dialogue", "connect",
-					       "handshake", "replay", "relay"};
+static const char *const conn_stage_names[] = {"greet",     "dialogue", "connect", "handshake",
+					       "replay",    "relay",    "tarpit"};
 static const char *const conn_end_names[] = {
-	"none",		 "quit",	  "client_eof", "client_error", "backend_eof", "backend_error",
-	"backend_fail", "timeout",	  "errors",	"shutdown",	"overload",
+	"none",	       "quit",	  "client_eof", "client_error", "backend_eof", "backend_error",
+	"backend_fail", "timeout", "errors",	 "shutdown",	 "overload",	"tarpit_drop",
 };
 static const char *const conn_action_names[] = {"pass", "inspect", "refused"};
 
 const char *conn_stage_name(int stage)
 {
-	return stage >= 0 && stage <= STAGE_RELAY ? conn_stage_names[stage] : "?";
+	return stage >= 0 && stage <= STAGE_TARPIT ? conn_stage_names[stage] : "?";
 }
 
 const char *conn_end_name(int end)
 {
-	return end >= 0 && end <= END_OVERLOAD ? conn_end_names[end] : "?";
+	return end >= 0 && end <= END_TARPIT_DROP ? conn_end_names[end] : "?";
 }
 
 static void conn_log(const struct conn *c)
@@ -74,6 +75,7 @@ void conn_close(struct conn *c, enum conn_end end)
 	if (c->end == END_NONE)
 		c->end = (uint8_t)end;
 	conn_log(c);
+	grey_conn_free(c);
 	if (c->relay != NULL)
 		relay_free(c);
 	if (c->ho != NULL)
@@ -98,7 +100,7 @@ void conn_close(struct conn *c, enum conn_end end)
 	mxg->nconns--;
 	cfg_unref(&c->cfg);
 	free(c);
-	mxg_maybe_exit(mxg);
+	conn_maybe_exit(mxg);
 }
 
 /* conn_write_cb - the socket takes output again: flush the queue. */
@@ -324,6 +326,12 @@ void conn_shutdown_all(struct mxg *mxg)
 			conn_finish(c, reply, END_SHUTDOWN);
 		}
 	}
+}
+
+void conn_maybe_exit(struct mxg *mxg)
+{
+	if (mxg->stopping && mxg->nconns == 0)
+		event_base_loopexit(mxg->base, NULL);
 }
 
 void conn_kill_all(struct mxg *mxg)

@@ -20,6 +20,8 @@ struct event;
 struct listener;
 struct handoff;
 struct relay;
+struct dns_req;
+struct store_req;
 
 enum conn_stage {
 	STAGE_GREET,
@@ -28,6 +30,7 @@ enum conn_stage {
 	STAGE_HANDSHAKE,
 	STAGE_REPLAY,
 	STAGE_RELAY,
+	STAGE_TARPIT,
 };
 
 enum conn_action { ACT_PASS, ACT_INSPECT, ACT_REFUSED };
@@ -45,6 +48,7 @@ enum conn_end {
 	END_ERRORS,
 	END_SHUTDOWN,
 	END_OVERLOAD,
+	END_TARPIT_DROP,
 };
 
 struct conn {
@@ -78,6 +82,15 @@ struct conn {
 	struct handoff *ho;
 	struct relay *relay;
 	uint64_t bytes_in, bytes_out;
+	/* The taRgrey engine (grey.c, tarpit.c): verdict and pending lookups. */
+	char *name;		/* verified reverse name; NULL: unknown */
+	struct dns_req *dreq;	/* reverse name lookup in flight */
+	struct store_req *sreq; /* store lookup in flight */
+	uint8_t dns_state;	/* enum grey_dns_state */
+	uint8_t verdict;	/* enum verdict, valid once dns_state is final */
+	uint8_t step;		/* where grey_decide is in its chain */
+	uint8_t deciding : 1;	/* grey_decide waits for DNS or the store */
+	struct timeval held;	/* tarpit start */
 };
 
 /* conn_accept - take a new client socket from a listener. */
@@ -112,6 +125,9 @@ void conn_read_resume(struct conn *c);
 
 /* conn_shutdown_all - SIGTERM: end dialogues, leave relays to finish. */
 void conn_shutdown_all(struct mxg *mxg);
+
+/* conn_maybe_exit - when stopping and the last connection is gone, stop the loop. */
+void conn_maybe_exit(struct mxg *mxg);
 
 /* conn_kill_all - the shutdown bound expired: close every connection. */
 void conn_kill_all(struct mxg *mxg);

@@ -22,6 +22,7 @@
 
 #include "conn.h"
 #include "control.h"
+#include "grey.h"
 #include "log.h"
 #include "mxguard.h"
 
@@ -38,10 +39,10 @@ struct control {
 static void control_status(struct control *ctl, struct evbuffer *out)
 {
 	struct mxg *mxg = ctl->mxg;
-	int by_stage[STAGE_RELAY + 1] = {0};
+	int by_stage[STAGE_TARPIT + 1] = {0};
 
 	for (struct conn *c = mxg->conns; c != NULL; c = c->next)
-		if (c->stage <= STAGE_RELAY)
+		if (c->stage <= STAGE_TARPIT)
 			by_stage[c->stage]++;
 	evbuffer_add_printf(out,
 			    "{\"pid\":%ld,\"uptime\":%ld,\"stopping\":%s,\"connections\":%d,"
@@ -53,10 +54,17 @@ static void control_status(struct control *ctl, struct evbuffer *out)
 			    (unsigned long long)mxg->stats.refused,
 			    (unsigned long long)mxg->stats.passed,
 			    (unsigned long long)mxg->stats.backend_fail);
-	for (int s = 0; s <= STAGE_RELAY; s++)
+	for (int s = 0; s <= STAGE_TARPIT; s++)
 		evbuffer_add_printf(out, "%s\"%s\":%d", s ? "," : "", conn_stage_name(s),
 				    by_stage[s]);
-	evbuffer_add_printf(out, "}}\n");
+	evbuffer_add_printf(out, "}");
+	if (mxg->engine != NULL) {
+		char eng[1024];
+
+		grey_status(mxg->engine, eng, sizeof(eng));
+		evbuffer_add_printf(out, ",\"engine\":{%s}", eng);
+	}
+	evbuffer_add_printf(out, "}\n");
 }
 
 static void control_request(struct control *ctl, const char *line, struct evbuffer *out)

@@ -32,6 +32,7 @@
 
 #include "conn.h"
 #include "control.h"
+#include "grey.h"
 #include "listen.h"
 #include "log.h"
 #include "mxguard.h"
@@ -72,6 +73,11 @@ int mxg_reload(struct mxg *mxg, char *err, size_t errsz)
 		log_warn("reload failed, keeping the running configuration: %s", err);
 		return -1;
 	}
+	if (mxg->engine != NULL && grey_reload(mxg->engine, fresh, err, errsz) < 0) {
+		log_warn("reload failed, keeping the running configuration: %s", err);
+		cfg_unref(&fresh);
+		return -1;
+	}
 	mxg_notify("RELOADING=1");
 	cfg_keep_fixed(fresh, mxg->cfg, mxg_note_fixed);
 	/* Live connections keep their own reference to the old one. */
@@ -82,12 +88,6 @@ int mxg_reload(struct mxg *mxg, char *err, size_t errsz)
 		 mxg->cfg_path ? mxg->cfg_path : "embedded defaults");
 	mxg_notify("READY=1");
 	return 0;
-}
-
-void mxg_maybe_exit(struct mxg *mxg)
-{
-	if (mxg->stopping && mxg->nconns == 0)
-		event_base_loopexit(mxg->base, NULL);
 }
 
 static void mxg_hup_cb(evutil_socket_t sig, short what, void *arg)
@@ -121,7 +121,7 @@ static void mxg_term_cb(evutil_socket_t sig, short what, void *arg)
 	control_close(&mxg->control);
 	conn_shutdown_all(mxg);
 	event_base_once(mxg->base, -1, EV_TIMEOUT, mxg_deadline_cb, mxg, &tv);
-	mxg_maybe_exit(mxg);
+	conn_maybe_exit(mxg);
 }
 
 /* mxg_mkdirs - mkdir -p, owned by uid/gid when we are root. */
@@ -290,6 +290,9 @@ int main(int argc, char **argv)
 		log_fatal("cannot install signal handlers");
 	if (listen_start(&mxg) < 0 || control_start(mxg.control) < 0)
 		log_fatal("cannot serve the listening sockets");
+	/* After the privilege drop: the store's files belong to run_as. */
+	if ((mxg.engine = grey_new(&mxg, err, sizeof(err))) == NULL)
+		log_fatal("%s", err);
 	mxg.probe = probe_new(&mxg);
 	log_info("ready: mxguard %s, default_action=%s, backend %s", MXG_VERSION,
 		 mxg.cfg->default_action == ACTION_INSPECT ? "inspect" : "pass",
@@ -302,6 +305,7 @@ int main(int argc, char **argv)
 	listen_close(&mxg);
 	control_close(&mxg.control);
 	probe_free(&mxg.probe);
+	grey_free(&mxg.engine);
 	event_free(hup);
 	event_free(term);
 	event_free(intr);

@@ -16,6 +16,7 @@ struct listener;
 struct conn;
 struct probe;
 struct control;
+struct engine;
 
 /* Counters the control socket reports. */
 struct mxg_stats {
@@ -39,14 +40,12 @@ struct mxg {
 	int stopping;		/* SIGTERM received */
 	struct probe *probe;	/* backend capabilities for inspect mode */
 	struct control *control;
+	struct engine *engine;	/* the taRgrey engine (grey.c) */
 	struct mxg_stats stats;
 	time_t started;
 };
 
 /* mxg_reload - re-read the configuration (SIGHUP, control "reload"). */
 int mxg_reload(struct mxg *mxg, char *err, size_t errsz);
-
-/* mxg_maybe_exit - when stopping and the last connection is gone, stop the loop. */
-void mxg_maybe_exit(struct mxg *mxg);
 
 #endif

@@ -21,12 +21,14 @@
 #include <event2/event.h>
 
 #include "conn.h"
+#include "grey.h"
 #include "handoff.h"
 #include "log.h"
 #include "mxguard.h"
 #include "probe.h"
 #include "smtp.h"
 #include "smtpcmd.h"
+#include "tarpit.h"
 
 static void smtp_read_cb(evutil_socket_t fd, short what, void *arg);
 
@@ -106,9 +108,10 @@ static int smtp_mail(struct conn *c, const char *line, size_t len)
 }
 
 /*
- * smtp_handoff - the command in line is answered by the backend. Reading
- * stops here: bytes after it stay in c->in for the hand-off to forward.
- * The hand-off itself starts in smtp_lines, once c->in is trimmed.
+ * smtp_handoff - the command in line is answered by the backend, after the
+ * engine's decision for RCPT and STARTTLS (returns 3), or at once for AUTH
+ * (returns 2). Reading stops here: bytes after it stay in c->in for the
+ * hand-off to forward. Both start in smtp_lines, once c->in is trimmed.
  */
 static int smtp_handoff(struct conn *c, const struct smtpcmd *cmd, const char *line, size_t len)
 {
@@ -116,13 +119,13 @@ static int smtp_handoff(struct conn *c, const struct smtpcmd *cmd, const char *l
 		return conn_printf(c, "451 4.3.0 Error: out of memory\r\n") < 0 ? -1 : 0;
 	c->pending_verb = (uint8_t)cmd->verb;
 	conn_read_pause(c);
-	return 2;
+	return cmd->verb == SMTP_AUTH ? 2 : 3;
 }
 
 /*
  * smtp_command - act on one complete line. Returns 0 to go on with the
- * next line, 1 when the session is ending, 2 for a hand-off, -1 when the
- * connection was closed (c is gone).
+ * next line, 1 when the session is ending, 2 for a hand-off, 3 for a
+ * decision of the engine, -1 when the connection was closed (c is gone).
  */
 static int smtp_command(struct conn *c, const char *line, size_t len)
 {
@@ -239,6 +242,8 @@ out:
 	}
 	if (rc == 2)
 		handoff_start(c);
+	else if (rc == 3)
+		grey_decide(c);
 	return rc != 0;
 }
 
@@ -285,9 +290,30 @@ void smtp_resume(struct conn *c)
 		conn_read_resume(c);
 }
 
+void smtp_decided(struct conn *c, int outcome, const char *reply)
+{
+	switch (outcome) {
+	case GREY_PASS:
+		handoff_start(c);
+		return;
+	case GREY_TARPIT:
+		tarpit_start(c);
+		return;
+	default:
+		/* Refused or deferred: the dialogue goes on, the command is done. */
+		free(c->pending);
+		c->pending = NULL;
+		if (conn_write(c, reply, strlen(reply)) < 0)
+			return;
+		smtp_resume(c);
+	}
+}
+
 void smtp_start(struct conn *c)
 {
 	c->stage = STAGE_DIALOGUE;
+	/* The verified name is looked up while the client reads the greeting. */
+	grey_connect(c);
 	if (conn_printf(c, "220 %s ESMTP mxguard\r\n", c->cfg->myhostname) < 0)
 		return;
 	c->ev = event_new(c->mxg->base, c->fd, EV_READ | EV_PERSIST, smtp_read_cb, c);

@@ -588,18 +588,95 @@ def _seconds(v):
     return int(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
 
 
+# ---------------------------------------------------------------------------
+# DNS: one dnsmasq on loopback for the whole run. mxguard never asks the
+# machine's resolver (not on loopback): every instance gets dns_resolvers.
+
+# Test sources of the taRgrey engine, 127.10.0.0/16 (never handed out by
+# next_client_ip): verified names (PTR and A agree), a forged PTR, none.
+DNS_HOSTS = {
+    "127.10.0.1": "mx1.relay.example.test",        # clean server name
+    "127.10.0.2": "a1-2-3.dyn.example.test",       # S25R r1: suspect
+    "127.10.0.6": "p12-34.dyn.example.test",       # S25R r1: suspect
+    "127.10.0.7": "q56-78.dyn.example.test",       # S25R r1: suspect
+    "127.10.0.8": "r90-12.dyn.example.test",       # S25R r1: suspect
+    "127.10.1.1": "mta1-23.out.bigsender.test",    # a pool, first /24
+    "127.10.2.1": "mta4-56.out.bigsender.test",    # the same pool, another /24
+}
+DNS_FORGED = {"127.10.0.3": "forged.example.test"}  # PTR whose A points elsewhere
+# 127.10.0.4, 127.10.0.5 and everything else in 127.10/16: no PTR (unknown).
+
+
+class DnsMasq:
+    def __init__(self, base):
+        self.base = Path(base)
+        self.port = free_port()
+        self.proc = None
+
+    def start(self):
+        args = ["/usr/sbin/dnsmasq", "--no-daemon", "--port=%d" % self.port,
+                "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts",
+                "--conf-file=/dev/null", "--user=root", "--pid-file=", "--local-ttl=600",
+                # Unknown names get NXDOMAIN (not REFUSED): "no name", not "DNS down".
+                "--local=/test/", "--local=/in-addr.arpa/", "--log-queries",
+                "--log-facility=%s" % (self.base / "dnsmasq.log")]
+        for ip, name in DNS_HOSTS.items():
+            args.append("--host-record=%s,%s" % (name, ip))
+        for ip, name in DNS_FORGED.items():
+            rev = ".".join(reversed(ip.split("."))) + ".in-addr.arpa"
+            args.append("--ptr-record=%s,%s" % (rev, name))
+            args.append("--host-record=%s,127.10.99.99" % name)
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
+        # Ready when it answers on TCP (it serves TCP and UDP alike).
+        try:
+            wait_until(lambda: self.proc.poll() is not None or is_listening(self.port), 10,
+                       what="dnsmasq listening")
+        except AssertionError:
+            pass
+        if self.proc.poll() is not None or not is_listening(self.port):
+            err = self.proc.stderr.read().decode(errors="replace") if self.proc.poll() is not None else ""
+            raise RuntimeError("dnsmasq did not start on 127.0.0.1:%d: %s" % (self.port, err))
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+@pytest.fixture(scope="session")
+def dnsmasq(tmp_path_factory):
+    d = DnsMasq(tmp_path_factory.mktemp("dnsmasq")).start()
+    yield d
+    d.stop()
+
+
+def _loopback_white(tmp_path):
+    path = tmp_path / "loopback.cidr"
+    if not path.exists():
+        path.write_text("127.0.0.0/8 OK\n")
+    return path
+
+
 @pytest.fixture
 def mxguard_workdir(tmp_path):
     return tmp_path
 
 
 @pytest.fixture
-def mxguard(tmp_path, request):
+def mxguard(tmp_path, request, dnsmasq):
     """Factory: mxguard(**params) -> running Mxguard.
 
     Always set: run_as = (empty), state_dir (temp dir), smtp_listen (a free
     127.0.0.1 port), log_target = stderr, myhostname = mxguard.test,
-    shutdown_timeout = 3s; keyword arguments override/add parameters.
+    shutdown_timeout = 3s, dns_resolvers = the session's dnsmasq, and
+    client_lists whitelisting 127.0.0.0/8 so that tests of the foundation
+    are not tarpitted (taRgrey tests set client_lists = ); keyword
+    arguments override/add parameters.
     extra_args=[...] adds command-line arguments."""
     if not mxguard_bin().exists():
         pytest.fail("mxguard binary %s does not exist (set MXGUARD_BIN)" % mxguard_bin())
@@ -616,6 +693,8 @@ def mxguard(tmp_path, request):
             "run_as": "",
             "log_target": "stderr",
             "shutdown_timeout": "3s",
+            "dns_resolvers": "127.0.0.1:%d" % dnsmasq.port,
+            "client_lists": "cidr:%s" % _loopback_white(tmp_path),
         }
         base.update({k: str(v) for k, v in params.items()})
         mx = Mxguard(workdir, base, extra_args)

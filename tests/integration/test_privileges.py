@@ -1,7 +1,9 @@
 """Privileges: started as root, mxguard binds, then serves as run_as."""
 import os
 import pwd
+import shutil
 import socket
+import tempfile
 
 import pytest
 
@@ -27,14 +29,32 @@ def test_drops_to_run_as_after_binding(mxguard, tmp_path):
     except KeyError:
         pytest.skip("system user mxguard missing: make deps creates it")
     # Nothing listens on the backend: the client must still be greeted, by
-    # the unprivileged process, with a 4xx.
-    mx = mxguard(run_as="mxguard", backend="127.0.0.1:%d" % free_port(), backend_timeout="2s")
+    # the unprivileged process, with a 4xx. The unprivileged user must reach its state (opened after the drop) but
+    # cannot enter pytest's private tmp dir: a world-traversable one, and no
+    # client lists (read after the drop too, as on every later reload).
+    top = tempfile.mkdtemp(prefix="mxguard-priv-")
+    os.chmod(top, 0o755)
+    state = os.path.join(top, "state")
+    mx = None
+    try:
+        mx = mxguard(run_as="mxguard", backend="127.0.0.1:%d" % free_port(),
+                     backend_timeout="2s", client_lists="", state_dir=state)
+        _check_dropped(mx, pw)
+    finally:
+        if mx is not None:
+            mx.stop()
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def _check_dropped(mx, pw):
     mx.wait_for_log(r"info: ready")
     uids, gids = _ids(mx.pid)
     assert uids == [pw.pw_uid] * 4, uids
     assert gids == [pw.pw_gid] * 4, gids
     state = os.stat(mx.params["state_dir"])
     assert (state.st_uid, state.st_gid) == (pw.pw_uid, pw.pw_gid)
+    store = os.stat(os.path.join(mx.params["state_dir"], "store.lmdb"))
+    assert store.st_uid == pw.pw_uid
     with socket.create_connection(("127.0.0.1", mx.port), timeout=10) as s:
         s.settimeout(10)
         data = b""

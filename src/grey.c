@@ -1,0 +1,657 @@
+/*
+ * grey.c - the taRgrey engine.
+ *
+ * At connect the client's verified reverse name is looked up (dns.c) while
+ * it reads the greeting. At the hand-off point (first RCPT of a plaintext
+ * session, or STARTTLS) grey_decide() classifies it (rules.c: client
+ * lists, then S25R) and, for a suspect, walks the chain of the method:
+ *
+ *   auto-whitelisted?                      -> pass
+ *   mode starpit, or (targrey) no tarpit record for the client
+ *                                          -> tarpit (tarpit.c holds the reply)
+ *   mode rgrey, or (targrey) a tarpit record: it dropped before
+ *                                          -> greylist the triplet
+ *
+ * White and clean clients pass at once, black ones get their list's reply,
+ * and mode warn logs what would happen and passes everyone. Every store
+ * lookup is asynchronous (store.h), so the chain is a small state machine
+ * driven by callbacks; c->sreq / c->dreq are cancelled if the client goes.
+ *
+ * Keys. A tarpit record and a greylist triplet are keyed by the client key:
+ * by default (greylist_key = auto) the pool of the verified name, so that a
+ * sender that retries from another address of its pool (outlook.com,
+ * amazonses.com, ...) is recognised; without a verified name, the /24 (IPv4)
+ * or /64 (IPv6). The auto-whitelist is always keyed by network: counting
+ * survivals per pool would, after a few patient hosts, whitelist a whole
+ * dynamic ISP pool.
+ *
+ * Quirks of the original not copied: the tarpit logs every start, drop
+ * (with the time into the hold) and survival; only the first RCPT is
+ * decided (the session is then the backend's, so further RCPTs pass); a
+ * store error is a 4xx, never a pass and never a 5xx.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <libpsl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "conn.h"
+#include "dns.h"
+#include "grey.h"
+#include "log.h"
+#include "mxguard.h"
+#include "rules.h"
+#include "smtp.h"
+#include "store.h"
+
+#define GREY_MAX_LISTS 64
+#define GREY_KEY_MAX 256
+
+enum grey_step { STEP_NONE, STEP_DNS, STEP_AWL, STEP_TARPIT_REC, STEP_GREY };
+
+struct engine {
+	struct mxg *mxg;
+	struct rules *rules;
+	struct dns *dns;
+	struct store *store;
+	const psl_ctx_t *psl;
+	psl_ctx_t *psl_owned; /* the loaded system list, freed with the engine */
+	/* Counters for status and tests. */
+	unsigned long verdicts[4], tarpit_start, tarpit_drop, tarpit_survived;
+	unsigned long grey_new, grey_early, grey_pass, awl_pass, awl_add, store_errors;
+};
+
+static struct engine *grey_engine(const struct conn *c)
+{
+	return c->mxg->engine;
+}
+
+/* ---- keys -------------------------------------------------------------- */
+
+void grey_net_key(const struct sockaddr *sa, char *out, size_t outsz)
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	if (sa->sa_family == AF_INET) {
+		struct in_addr a = ((const struct sockaddr_in *)sa)->sin_addr;
+
+		a.s_addr &= htonl(0xffffff00);
+		inet_ntop(AF_INET, &a, ip, sizeof(ip));
+		snprintf(out, outsz, "%s/24", ip);
+	} else {
+		struct in6_addr a = ((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+		memset(a.s6_addr + 8, 0, 8);
+		inet_ntop(AF_INET6, &a, ip, sizeof(ip));
+		snprintf(out, outsz, "%s/64", ip);
+	}
+}
+
+void grey_pool_key(const struct engine *e, const char *name, char *out, size_t outsz)
+{
+	const psl_ctx_t *psl = e && e->psl ? e->psl : psl_builtin();
+	const char *reg = psl ? psl_registrable_domain(psl, name) : NULL;
+	const char *dot = strchr(name, '.');
+
+	/*
+	 * The first label names the host (mail-by2nam10on2100, a11-22, o1);
+	 * the labels after it, down to the registrable domain, name the pool.
+	 */
+	if (dot == NULL || (reg != NULL && dot + 1 > reg))
+		snprintf(out, outsz, "%s", reg ? reg : name);
+	else
+		snprintf(out, outsz, "%s", dot + 1);
+}
+
+/* grey_client_key - the key of tarpit records and greylist triplets. */
+static void grey_client_key(const struct conn *c, char *out, size_t outsz)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)&c->client.ss;
+
+	if (c->name == NULL || c->cfg->greylist_key == KEY_NET)
+		grey_net_key(sa, out, outsz);
+	else if (c->cfg->greylist_key == KEY_NAME)
+		snprintf(out, outsz, "%s", c->name);
+	else
+		grey_pool_key(grey_engine(c), c->name, out, outsz);
+}
+
+void grey_sender_key(const char *addr, size_t len, char *out, size_t outsz)
+{
+	char buf[GREY_KEY_MAX];
+	size_t n = len < sizeof(buf) - 1 ? len : sizeof(buf) - 1, o = 0;
+	char *at, *local = buf;
+
+	for (size_t i = 0; i < n; i++)
+		buf[i] = (char)tolower((unsigned char)addr[i]);
+	buf[n] = '\0';
+	/* BATV: prvs=tag=user@domain (and the older user=tag form is left alone). */
+	if (strncmp(local, "prvs=", 5) == 0) {
+		char *eq = strchr(local + 5, '=');
+
+		if (eq != NULL && (at = strchr(local, '@')) != NULL && eq < at)
+			local = eq + 1;
+	}
+	at = strchr(local, '@');
+	for (char *p = local; *p && o + 1 < outsz; p++) {
+		if (*p == '+' && at != NULL && p < at) {
+			p = at - 1; /* skip the +extension */
+			continue;
+		}
+		if (isdigit((unsigned char)*p)) {
+			while (isdigit((unsigned char)p[1]))
+				p++;
+			out[o++] = '#';
+			continue;
+		}
+		out[o++] = *p;
+	}
+	out[o] = '\0';
+}
+
+/* grey_angle - the address inside <...> of "MAIL FROM:<a@b> ..." (or ""). */
+static size_t grey_angle(const char *line, const char **addr)
+{
+	const char *lt = line ? strchr(line, '<') : NULL;
+	const char *gt = lt ? strchr(lt, '>') : NULL;
+
+	if (lt == NULL || gt == NULL) {
+		*addr = "";
+		return 0;
+	}
+	*addr = lt + 1;
+	return (size_t)(gt - lt - 1);
+}
+
+/* grey_helo - the argument of the saved HELO/EHLO line. */
+static size_t grey_helo(const struct conn *c, const char **helo)
+{
+	if (c->helo == NULL) {
+		*helo = "";
+		return 0;
+	}
+	*helo = c->helo + 4 + strspn(c->helo + 4, " ");
+	return strcspn(*helo, "\r\n");
+}
+
+/* ---- logging ----------------------------------------------------------- */
+
+/* grey_log - "what client=... name=... helo=... from=<...> to=<...> extra". */
+static void grey_log(const struct conn *c, const char *what, const char *extra)
+{
+	char ip[NETADDR_STRLEN], name[140], helo[140], from[300], to[300];
+	const char *s;
+	size_t n;
+
+	netaddr_ip((const struct sockaddr *)&c->client.ss, ip, sizeof(ip));
+	log_escape(name, sizeof(name), c->name ? c->name : "unknown",
+		   strlen(c->name ? c->name : "unknown"));
+	n = grey_helo(c, &s);
+	log_escape(helo, sizeof(helo), s, n);
+	n = grey_angle(c->mail, &s);
+	log_escape(from, sizeof(from), s, n);
+	n = c->pending_verb == SMTP_RCPT ? grey_angle(c->pending, &s) : 0;
+	log_escape(to, sizeof(to), n ? s : "", n);
+	log_info("%s client=%s name=%s helo=\"%s\" from=<%s> to=<%s>%s%s", what, ip, name, helo,
+		 from, to, extra ? " " : "", extra ? extra : "");
+}
+
+/* ---- the decision chain ------------------------------------------------- */
+
+static void grey_outcome(struct conn *c, enum grey_outcome o, const char *reply)
+{
+	c->deciding = 0;
+	c->step = STEP_NONE;
+	smtp_decided(c, o, reply);
+}
+
+static void grey_tempfail_store(struct conn *c)
+{
+	grey_engine(c)->store_errors++;
+	grey_log(c, "store error, deferring", NULL);
+	grey_outcome(c, GREY_TEMPFAIL, "451 4.3.0 Temporary local problem, try again later\r\n");
+}
+
+static void grey_start_tarpit(struct conn *c)
+{
+	grey_engine(c)->tarpit_start++;
+	grey_log(c, "tarpit start", NULL);
+	grey_outcome(c, GREY_TARPIT, NULL);
+}
+
+/* grey_triplet - "clientkey|sender|recipient"; STARTTLS: HELO for both. */
+static void grey_triplet(const struct conn *c, char *out, size_t outsz)
+{
+	char key[GREY_KEY_MAX], snd[GREY_KEY_MAX], rcpt[GREY_KEY_MAX];
+	const char *s;
+	size_t n;
+
+	grey_client_key(c, key, sizeof(key));
+	if (c->pending_verb == SMTP_RCPT) {
+		n = grey_angle(c->mail, &s);
+		grey_sender_key(s, n, snd, sizeof(snd));
+		n = grey_angle(c->pending, &s);
+	} else {
+		n = grey_helo(c, &s);
+		grey_sender_key(s, n, snd, sizeof(snd));
+	}
+	n = n < sizeof(rcpt) - 1 ? n : sizeof(rcpt) - 1;
+	for (size_t i = 0; i < n; i++)
+		rcpt[i] = (char)tolower((unsigned char)s[i]);
+	rcpt[n] = '\0';
+	snprintf(out, outsz, "%s|%s|%s", key, snd, rcpt);
+	/* Keys are printable: the store refuses anything else. */
+	for (char *p = out; *p; p++)
+		if (!isgraph((unsigned char)*p))
+			*p = '_';
+}
+
+/* The AWL update outlives the connection (a survivor is handed off). */
+struct awl_update {
+	struct engine *e;
+	char key[GREY_KEY_MAX];
+	int max_age;
+	int interval; /* postgrey: at most one counted success per hour */
+};
+
+static void grey_awl_cb(int found, const struct store_rec *rec, void *arg)
+{
+	struct awl_update *u = arg;
+	struct store_rec r;
+	time_t now = time(NULL);
+
+	if (found < 0) {
+		u->e->store_errors++;
+		free(u);
+		return;
+	}
+	if (found) {
+		r = *rec;
+		if (now - r.last < u->interval) {
+			free(u);
+			return;
+		}
+		r.count++;
+	} else {
+		r.first = now;
+		r.count = 1;
+	}
+	r.last = now;
+	r.expires = now + u->max_age;
+	if (store_put(u->e->store, STORE_AWL, u->key, &r) < 0)
+		u->e->store_errors++;
+	u->e->awl_add++;
+	log_info("awl add key=%s count=%u", u->key, r.count);
+	free(u);
+}
+
+/* grey_awl_count - a survivor or a rescued sender counts towards the AWL. */
+static void grey_awl_count(struct conn *c)
+{
+	struct awl_update *u = calloc(1, sizeof(*u));
+
+	if (u == NULL)
+		return;
+	u->e = grey_engine(c);
+	u->max_age = c->cfg->greylist_max_age;
+	u->interval = c->cfg->awl_interval;
+	grey_net_key((const struct sockaddr *)&c->client.ss, u->key, sizeof(u->key));
+	if (store_get(u->e->store, STORE_AWL, u->key, grey_awl_cb, u) == NULL)
+		free(u);
+}
+
+static void grey_store_cb(int found, const struct store_rec *rec, void *arg);
+
+static void grey_lookup(struct conn *c, enum grey_step step, enum store_kind kind,
+			const char *key)
+{
+	c->step = (uint8_t)step;
+	c->sreq = store_get(grey_engine(c)->store, kind, key, grey_store_cb, c);
+	if (c->sreq == NULL)
+		grey_tempfail_store(c);
+}
+
+static void grey_greylist(struct conn *c)
+{
+	char key[3 * GREY_KEY_MAX];
+
+	grey_triplet(c, key, sizeof(key));
+	grey_lookup(c, STEP_GREY, STORE_GREY, key);
+}
+
+/* grey_greylist_result - the triplet record (or none) is here. */
+static void grey_greylist_result(struct conn *c, int found, const struct store_rec *rec)
+{
+	struct engine *e = grey_engine(c);
+	const struct cfg *cfg = c->cfg;
+	char key[3 * GREY_KEY_MAX], extra[64];
+	struct store_rec r;
+	time_t now = time(NULL);
+
+	grey_triplet(c, key, sizeof(key));
+	if (!found) {
+		r.first = r.last = now;
+		r.count = 0;
+		r.expires = now + cfg->greylist_retry_window;
+		if (store_put(e->store, STORE_GREY, key, &r) < 0) {
+			grey_tempfail_store(c);
+			return;
+		}
+		e->grey_new++;
+		grey_log(c, "greylist new", NULL);
+		grey_outcome(c, GREY_TEMPFAIL,
+			     c->pending_verb == SMTP_RCPT
+				     ? "450 4.7.1 Greylisted, please try again later\r\n"
+				     : "454 4.7.1 Greylisted, please try again later\r\n");
+		return;
+	}
+	r = *rec;
+	r.count++;
+	r.last = now;
+	if (now - r.first >= cfg->greylist_delay && (int)r.count >= cfg->greylist_retries) {
+		/* Passed: remembered for max_age, so it passes at once from now on. */
+		r.expires = now + cfg->greylist_max_age;
+		if (store_put(e->store, STORE_GREY, key, &r) < 0) {
+			grey_tempfail_store(c);
+			return;
+		}
+		e->grey_pass++;
+		snprintf(extra, sizeof(extra), "age=%llds retries=%u", (long long)(now - r.first),
+			 r.count);
+		grey_log(c, "greylist pass", extra);
+		grey_awl_count(c);
+		grey_outcome(c, GREY_PASS, NULL);
+		return;
+	}
+	/* Not yet: the retry window counts from the first attempt. */
+	r.expires = r.first + cfg->greylist_retry_window;
+	if (store_put(e->store, STORE_GREY, key, &r) < 0) {
+		grey_tempfail_store(c);
+		return;
+	}
+	e->grey_early++;
+	snprintf(extra, sizeof(extra), "age=%llds retries=%u", (long long)(now - r.first), r.count);
+	grey_log(c, "greylist early", extra);
+	grey_outcome(c, GREY_TEMPFAIL,
+		     c->pending_verb == SMTP_RCPT
+			     ? "450 4.7.1 Greylisted, please try again later\r\n"
+			     : "454 4.7.1 Greylisted, please try again later\r\n");
+}
+
+static void grey_store_cb(int found, const struct store_rec *rec, void *arg)
+{
+	struct conn *c = arg;
+	char key[GREY_KEY_MAX];
+
+	c->sreq = NULL;
+	if (found < 0) {
+		grey_tempfail_store(c);
+		return;
+	}
+	switch (c->step) {
+	case STEP_AWL:
+		if (found && c->cfg->awl_count > 0 && (int)rec->count >= c->cfg->awl_count) {
+			grey_engine(c)->awl_pass++;
+			grey_log(c, "awl pass", NULL);
+			grey_outcome(c, GREY_PASS, NULL);
+			return;
+		}
+		if (c->cfg->mode == MODE_STARPIT) {
+			grey_start_tarpit(c);
+		} else if (c->cfg->mode == MODE_RGREY) {
+			grey_greylist(c);
+		} else {
+			grey_client_key(c, key, sizeof(key));
+			grey_lookup(c, STEP_TARPIT_REC, STORE_TARPIT, key);
+		}
+		return;
+	case STEP_TARPIT_REC:
+		/* It dropped out of the tarpit before: greylist instead (rescue). */
+		if (found)
+			grey_greylist(c);
+		else
+			grey_start_tarpit(c);
+		return;
+	case STEP_GREY:
+		grey_greylist_result(c, found, rec);
+		return;
+	default:
+		log_panic("grey_store_cb: unexpected step %d", c->step);
+	}
+}
+
+/* grey_classify - DNS is settled: lists, S25R, then the chain. */
+static void grey_classify(struct conn *c)
+{
+	struct engine *e = grey_engine(c);
+	struct classification cl;
+	char extra[512], key[GREY_KEY_MAX];
+
+	if (c->dns_state == GDNS_FAILED) {
+		if (c->cfg->dns_failure_action == DNSFAIL_PASS) {
+			grey_log(c, "verdict", "verdict=pass reason=dns:fail");
+			grey_outcome(c, GREY_PASS, NULL);
+			return;
+		}
+		if (c->cfg->dns_failure_action == DNSFAIL_TEMPFAIL) {
+			grey_log(c, "verdict", "verdict=tempfail reason=dns:fail");
+			grey_outcome(c, GREY_TEMPFAIL,
+				     "451 4.4.3 Temporary DNS failure, please try again later\r\n");
+			return;
+		}
+		/* suspect: the name is unknown, as S25R r0 sees it. */
+	}
+	rules_classify(e->rules, c->name, (const struct sockaddr *)&c->client.ss, &cl);
+	c->verdict = (uint8_t)cl.verdict;
+	e->verdicts[cl.verdict]++;
+	snprintf(extra, sizeof(extra), "verdict=%s reason=%s%s%s%s",
+		 rules_verdict_name(cl.verdict), cl.reason,
+		 c->dns_state == GDNS_FAILED ? " dns=fail" : "", cl.warned ? " warn=" : "",
+		 cl.warned ? cl.warn : "");
+	grey_log(c, c->cfg->mode == MODE_WARN ? "warn: verdict" : "verdict", extra);
+	switch (cl.verdict) {
+	case VERDICT_WHITE:
+	case VERDICT_CLEAN:
+		grey_outcome(c, GREY_PASS, NULL);
+		return;
+	case VERDICT_BLACK: {
+		char reply[400];
+		int code = cl.reply_code ? cl.reply_code : 550;
+
+		if (c->cfg->mode == MODE_WARN) {
+			grey_log(c, "warn: would reject", NULL);
+			grey_outcome(c, GREY_PASS, NULL);
+			return;
+		}
+		/* Only printable text from the list file goes back out. */
+		for (char *p = cl.reply; *p; p++)
+			if (!isprint((unsigned char)*p))
+				*p = ' ';
+		snprintf(reply, sizeof(reply), "%d %d.7.1 %s\r\n", code, code / 100, cl.reply);
+		grey_outcome(c, GREY_REJECT, reply);
+		return;
+	}
+	case VERDICT_SUSPECT:
+		break;
+	}
+	if (c->cfg->mode == MODE_WARN) {
+		grey_log(c, "warn: would tarpit or greylist", NULL);
+		grey_outcome(c, GREY_PASS, NULL);
+		return;
+	}
+	grey_net_key((const struct sockaddr *)&c->client.ss, key, sizeof(key));
+	grey_lookup(c, STEP_AWL, STORE_AWL, key);
+}
+
+static void grey_dns_cb(enum dns_status st, const char *name, void *arg)
+{
+	struct conn *c = arg;
+
+	c->dreq = NULL;
+	if (st == DNS_OK && name != NULL && (c->name = strdup(name)) != NULL)
+		c->dns_state = GDNS_NAME;
+	else
+		c->dns_state = st == DNS_FAIL ? GDNS_FAILED : GDNS_UNKNOWN;
+	if (c->deciding && c->step == STEP_DNS)
+		grey_classify(c);
+}
+
+void grey_connect(struct conn *c)
+{
+	struct engine *e = grey_engine(c);
+
+	c->dns_state = GDNS_PENDING;
+	c->dreq = e && e->dns ? dns_verified_name(e->dns, (const struct sockaddr *)&c->client.ss,
+						   grey_dns_cb, c)
+			      : NULL;
+	if (c->dreq == NULL)
+		c->dns_state = GDNS_FAILED;
+}
+
+void grey_decide(struct conn *c)
+{
+	c->deciding = 1;
+	c->step = STEP_DNS;
+	/* The name lookup started at connect; usually it is long done. */
+	if (c->dns_state == GDNS_PENDING)
+		return;
+	grey_classify(c);
+}
+
+void grey_tarpit_done(struct conn *c, int survived)
+{
+	struct engine *e = grey_engine(c);
+	struct timeval now, d;
+	char extra[64], key[GREY_KEY_MAX];
+
+	event_base_gettimeofday_cached(c->mxg->base, &now);
+	timersub(&now, &c->held, &d);
+	snprintf(extra, sizeof(extra), "after=%ld.%01lds", (long)d.tv_sec,
+		 (long)(d.tv_usec / 100000));
+	if (survived) {
+		e->tarpit_survived++;
+		grey_log(c, "tarpit survived", extra);
+		grey_awl_count(c);
+		return;
+	}
+	e->tarpit_drop++;
+	grey_log(c, "tarpit drop", extra);
+	struct store_rec r;
+	time_t t = time(NULL);
+
+	r.first = r.last = t;
+	r.count = 1;
+	r.expires = t + c->cfg->greylist_retry_window;
+	grey_client_key(c, key, sizeof(key));
+	if (store_put(e->store, STORE_TARPIT, key, &r) < 0)
+		e->store_errors++;
+}
+
+void grey_conn_free(struct conn *c)
+{
+	if (c->dreq != NULL) {
+		dns_cancel(c->dreq);
+		c->dreq = NULL;
+	}
+	if (c->sreq != NULL) {
+		store_cancel(c->sreq);
+		c->sreq = NULL;
+	}
+	free(c->name);
+	c->name = NULL;
+}
+
+/* ---- the engine -------------------------------------------------------- */
+
+static struct rules *grey_rules(const struct cfg *cfg, char *err, size_t errsz)
+{
+	char *copy = strdup(cfg->client_lists), *specs[GREY_MAX_LISTS];
+	struct rules *r;
+
+	if (copy == NULL) {
+		snprintf(err, errsz, "out of memory");
+		return NULL;
+	}
+	r = rules_load(specs, cfg_split_list(copy, specs, GREY_MAX_LISTS), err, errsz);
+	free(copy);
+	return r;
+}
+
+struct engine *grey_new(struct mxg *mxg, char *err, size_t errsz)
+{
+	struct engine *e = calloc(1, sizeof(*e));
+	const struct cfg *cfg = mxg->cfg;
+
+	if (e == NULL) {
+		snprintf(err, errsz, "out of memory");
+		return NULL;
+	}
+	e->mxg = mxg;
+	if ((e->rules = grey_rules(cfg, err, errsz)) == NULL)
+		goto fail;
+	e->dns = dns_new(mxg->base, cfg->dns_resolvers, cfg->dns_timeout * 1000, 10000, err, errsz);
+	if (e->dns == NULL)
+		goto fail;
+	e->store = store_open(mxg->base, cfg->state_dir, err, errsz);
+	if (e->store == NULL)
+		goto fail;
+	/* The system's list (Debian's publicsuffix) when present, else the built-in one. */
+	e->psl_owned = psl_latest(NULL);
+	e->psl = e->psl_owned != NULL ? e->psl_owned : psl_builtin();
+	return e;
+fail:
+	grey_free(&e);
+	return NULL;
+}
+
+int grey_reload(struct engine *e, const struct cfg *cfg, char *err, size_t errsz)
+{
+	struct rules *r = grey_rules(cfg, err, errsz);
+
+	if (r == NULL)
+		return -1;
+	rules_free(&e->rules);
+	e->rules = r;
+	return 0;
+}
+
+void grey_status(struct engine *e, char *buf, size_t bufsz)
+{
+	int held = 0;
+
+	for (struct conn *c = e->mxg->conns; c != NULL; c = c->next)
+		held += c->stage == STAGE_TARPIT;
+	snprintf(buf, bufsz,
+		 "\"held\":%d,\"verdicts\":{\"clean\":%lu,\"suspect\":%lu,\"white\":%lu,"
+		 "\"black\":%lu},\"tarpit\":{\"start\":%lu,\"drop\":%lu,\"survived\":%lu},"
+		 "\"greylist\":{\"new\":%lu,\"early\":%lu,\"pass\":%lu},\"awl\":{\"pass\":%lu,"
+		 "\"add\":%lu},\"store\":{\"tarpit\":%ld,\"grey\":%ld,\"awl\":%ld,\"errors\":%lu},"
+		 "\"dns_cache\":%d",
+		 held, e->verdicts[VERDICT_CLEAN], e->verdicts[VERDICT_SUSPECT],
+		 e->verdicts[VERDICT_WHITE], e->verdicts[VERDICT_BLACK], e->tarpit_start,
+		 e->tarpit_drop, e->tarpit_survived, e->grey_new, e->grey_early, e->grey_pass,
+		 e->awl_pass, e->awl_add, store_count(e->store, STORE_TARPIT),
+		 store_count(e->store, STORE_GREY), store_count(e->store, STORE_AWL),
+		 e->store_errors, dns_cache_size(e->dns));
+}
+
+void grey_free(struct engine **ep)
+{
+	struct engine *e = *ep;
+
+	*ep = NULL;
+	if (e == NULL)
+		return;
+	rules_free(&e->rules);
+	dns_free(&e->dns);
+	store_close(&e->store);
+	psl_free(e->psl_owned);
+	free(e);
+}

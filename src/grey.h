@@ -1,0 +1,75 @@
+/*
+ * grey.h - the taRgrey engine: who is slowed down, who is greylisted, who
+ * passes. Classification starts when a client connects (its verified
+ * reverse name is looked up while it reads the greeting); the decision is
+ * made at the hand-off point of the dialogue (first RCPT, or STARTTLS).
+ */
+#ifndef MXG_GREY_H
+#define MXG_GREY_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+struct mxg;
+struct conn;
+struct cfg;
+struct engine;
+
+enum grey_dns_state { GDNS_PENDING, GDNS_NAME, GDNS_UNKNOWN, GDNS_FAILED };
+
+/* The outcome of a decision, handed to smtp_decided(). */
+enum grey_outcome {
+	GREY_PASS,     /* hand the client to the backend now */
+	GREY_TARPIT,   /* hold the reply: tarpit.c */
+	GREY_TEMPFAIL, /* answer 4xx and stay in the dialogue */
+	GREY_REJECT    /* answer the list's 5xx (or 4xx) and stay in the dialogue */
+};
+
+/*
+ * grey_new - the engine for mxg->cfg: client lists, resolver, store, public
+ * suffix list. Returns NULL with a message in err.
+ */
+struct engine *grey_new(struct mxg *mxg, char *err, size_t errsz);
+
+/* grey_reload - re-read the client lists for cfg; on error keep the old ones. */
+int grey_reload(struct engine *e, const struct cfg *cfg, char *err, size_t errsz);
+
+/* grey_status - counts for the control socket, JSON members without braces. */
+void grey_status(struct engine *e, char *buf, size_t bufsz);
+
+void grey_free(struct engine **ep);
+
+/* grey_connect - a client arrived: start looking up its verified name. */
+void grey_connect(struct conn *c);
+
+/*
+ * grey_decide - c->pending holds the RCPT (or STARTTLS) the client waits
+ * on. The outcome arrives through smtp_decided(), always from the event
+ * loop or at the end of this call; c may be gone afterwards.
+ */
+void grey_decide(struct conn *c);
+
+/* grey_tarpit_done - the hold ended: survived (hand off) or dropped. */
+void grey_tarpit_done(struct conn *c, int survived);
+
+/* grey_conn_free - cancel what c still waits for (closing). */
+void grey_conn_free(struct conn *c);
+
+/*
+ * grey_sender_key - postgrey's normalised sender: lower case, BATV prvs=
+ * tag and +extension removed, digit runs as '#'. Writes into out.
+ */
+void grey_sender_key(const char *addr, size_t len, char *out, size_t outsz);
+
+/*
+ * grey_pool_key - the greylist client key of a verified name: the name
+ * without its first label, but never shorter than its registrable domain
+ * ("mail-by2.outbound.protection.outlook.com" ->
+ * "outbound.protection.outlook.com"). e may be NULL: libpsl's built-in list.
+ */
+void grey_pool_key(const struct engine *e, const char *name, char *out, size_t outsz);
+
+/* grey_net_key - "192.0.2.0/24" or "2001:db8:1:2::/64" for an address. */
+void grey_net_key(const struct sockaddr *sa, char *out, size_t outsz);
+
+#endif
