@@ -78,6 +78,8 @@ static const struct cfg_param cfg_table[] = {
 	{"dns_resolvers", T_STR, "", 0, 0, NULL, F(dns_resolvers), 0},
 	{"dns_timeout", T_TIME, "3s", 1, 30, NULL, F(dns_timeout), 0},
 	{"dns_failure_action", T_ENUM, "suspect", 0, 0, dnsfail_names, F(dns_failure_action), 1},
+	{"helo_lists", T_STR, "", 0, 0, NULL, F(helo_lists), 1},
+	{"recipient_whitelist", T_STR, "", 0, 0, NULL, F(recipient_whitelist), 1},
 };
 #define CFG_NPARAMS (sizeof(cfg_table) / sizeof(cfg_table[0]))
 

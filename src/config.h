@@ -56,6 +56,8 @@ struct cfg {
 	char *dns_resolvers;	   /* "ip[:port] ..." or empty: resolv.conf */
 	int dns_timeout;	   /* seconds per attempt */
 	int dns_failure_action;	   /* enum dns_failure */
+	char *helo_lists;	   /* "regexp:PATH ..." on the HELO name */
+	char *recipient_whitelist; /* postgrey whitelist_recipients files */
 };
 
 /*

@@ -25,8 +25,9 @@
 #include "grey.h"
 #include "log.h"
 #include "mxguard.h"
+#include "store.h"
 
-#define CONTROL_LINE_MAX 256
+#define CONTROL_LINE_MAX 1024
 #define CONTROL_TIMEOUT 10
 
 struct control {
@@ -67,25 +68,113 @@ static void control_status(struct control *ctl, struct evbuffer *out)
 	evbuffer_add_printf(out, "}\n");
 }
 
-static void control_request(struct control *ctl, const char *line, struct evbuffer *out)
+/* control_json - s as the body of a JSON string (quotes not included). */
+static void control_json(struct evbuffer *out, const char *s)
 {
-	char err[512], esc[64];
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
 
-	if (strcmp(line, "status") == 0) {
+		if (c == '"' || c == '\\')
+			evbuffer_add_printf(out, "\\%c", c);
+		else if (c < 0x20 || c >= 0x7f)
+			evbuffer_add_printf(out, "\\u%04x", c);
+		else
+			evbuffer_add(out, s, 1);
+	}
+}
+
+static void control_error(struct evbuffer *out, const char *msg)
+{
+	evbuffer_add_printf(out, "{\"ok\":false,\"error\":\"");
+	control_json(out, msg);
+	evbuffer_add_printf(out, "\"}\n");
+}
+
+struct control_walk {
+	struct evbuffer *out;
+	int n;
+};
+
+static int control_list_cb(const char *key, const struct store_rec *rec, void *arg)
+{
+	struct control_walk *w = arg;
+
+	evbuffer_add_printf(w->out, "%s{\"key\":\"", w->n++ ? "," : "");
+	control_json(w->out, key);
+	evbuffer_add_printf(w->out, "\",\"first\":%lld,\"last\":%lld,\"expires\":%lld,\"count\":%u}",
+			    (long long)rec->first, (long long)rec->last, (long long)rec->expires,
+			    rec->count);
+	return 0;
+}
+
+/* control_records - "list KIND", "add white ENTRY", "del KIND KEY". */
+static void control_records(struct control *ctl, char *line, struct evbuffer *out)
+{
+	struct engine *e = ctl->mxg->engine;
+	char *save = NULL, *verb = strtok_r(line, " ", &save);
+	char *kind_s = strtok_r(NULL, " ", &save), *key = strtok_r(NULL, "", &save);
+	int kind = kind_s ? store_kind_parse(kind_s) : -1;
+	char err[256];
+
+	if (e == NULL) {
+		control_error(out, "no store");
+		return;
+	}
+	if (kind < 0) {
+		control_error(out, "expected a record kind: tarpit, grey, awl or white");
+		return;
+	}
+	if (strcmp(verb, "list") == 0 && key == NULL) {
+		struct control_walk w = {out, 0};
+
+		evbuffer_add_printf(out, "{\"ok\":true,\"kind\":\"%s\",\"records\":[", kind_s);
+		if (store_list(grey_store(e), kind, control_list_cb, &w) < 0) {
+			evbuffer_drain(out, evbuffer_get_length(out));
+			control_error(out, "store error");
+			return;
+		}
+		evbuffer_add_printf(out, "]}\n");
+	} else if (strcmp(verb, "add") == 0 && key != NULL) {
+		if (kind != STORE_WHITE)
+			control_error(out, "only white entries are added by hand");
+		else if (grey_white_add(e, key, err, sizeof(err)) < 0)
+			control_error(out, err);
+		else
+			evbuffer_add_printf(out, "{\"ok\":true}\n");
+	} else if (strcmp(verb, "del") == 0 && key != NULL) {
+		int rc = kind == STORE_WHITE ? grey_white_del(e, key)
+					     : store_del(grey_store(e), kind, key);
+
+		if (rc < 0)
+			control_error(out, "store error");
+		else if (rc == 0)
+			control_error(out, "no such record");
+		else
+			evbuffer_add_printf(out, "{\"ok\":true}\n");
+	} else {
+		control_error(out, "usage: list KIND | add white ENTRY | del KIND KEY");
+	}
+}
+
+static void control_request(struct control *ctl, char *line, struct evbuffer *out)
+{
+	char err[512];
+
+	if (strncmp(line, "list ", 5) == 0 || strncmp(line, "add ", 4) == 0 ||
+	    strncmp(line, "del ", 4) == 0) {
+		control_records(ctl, line, out);
+	} else if (strcmp(line, "status") == 0) {
 		control_status(ctl, out);
 	} else if (strcmp(line, "ping") == 0) {
 		evbuffer_add_printf(out, "{\"ok\":true}\n");
 	} else if (strcmp(line, "reload") == 0) {
-		if (mxg_reload(ctl->mxg, err, sizeof(err)) == 0) {
+		if (mxg_reload(ctl->mxg, err, sizeof(err)) == 0)
 			evbuffer_add_printf(out, "{\"ok\":true}\n");
-		} else {
-			/* err holds a file name and a message: keep it JSON-safe. */
-			log_escape(esc, sizeof(esc), err, strlen(err));
-			evbuffer_add_printf(out, "{\"ok\":false,\"error\":\"%s\"}\n", esc);
-		}
+		else
+			control_error(out, err);
 	} else {
-		log_escape(esc, sizeof(esc), line, strlen(line));
-		evbuffer_add_printf(out, "{\"ok\":false,\"error\":\"unknown command: %s\"}\n", esc);
+		snprintf(err, sizeof(err), "unknown command: %.200s", line);
+		control_error(out, err);
 	}
 }
 
@@ -108,6 +197,11 @@ static void control_read_cb(struct bufferevent *bev, void *arg)
 	if (line == NULL) {
 		if (evbuffer_get_length(in) > CONTROL_LINE_MAX)
 			bufferevent_free(bev);
+		return;
+	}
+	if (strlen(line) > CONTROL_LINE_MAX) {
+		free(line);
+		bufferevent_free(bev);
 		return;
 	}
 	control_request(ctl, line, bufferevent_get_output(bev));

@@ -1,6 +1,7 @@
 /*
  * control.h - the control socket: a local stream socket that answers one
- * command per line ("status", "reload", "ping") with one JSON line.
+ * command per line ("status", "reload", "ping", "list KIND", "add white
+ * ENTRY", "del KIND KEY") with one JSON line.
  * mxguardctl is its client.
  */
 #ifndef MXG_CONTROL_H

@@ -33,10 +33,12 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <libpsl.h>
+#include <stdint.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/time.h>
 #include <time.h>
 
@@ -58,7 +60,9 @@ enum grey_step { STEP_NONE, STEP_DNS, STEP_AWL, STEP_TARPIT_REC, STEP_GREY };
 
 struct engine {
 	struct mxg *mxg;
-	struct rules *rules;
+	struct rules *rules;	  /* client lists and the operator's whitelist */
+	struct rules *helo_rules; /* helo_lists */
+	struct rules *rcpt_rules; /* recipient opt-out */
 	struct dns *dns;
 	struct store *store;
 	const psl_ctx_t *psl;
@@ -427,6 +431,66 @@ static void grey_store_cb(int found, const struct store_rec *rec, void *arg)
 	}
 }
 
+/* grey_helo_is_own - does the HELO name claim to be this server? */
+static int grey_helo_is_own(const struct conn *c, const char *helo, size_t len)
+{
+	char ip[NETADDR_STRLEN], lit[NETADDR_STRLEN + 2];
+
+	if (len == strlen(c->cfg->myhostname) && strncasecmp(helo, c->cfg->myhostname, len) == 0)
+		return 1;
+	netaddr_ip((const struct sockaddr *)&c->local.ss, ip, sizeof(ip));
+	snprintf(lit, sizeof(lit), "[%s]", ip);
+	return (len == strlen(ip) && strncmp(helo, ip, len) == 0) ||
+	       (len == strlen(lit) && strncmp(helo, lit, len) == 0);
+}
+
+/*
+ * grey_rules_classify - in order: the recipient opts out; the client lists
+ * (and the operator's whitelist); a HELO that claims to be this server, or
+ * that helo_lists decide on; S25R on the verified name.
+ */
+static void grey_rules_classify(const struct conn *c, struct classification *cl)
+{
+	const struct engine *e = grey_engine(c);
+	const struct sockaddr *sa = (const struct sockaddr *)&c->client.ss;
+	char rcpt[GREY_KEY_MAX], helo[GREY_KEY_MAX];
+	const char *s;
+	size_t n;
+
+	if (c->pending_verb == SMTP_RCPT) {
+		n = grey_angle(c->pending, &s);
+		snprintf(rcpt, sizeof(rcpt), "%.*s", (int)n, s);
+		memset(cl, 0, sizeof(*cl));
+		if (rules_rcpt_match(e->rcpt_rules, rcpt, cl->reason, sizeof(cl->reason))) {
+			cl->verdict = VERDICT_WHITE;
+			return;
+		}
+	}
+	if (rules_lists(e->rules, c->name, sa, cl))
+		return;
+	n = grey_helo(c, &s);
+	if (n > 0 && grey_helo_is_own(c, s, n)) {
+		memset(cl, 0, sizeof(*cl));
+		cl->verdict = VERDICT_BLACK;
+		cl->reply_code = 550;
+		snprintf(cl->reason, sizeof(cl->reason), "helo:own");
+		snprintf(cl->reply, sizeof(cl->reply), "HELO claims to be this server");
+		return;
+	}
+	snprintf(helo, sizeof(helo), "%.*s", (int)n, s);
+	if (n > 0) {
+		struct classification hc;
+
+		if (rules_lists(e->helo_rules, helo, NULL, &hc)) {
+			*cl = hc;
+			/* Reasons name the list; say it was about the HELO. */
+			snprintf(cl->reason, sizeof(cl->reason), "helo:%.150s", hc.reason);
+			return;
+		}
+	}
+	rules_classify(e->rules, c->name, sa, cl);
+}
+
 /* grey_classify - DNS is settled: lists, S25R, then the chain. */
 static void grey_classify(struct conn *c)
 {
@@ -448,7 +512,7 @@ static void grey_classify(struct conn *c)
 		}
 		/* suspect: the name is unknown, as S25R r0 sees it. */
 	}
-	rules_classify(e->rules, c->name, (const struct sockaddr *)&c->client.ss, &cl);
+	grey_rules_classify(c, &cl);
 	c->verdict = (uint8_t)cl.verdict;
 	e->verdicts[cl.verdict]++;
 	snprintf(extra, sizeof(extra), "verdict=%s reason=%s%s%s%s",
@@ -570,18 +634,55 @@ void grey_conn_free(struct conn *c)
 
 /* ---- the engine -------------------------------------------------------- */
 
-static struct rules *grey_rules(const struct cfg *cfg, char *err, size_t errsz)
+/* grey_rules - load a list parameter: rules_load, or rules_rcpt_load for recipients. */
+static struct rules *grey_rules(const char *value, int rcpt, char *err, size_t errsz)
 {
-	char *copy = strdup(cfg->client_lists), *specs[GREY_MAX_LISTS];
+	char *copy = strdup(value), *specs[GREY_MAX_LISTS];
 	struct rules *r;
+	int n;
 
 	if (copy == NULL) {
 		snprintf(err, errsz, "out of memory");
 		return NULL;
 	}
-	r = rules_load(specs, cfg_split_list(copy, specs, GREY_MAX_LISTS), err, errsz);
+	n = cfg_split_list(copy, specs, GREY_MAX_LISTS);
+	r = rcpt ? rules_rcpt_load(specs, n, err, errsz) : rules_load(specs, n, err, errsz);
 	free(copy);
 	return r;
+}
+
+static int grey_white_load_cb(const char *key, const struct store_rec *rec, void *arg)
+{
+	char err[256];
+
+	/* An entry that no longer parses is skipped, not fatal: say so. */
+	if (rules_white_add(arg, key, err, sizeof(err)) < 0)
+		log_warn("store: white entry '%s' ignored: %s", key, err);
+	return 0;
+}
+
+/* grey_rules_all - the three rule sets for cfg, or none (err set). */
+static int grey_rules_all(struct engine *e, const struct cfg *cfg, struct rules **client,
+			  struct rules **helo, struct rules **rcpt, char *err, size_t errsz)
+{
+	*client = grey_rules(cfg->client_lists, 0, err, errsz);
+	*helo = *client ? grey_rules(cfg->helo_lists, 0, err, errsz) : NULL;
+	*rcpt = *helo ? grey_rules(cfg->recipient_whitelist, 1, err, errsz) : NULL;
+	if (*rcpt == NULL) {
+		rules_free(client);
+		rules_free(helo);
+		return -1;
+	}
+	/* The operator's entries live in the store; every rule set gets them. */
+	if (e->store != NULL &&
+	    store_list(e->store, STORE_WHITE, grey_white_load_cb, *client) < 0) {
+		snprintf(err, errsz, "store: cannot read the white entries");
+		rules_free(client);
+		rules_free(helo);
+		rules_free(rcpt);
+		return -1;
+	}
+	return 0;
 }
 
 struct engine *grey_new(struct mxg *mxg, char *err, size_t errsz)
@@ -594,13 +695,13 @@ struct engine *grey_new(struct mxg *mxg, char *err, size_t errsz)
 		return NULL;
 	}
 	e->mxg = mxg;
-	if ((e->rules = grey_rules(cfg, err, errsz)) == NULL)
+	e->store = store_open(mxg->base, cfg->state_dir, err, errsz);
+	if (e->store == NULL)
+		goto fail;
+	if (grey_rules_all(e, cfg, &e->rules, &e->helo_rules, &e->rcpt_rules, err, errsz) < 0)
 		goto fail;
 	e->dns = dns_new(mxg->base, cfg->dns_resolvers, cfg->dns_timeout * 1000, 10000, err, errsz);
 	if (e->dns == NULL)
-		goto fail;
-	e->store = store_open(mxg->base, cfg->state_dir, err, errsz);
-	if (e->store == NULL)
 		goto fail;
 	/* The system's list (Debian's publicsuffix) when present, else the built-in one. */
 	e->psl_owned = psl_latest(NULL);
@@ -613,13 +714,50 @@ fail:
 
 int grey_reload(struct engine *e, const struct cfg *cfg, char *err, size_t errsz)
 {
-	struct rules *r = grey_rules(cfg, err, errsz);
+	struct rules *client, *helo, *rcpt;
 
-	if (r == NULL)
+	if (grey_rules_all(e, cfg, &client, &helo, &rcpt, err, errsz) < 0)
 		return -1;
 	rules_free(&e->rules);
-	e->rules = r;
+	rules_free(&e->helo_rules);
+	rules_free(&e->rcpt_rules);
+	e->rules = client;
+	e->helo_rules = helo;
+	e->rcpt_rules = rcpt;
 	return 0;
+}
+
+int grey_white_add(struct engine *e, const char *entry, char *err, size_t errsz)
+{
+	struct store_rec r;
+
+	if (rules_white_add(e->rules, entry, err, errsz) < 0)
+		return -1;
+	memset(&r, 0, sizeof(r));
+	r.first = r.last = time(NULL);
+	r.expires = INT64_MAX; /* until an operator deletes it */
+	if (store_put(e->store, STORE_WHITE, entry, &r) < 0) {
+		rules_white_del(e->rules, entry);
+		snprintf(err, errsz, "store error");
+		return -1;
+	}
+	log_info("white add %s", entry);
+	return 0;
+}
+
+int grey_white_del(struct engine *e, const char *entry)
+{
+	int rc = store_del(e->store, STORE_WHITE, entry);
+
+	rules_white_del(e->rules, entry);
+	if (rc > 0)
+		log_info("white del %s", entry);
+	return rc;
+}
+
+struct store *grey_store(struct engine *e)
+{
+	return e->store;
 }
 
 void grey_status(struct engine *e, char *buf, size_t bufsz)
@@ -650,6 +788,8 @@ void grey_free(struct engine **ep)
 	if (e == NULL)
 		return;
 	rules_free(&e->rules);
+	rules_free(&e->helo_rules);
+	rules_free(&e->rcpt_rules);
 	dns_free(&e->dns);
 	store_close(&e->store);
 	psl_free(e->psl_owned);

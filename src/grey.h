@@ -14,6 +14,7 @@ struct mxg;
 struct conn;
 struct cfg;
 struct engine;
+struct store;
 
 enum grey_dns_state { GDNS_PENDING, GDNS_NAME, GDNS_UNKNOWN, GDNS_FAILED };
 
@@ -33,6 +34,18 @@ struct engine *grey_new(struct mxg *mxg, char *err, size_t errsz);
 
 /* grey_reload - re-read the client lists for cfg; on error keep the old ones. */
 int grey_reload(struct engine *e, const struct cfg *cfg, char *err, size_t errsz);
+
+/*
+ * grey_white_add / grey_white_del - the operator's whitelist (mxguardctl
+ * add white CIDR|NAME): kept in the store, so it survives restarts, and in
+ * memory for matching. add returns 0 or -1 with err; del returns 1 if the
+ * entry existed, 0 if not, -1 on a store error.
+ */
+int grey_white_add(struct engine *e, const char *entry, char *err, size_t errsz);
+int grey_white_del(struct engine *e, const char *entry);
+
+/* grey_store - the engine's store (for the control socket's list and del). */
+struct store *grey_store(struct engine *e);
 
 /* grey_status - counts for the control socket, JSON members without braces. */
 void grey_status(struct engine *e, char *buf, size_t bufsz);

@@ -36,8 +36,8 @@
 
 #include "rules.h"
 
-enum list_type { L_REGEXP, L_CIDR, L_POSTGREY };
-enum entry_kind { E_REGEX, E_CIDR, E_DOMAIN };
+enum list_type { L_REGEXP, L_CIDR, L_POSTGREY, L_RCPT };
+enum entry_kind { E_REGEX, E_CIDR, E_DOMAIN, E_LOCAL, E_ADDR };
 enum action { A_OK, A_SUSPECT, A_REJECT, A_WARN, A_DUNNO };
 
 struct entry {
@@ -63,6 +63,7 @@ struct list {
 struct rules {
 	struct list *lists;
 	int nlists;
+	struct list white; /* the operator's entries (mxguardctl add white) */
 	pcre2_code *s25r[7];
 	pcre2_match_data *md;
 };
@@ -324,6 +325,28 @@ static int rules_postgrey_line(struct entry *e, char *s, char *why, size_t whysz
 	return 0;
 }
 
+/* rules_rcpt_line - postgrey whitelist_recipients: /re/, user@, user@dom, dom. */
+static int rules_rcpt_line(struct entry *e, char *s, char *why, size_t whysz)
+{
+	char *end = s, *at;
+
+	if (*s == '/')
+		return rules_regexp_line(e, s, 0, why, whysz);
+	while (*end && !isspace((unsigned char)*end))
+		end++;
+	*end = '\0';
+	for (char *c = s; *c; c++)
+		*c = (char)tolower((unsigned char)*c);
+	e->action = A_OK;
+	at = strchr(s, '@');
+	e->kind = at == NULL ? E_DOMAIN : at[1] == '\0' ? E_LOCAL : E_ADDR;
+	if ((e->text = strdup(s)) == NULL) {
+		snprintf(why, whysz, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
 static void rules_entry_free(struct entry *e)
 {
 	if (e->re)
@@ -384,7 +407,7 @@ static int rules_read(struct list *l, char *err, size_t errsz)
 
 		if (blank)
 			continue;
-		if (cont && have && l->type != L_POSTGREY) {
+		if (cont && have && l->type != L_POSTGREY && l->type != L_RCPT) {
 			if (strlen(logical) + 1 + strlen(t) > RULES_LINE_MAX) {
 				snprintf(err, errsz, "%s:%d: logical line too long", l->path, start);
 				goto fail;
@@ -424,6 +447,8 @@ static int rules_read(struct list *l, char *err, size_t errsz)
 					if (rc == 0)
 						rc = rules_action(&e, sp, why, sizeof(why));
 				}
+			} else if (l->type == L_RCPT) {
+				rc = rules_rcpt_line(&e, logical, why, sizeof(why));
 			} else {
 				rc = rules_postgrey_line(&e, logical, why, sizeof(why));
 			}
@@ -467,8 +492,9 @@ struct rules *rules_load(char *const *specs, int n, char *err, size_t errsz)
 			return NULL;
 		}
 	}
+	r->white.path = strdup("store:white");
 	r->md = pcre2_match_data_create(4, NULL);
-	if (r->md == NULL) {
+	if (r->md == NULL || r->white.path == NULL) {
 		snprintf(err, errsz, "out of memory");
 		rules_free(&r);
 		return NULL;
@@ -548,6 +574,10 @@ static int rules_entry_match(const struct rules *r, const struct entry *e, const
 		return rules_cidr_match(e, addr);
 	case E_DOMAIN:
 		return strcmp(name, "unknown") != 0 && rules_domain_match(e->text, name);
+	case E_LOCAL: /* "user@": that local part at any domain */
+		return strncasecmp(name, e->text, strlen(e->text)) == 0;
+	case E_ADDR:
+		return strcasecmp(name, e->text) == 0;
 	}
 	return 0;
 }
@@ -565,44 +595,65 @@ int rules_s25r(const struct rules *r, const char *name)
 	return -1;
 }
 
-void rules_classify(const struct rules *r, const char *name, const struct sockaddr *addr,
-		    struct classification *out)
+/* rules_list_search - one list; 1 if it decided, 0 to go on. */
+static int rules_list_search(const struct rules *r, const struct list *l, const char *name,
+			     const struct sockaddr *addr, struct classification *out)
+{
+	for (size_t j = 0; j < l->n; j++) {
+		const struct entry *e = &l->e[j];
+
+		if (!rules_entry_match(r, e, name, addr))
+			continue;
+		if (e->action == A_DUNNO)
+			return 0;
+		if (e->action == A_WARN) {
+			if (!out->warned)
+				snprintf(out->warn, sizeof(out->warn), "list:%s:%d%s%s", l->path,
+					 e->line, e->text ? " " : "", e->text ? e->text : "");
+			out->warned = 1;
+			continue;
+		}
+		if (e->line > 0)
+			snprintf(out->reason, sizeof(out->reason), "list:%s:%d", l->path, e->line);
+		else
+			snprintf(out->reason, sizeof(out->reason), "list:%s:%s", l->path,
+				 e->text ? e->text : "?");
+		if (e->action == A_OK) {
+			out->verdict = VERDICT_WHITE;
+		} else if (e->action == A_SUSPECT) {
+			out->verdict = VERDICT_SUSPECT;
+		} else {
+			out->verdict = VERDICT_BLACK;
+			out->reply_code = e->code;
+			snprintf(out->reply, sizeof(out->reply), "%s",
+				 e->text ? e->text : "Access denied");
+		}
+		return 1;
+	}
+	return 0;
+}
+
+int rules_lists(const struct rules *r, const char *name, const struct sockaddr *addr,
+		struct classification *out)
 {
 	memset(out, 0, sizeof(*out));
 	if (name == NULL || *name == '\0')
 		name = "unknown";
-	for (int i = 0; i < r->nlists; i++) {
-		const struct list *l = &r->lists[i];
+	if (rules_list_search(r, &r->white, name, addr, out))
+		return 1;
+	for (int i = 0; i < r->nlists; i++)
+		if (rules_list_search(r, &r->lists[i], name, addr, out))
+			return 1;
+	return 0;
+}
 
-		for (size_t j = 0; j < l->n; j++) {
-			const struct entry *e = &l->e[j];
-
-			if (!rules_entry_match(r, e, name, addr))
-				continue;
-			if (e->action == A_DUNNO)
-				break;
-			if (e->action == A_WARN) {
-				if (!out->warned)
-					snprintf(out->warn, sizeof(out->warn), "list:%s:%d%s%s",
-						 l->path, e->line, e->text ? " " : "",
-						 e->text ? e->text : "");
-				out->warned = 1;
-				continue;
-			}
-			snprintf(out->reason, sizeof(out->reason), "list:%s:%d", l->path, e->line);
-			if (e->action == A_OK) {
-				out->verdict = VERDICT_WHITE;
-			} else if (e->action == A_SUSPECT) {
-				out->verdict = VERDICT_SUSPECT;
-			} else {
-				out->verdict = VERDICT_BLACK;
-				out->reply_code = e->code;
-				snprintf(out->reply, sizeof(out->reply), "%s",
-					 e->text ? e->text : "Access denied");
-			}
-			return;
-		}
-	}
+void rules_classify(const struct rules *r, const char *name, const struct sockaddr *addr,
+		    struct classification *out)
+{
+	if (rules_lists(r, name, addr, out))
+		return;
+	if (name == NULL || *name == '\0')
+		name = "unknown";
 	int rule = rules_s25r(r, name);
 
 	if (rule >= 0) {
@@ -612,6 +663,122 @@ void rules_classify(const struct rules *r, const char *name, const struct sockad
 		out->verdict = VERDICT_CLEAN;
 		snprintf(out->reason, sizeof(out->reason), "s25r:none");
 	}
+}
+
+int rules_white_add(struct rules *r, const char *entry, char *err, size_t errsz)
+{
+	char buf[RULES_LINE_MAX];
+	struct entry e;
+
+	if (entry[0] == '/' || entry[0] == '!' || strlen(entry) >= sizeof(buf) ||
+	    strpbrk(entry, " \t\r\n") != NULL) {
+		snprintf(err, errsz, "expected an address, a CIDR network or a domain");
+		return -1;
+	}
+	snprintf(buf, sizeof(buf), "%s", entry);
+	memset(&e, 0, sizeof(e));
+	if (rules_postgrey_line(&e, buf, err, errsz) < 0) {
+		rules_entry_free(&e);
+		return -1;
+	}
+	/* Operator entries carry their own text (the key) instead of a line. */
+	if (e.text == NULL && (e.text = strdup(entry)) == NULL) {
+		snprintf(err, errsz, "out of memory");
+		return -1;
+	}
+	rules_white_del(r, entry);
+	if (rules_add(&r->white, &e) < 0) {
+		rules_entry_free(&e);
+		snprintf(err, errsz, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+int rules_white_del(struct rules *r, const char *entry)
+{
+	for (size_t i = 0; i < r->white.n; i++) {
+		if (r->white.e[i].text != NULL && strcasecmp(r->white.e[i].text, entry) == 0) {
+			rules_entry_free(&r->white.e[i]);
+			memmove(&r->white.e[i], &r->white.e[i + 1],
+				(r->white.n - i - 1) * sizeof(struct entry));
+			r->white.n--;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+struct rules *rules_rcpt_load(char *const *paths, int n, char *err, size_t errsz)
+{
+	/* postgrey's default: the role addresses RFC 2142 wants reachable. */
+	static const char *const builtin[] = {"postmaster@", "abuse@"};
+	struct rules *r = rules_load(NULL, 0, err, errsz);
+
+	if (r == NULL)
+		return NULL;
+	struct list *grown = realloc(r->lists, ((size_t)n + 1) * sizeof(*grown));
+
+	if (grown == NULL) {
+		snprintf(err, errsz, "out of memory");
+		rules_free(&r);
+		return NULL;
+	}
+	r->lists = grown;
+	memset(r->lists, 0, ((size_t)n + 1) * sizeof(*grown));
+	r->nlists = 1;
+	r->lists[0].type = L_RCPT;
+	if ((r->lists[0].path = strdup("builtin")) == NULL)
+		goto oom;
+	for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++) {
+		struct entry e;
+
+		memset(&e, 0, sizeof(e));
+		e.kind = E_LOCAL;
+		e.action = A_OK;
+		e.line = (int)i + 1;
+		if ((e.text = strdup(builtin[i])) == NULL || rules_add(&r->lists[0], &e) < 0) {
+			free(e.text);
+			goto oom;
+		}
+	}
+	for (int i = 0; i < n; i++) {
+		struct list *l = &r->lists[i + 1];
+
+		r->nlists = i + 2;
+		l->type = L_RCPT;
+		if ((l->path = strdup(paths[i])) == NULL)
+			goto oom;
+		if (rules_read(l, err, errsz) < 0) {
+			rules_free(&r);
+			return NULL;
+		}
+	}
+	return r;
+oom:
+	snprintf(err, errsz, "out of memory");
+	rules_free(&r);
+	return NULL;
+}
+
+int rules_rcpt_match(const struct rules *r, const char *rcpt, char *reason, size_t reasonsz)
+{
+	for (int i = 0; i < r->nlists; i++) {
+		const struct list *l = &r->lists[i];
+
+		for (size_t j = 0; j < l->n; j++) {
+			const struct entry *e = &l->e[j];
+			const char *at = strrchr(rcpt, '@');
+			/* A domain entry matches the domain part, and its subdomains. */
+			const char *subject = e->kind == E_DOMAIN ? (at ? at + 1 : "") : rcpt;
+
+			if (rules_entry_match(r, e, subject, NULL)) {
+				snprintf(reason, reasonsz, "rcpt:%s:%d", l->path, e->line);
+				return 1;
+			}
+		}
+	}
+	return 0;
 }
 
 void rules_free(struct rules **rp)
@@ -628,6 +795,10 @@ void rules_free(struct rules **rp)
 		free(r->lists[i].path);
 	}
 	free(r->lists);
+	for (size_t j = 0; j < r->white.n; j++)
+		rules_entry_free(&r->white.e[j]);
+	free(r->white.e);
+	free(r->white.path);
 	for (int i = 0; i < 7; i++)
 		if (r->s25r[i])
 			pcre2_code_free(r->s25r[i]);

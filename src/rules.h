@@ -41,6 +41,34 @@ void rules_classify(const struct rules *r, const char *name, const struct sockad
 		    struct classification *out);
 
 /*
+ * rules_lists - the lists only (no S25R): returns 1 and fills out when a
+ * list decided, 0 when none did (out->warned may still be set). For HELO
+ * lists, name is the HELO name and addr NULL.
+ */
+int rules_lists(const struct rules *r, const char *name, const struct sockaddr *addr,
+		struct classification *out);
+
+/*
+ * rules_white_add - add one entry in postgrey whitelist syntax (address,
+ * CIDR, partial IPv4, domain; no regexps) to the operator's whitelist kept
+ * in r, as list "store:white". Returns 0, or -1 with a message in err.
+ * rules_white_del - remove it again (same text); returns 1 if it was there.
+ */
+int rules_white_add(struct rules *r, const char *entry, char *err, size_t errsz);
+int rules_white_del(struct rules *r, const char *entry);
+
+/*
+ * rules_rcpt_load - recipient opt-out files in postgrey's
+ * whitelist_recipients syntax ("domain", "user@", "user@domain",
+ * "/regexp/"), plus the built-in postmaster@ and abuse@. Returns NULL with
+ * "PATH:LINE: message" in err.
+ */
+struct rules *rules_rcpt_load(char *const *paths, int n, char *err, size_t errsz);
+
+/* rules_rcpt_match - does rcpt opt out? Fills reason ("rcpt:PATH:LINE"). */
+int rules_rcpt_match(const struct rules *r, const char *rcpt, char *reason, size_t reasonsz);
+
+/*
  * rules_s25r - the number (0-6) of the first S25R rule that matches the
  * verified name (NULL or "unknown": rule 0), or -1 when none does.
  */

@@ -20,9 +20,12 @@ struct event_base;
 struct store;
 struct store_req;
 
-enum store_kind { STORE_TARPIT, STORE_GREY, STORE_AWL, STORE_NKINDS };
+enum store_kind { STORE_TARPIT, STORE_GREY, STORE_AWL, STORE_WHITE, STORE_NKINDS };
 
-/* store_kind_name - "tarpit", "grey", "awl"; store_kind_parse: the reverse, -1 if unknown. */
+/*
+ * store_kind_name - "tarpit", "grey", "awl", "white" (entries an operator
+ * added with mxguardctl); store_kind_parse: the reverse, -1 if unknown.
+ */
 const char *store_kind_name(enum store_kind kind);
 int store_kind_parse(const char *name);
 

@@ -3,10 +3,15 @@
  *	mxguardctl - control and inspect mxguard
  * SYNOPSIS
  *	mxguardctl [-c file] status | reload | ping
+ *	mxguardctl [-c file] list tarpit|grey|awl|white [--json]
+ *	mxguardctl [-c file] add white ADDRESS|CIDR|DOMAIN
+ *	mxguardctl [-c file] del tarpit|grey|awl|white KEY
  *	mxguardctl classify [-c file] name [address] ...
  * DESCRIPTION
  *	status, reload and ping talk to the running daemon over its control
- *	socket and print its one-line JSON answer.
+ *	socket and print its one-line JSON answer. list prints the records
+ *	of a kind as a table (or the daemon's JSON with --json); add and del
+ *	change them (add: the operator's whitelist only).
  *
  *	classify prints, for each name, "NAME<TAB>VERDICT<TAB>REASON" as the
  *	daemon would decide from the configured client_lists and the built-in
@@ -24,6 +29,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -35,6 +41,9 @@
 static void usage(void)
 {
 	fprintf(stderr, "usage: mxguardctl [-c file] status|reload|ping\n"
+			"       mxguardctl [-c file] list tarpit|grey|awl|white [--json]\n"
+			"       mxguardctl [-c file] add white ADDRESS|CIDR|DOMAIN\n"
+			"       mxguardctl [-c file] del tarpit|grey|awl|white KEY\n"
 			"       mxguardctl classify [-c file] name [address] ...\n");
 	exit(2);
 }
@@ -108,7 +117,89 @@ static int ctl_classify(const char *path, int argc, char **argv)
 	return 0;
 }
 
-static int ctl_request(const char *path, const char *cmd)
+/* ctl_string - decode the JSON string starting after its opening quote. */
+static const char *ctl_string(const char *p, char *out, size_t outsz)
+{
+	size_t o = 0;
+
+	for (; *p && *p != '"'; p++) {
+		char c = *p;
+
+		if (c == '\\' && p[1] == 'u' && p[2] && p[3] && p[4] && p[5]) {
+			char hex[5] = {p[2], p[3], p[4], p[5], 0};
+
+			c = (char)strtol(hex, NULL, 16);
+			p += 5;
+		} else if (c == '\\' && p[1]) {
+			c = *++p;
+		}
+		if (o + 1 < outsz)
+			out[o++] = c;
+	}
+	out[o] = '\0';
+	return *p == '"' ? p + 1 : p;
+}
+
+static long long ctl_number(const char *obj, const char *field)
+{
+	char pat[32];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "\"%s\":", field);
+	p = strstr(obj, pat);
+	return p ? strtoll(p + strlen(pat), NULL, 10) : 0;
+}
+
+static void ctl_time(long long t, char *buf, size_t bufsz)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (t <= 0 || t > 253402300799LL) { /* 0, or INT64_MAX: never */
+		snprintf(buf, bufsz, "%s", t <= 0 ? "-" : "never");
+		return;
+	}
+	gmtime_r(&tt, &tm);
+	strftime(buf, bufsz, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* ctl_table - the daemon's list answer as a human table. */
+static int ctl_table(const char *json)
+{
+	const char *p = strstr(json, "\"records\":[");
+	int n = 0;
+
+	if (p == NULL) {
+		char err[512] = "unexpected answer";
+		const char *e = strstr(json, "\"error\":\"");
+
+		if (e != NULL)
+			ctl_string(e + 9, err, sizeof(err));
+		fprintf(stderr, "mxguardctl: %s\n", err);
+		return 1;
+	}
+	printf("%-50s %-20s %-20s %-20s %s\n", "KEY", "FIRST", "LAST", "EXPIRES", "COUNT");
+	while ((p = strstr(p, "{\"key\":\"")) != NULL) {
+		char key[1024], first[32], last[32], expires[32];
+		const char *end;
+
+		p = ctl_string(p + 8, key, sizeof(key));
+		end = strchr(p, '}');
+		ctl_time(ctl_number(p, "first"), first, sizeof(first));
+		ctl_time(ctl_number(p, "last"), last, sizeof(last));
+		ctl_time(ctl_number(p, "expires"), expires, sizeof(expires));
+		printf("%-50s %-20s %-20s %-20s %lld\n", key, first, last, expires,
+		       ctl_number(p, "count"));
+		n++;
+		if (end == NULL)
+			break;
+		p = end;
+	}
+	printf("%d record%s\n", n, n == 1 ? "" : "s");
+	return 0;
+}
+
+static int ctl_request(const char *path, const char *cmd, int table)
 {
 	struct cfg *cfg = ctl_config(path);
 	struct sockaddr_un sun;
@@ -143,10 +234,40 @@ static int ctl_request(const char *path, const char *cmd)
 		close(fd);
 		return 1;
 	}
-	while ((n = read(fd, buf, sizeof(buf))) > 0)
-		fwrite(buf, 1, (size_t)n, stdout);
+	/* The answer is one line: collect it, then print or tabulate it. */
+	char *answer = NULL;
+	size_t len = 0;
+
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		char *grown = realloc(answer, len + (size_t)n + 1);
+
+		if (grown == NULL) {
+			free(answer);
+			close(fd);
+			fprintf(stderr, "mxguardctl: out of memory\n");
+			return 1;
+		}
+		answer = grown;
+		memcpy(answer + len, buf, (size_t)n);
+		len += (size_t)n;
+		answer[len] = '\0';
+	}
 	close(fd);
-	return n < 0 ? 1 : 0;
+	if (n < 0 || answer == NULL) {
+		fprintf(stderr, "mxguardctl: no answer from mxguard at %s\n", sock);
+		free(answer);
+		return 1;
+	}
+	int rc = 0;
+
+	if (table)
+		rc = ctl_table(answer);
+	else
+		fputs(answer, stdout);
+	if (!table && strstr(answer, "\"ok\":false") != NULL)
+		rc = 1;
+	free(answer);
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -180,10 +301,25 @@ int main(int argc, char **argv)
 		printf("mxguardctl %s\n", MXG_VERSION);
 		return 0;
 	}
+	if (strcmp(cmd, "list") == 0 || strcmp(cmd, "add") == 0 || strcmp(cmd, "del") == 0) {
+		int json = 0, nargs = strcmp(cmd, "list") == 0 ? 1 : 2;
+		char line[1200];
+
+		if (argc > i && strcmp(argv[argc - 1], "--json") == 0) {
+			json = 1;
+			argc--;
+		}
+		if (argc - i != nargs || strlen(argv[i]) + (nargs == 2 ? strlen(argv[i + 1]) : 0) >
+						 sizeof(line) - 16)
+			usage();
+		snprintf(line, sizeof(line), "%s %s%s%s", cmd, argv[i], nargs == 2 ? " " : "",
+			 nargs == 2 ? argv[i + 1] : "");
+		return ctl_request(path, line, strcmp(cmd, "list") == 0 && !json);
+	}
 	if (i != argc)
 		usage();
 	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "reload") == 0 || strcmp(cmd, "ping") == 0)
-		return ctl_request(path, cmd);
+		return ctl_request(path, cmd, 0);
 	usage();
 	return 2;
 }
