@@ -80,6 +80,9 @@ static const struct cfg_param cfg_table[] = {
 	{"dns_failure_action", T_ENUM, "suspect", 0, 0, dnsfail_names, F(dns_failure_action), 1},
 	{"helo_lists", T_STR, "", 0, 0, NULL, F(helo_lists), 1},
 	{"recipient_whitelist", T_STR, "", 0, 0, NULL, F(recipient_whitelist), 1},
+	{"dnsbl_sites", T_STR, "", 0, 0, NULL, F(dnsbl_sites), 1},
+	{"dnsbl_threshold", T_INT, "1", 1, 1000, NULL, F(dnsbl_threshold), 1},
+	{"dnswl_threshold", T_INT, "-1", -1000, -1, NULL, F(dnswl_threshold), 1},
 };
 #define CFG_NPARAMS (sizeof(cfg_table) / sizeof(cfg_table[0]))
 

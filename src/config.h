@@ -58,6 +58,9 @@ struct cfg {
 	int dns_failure_action;	   /* enum dns_failure */
 	char *helo_lists;	   /* "regexp:PATH ..." on the HELO name */
 	char *recipient_whitelist; /* postgrey whitelist_recipients files */
+	char *dnsbl_sites;	   /* postscreen syntax: domain[=filter][*weight] */
+	int dnsbl_threshold;	   /* score >= this: black */
+	int dnswl_threshold;	   /* score <= this (and < 0): white */
 };
 
 /*

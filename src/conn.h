@@ -22,6 +22,7 @@ struct handoff;
 struct relay;
 struct dns_req;
 struct store_req;
+struct grey_lookups;
 
 enum conn_stage {
 	STAGE_GREET,
@@ -86,6 +87,7 @@ struct conn {
 	char *name;		/* verified reverse name; NULL: unknown */
 	struct dns_req *dreq;	/* reverse name lookup in flight */
 	struct store_req *sreq; /* store lookup in flight */
+	struct grey_lookups *bl; /* DNSBL queries, only when dnsbl_sites is set */
 	uint8_t dns_state;	/* enum grey_dns_state */
 	uint8_t verdict;	/* enum verdict, valid once dns_state is final */
 	uint8_t step;		/* where grey_decide is in its chain */

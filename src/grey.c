@@ -58,11 +58,38 @@
 
 enum grey_step { STEP_NONE, STEP_DNS, STEP_AWL, STEP_TARPIT_REC, STEP_GREY };
 
+#define DNSBL_MAX 16
+
+/* One dnsbl_sites entry: domain[=filter][*weight], as postscreen reads it. */
+struct dnsbl_site {
+	char domain[254];
+	int weight;
+	uint8_t allow[4][32]; /* per octet of the answer: a bitmap of allowed values */
+};
+
+/* A DNSBL query in flight carries its own copy of the site: a reload may
+ * replace the engine's list meanwhile. */
+struct grey_query {
+	struct conn *c;
+	struct dns_req *req;
+	struct dnsbl_site site;
+};
+
+struct grey_lookups {
+	int pending;
+	int score;
+	char hits[160]; /* the listing domains, for the log and the reply */
+	struct grey_query *q;
+	int nq;
+};
+
 struct engine {
 	struct mxg *mxg;
 	struct rules *rules;	  /* client lists and the operator's whitelist */
 	struct rules *helo_rules; /* helo_lists */
 	struct rules *rcpt_rules; /* recipient opt-out */
+	struct dnsbl_site *sites; /* dnsbl_sites, parsed */
+	int nsites;
 	struct dns *dns;
 	struct store *store;
 	const psl_ctx_t *psl;
@@ -431,6 +458,220 @@ static void grey_store_cb(int found, const struct store_rec *rec, void *arg)
 	}
 }
 
+/* ---- DNSBL / DNSWL ------------------------------------------------------ */
+
+/* grey_octet_set - "2", "[2..11]", "[2;10;11]" into a bitmap. */
+static int grey_octet_set(const char *s, uint8_t set[32])
+{
+	char buf[128], *save = NULL, *item;
+
+	memset(set, 0, 32);
+	if (*s != '[') {
+		char *end;
+		long v = strtol(s, &end, 10);
+
+		if (*s == '\0' || *end || v < 0 || v > 255)
+			return -1;
+		set[v / 8] |= (uint8_t)(1 << (v % 8));
+		return 0;
+	}
+	size_t len = strlen(s);
+
+	if (len < 3 || s[len - 1] != ']' || len - 2 >= sizeof(buf))
+		return -1;
+	memcpy(buf, s + 1, len - 2);
+	buf[len - 2] = '\0';
+	for (item = strtok_r(buf, ";", &save); item; item = strtok_r(NULL, ";", &save)) {
+		char *dots = strstr(item, ".."), *end;
+		long lo = strtol(item, &end, 10), hi = lo;
+
+		if (end == item || (dots ? end != dots : *end != '\0'))
+			return -1;
+		if (dots) {
+			hi = strtol(dots + 2, &end, 10);
+			if (end == dots + 2 || *end)
+				return -1;
+		}
+		if (lo < 0 || hi > 255 || lo > hi)
+			return -1;
+		for (long v = lo; v <= hi; v++)
+			set[v / 8] |= (uint8_t)(1 << (v % 8));
+	}
+	return 0;
+}
+
+/* grey_dnsbl_parse - the dnsbl_sites value into sites (at most DNSBL_MAX). */
+static int grey_dnsbl_parse(const char *value, struct dnsbl_site **sites_r, int *n_r, char *err,
+			    size_t errsz)
+{
+	char *copy = strdup(value), *words[DNSBL_MAX + 1];
+	struct dnsbl_site *sites = NULL;
+	int n;
+
+	if (copy == NULL)
+		goto oom;
+	n = cfg_split_list(copy, words, DNSBL_MAX + 1);
+	if (n > DNSBL_MAX) {
+		snprintf(err, errsz, "dnsbl_sites: more than %d sites", DNSBL_MAX);
+		goto fail;
+	}
+	if (n > 0 && (sites = calloc((size_t)n, sizeof(*sites))) == NULL)
+		goto oom;
+	for (int i = 0; i < n; i++) {
+		struct dnsbl_site *d = &sites[i];
+		char *w = words[i], *star = strrchr(w, '*'), *eq;
+
+		d->weight = 1;
+		if (star != NULL) {
+			char *end;
+
+			*star = '\0';
+			d->weight = (int)strtol(star + 1, &end, 10);
+			if (end == star + 1 || *end || d->weight == 0) {
+				snprintf(err, errsz, "dnsbl_sites: bad weight in '%s'", words[i]);
+				goto fail;
+			}
+		}
+		memset(d->allow, 0xff, sizeof(d->allow));
+		if ((eq = strchr(w, '=')) != NULL) {
+			char *oct[4], *p = eq + 1;
+			int k = 0, depth = 0;
+
+			*eq = '\0';
+			/* Octets are split at dots outside brackets: [2..11] is one. */
+			oct[k++] = p;
+			for (; *p && k <= 4; p++) {
+				if (*p == '[')
+					depth++;
+				else if (*p == ']')
+					depth--;
+				else if (*p == '.' && depth == 0) {
+					*p = '\0';
+					if (k < 4)
+						oct[k] = p + 1;
+					k++;
+				}
+			}
+			for (int j = 0; k == 4 && j < 4; j++)
+				if (grey_octet_set(oct[j], d->allow[j]) < 0)
+					k = -1;
+			if (k != 4) {
+				snprintf(err, errsz, "dnsbl_sites: bad filter for '%s' (expected e.g. "
+						     "127.0.0.[2..11])", w);
+				goto fail;
+			}
+		}
+		if (*w == '\0' || strlen(w) >= sizeof(d->domain) || strchr(w, '/') != NULL) {
+			snprintf(err, errsz, "dnsbl_sites: bad domain '%s'", w);
+			goto fail;
+		}
+		snprintf(d->domain, sizeof(d->domain), "%s", w);
+	}
+	free(copy);
+	*sites_r = sites;
+	*n_r = n;
+	return 0;
+oom:
+	snprintf(err, errsz, "out of memory");
+fail:
+	free(copy);
+	free(sites);
+	return -1;
+}
+
+static int grey_dnsbl_match(const struct dnsbl_site *d, const unsigned char a[4])
+{
+	for (int j = 0; j < 4; j++)
+		if (!(d->allow[j][a[j] / 8] & (1 << (a[j] % 8))))
+			return 0;
+	return 1;
+}
+
+static void grey_classify(struct conn *c);
+
+/* grey_ready - is everything the decision needs from DNS here? */
+static int grey_ready(const struct conn *c)
+{
+	return c->dns_state != GDNS_PENDING && (c->bl == NULL || c->bl->pending == 0);
+}
+
+static void grey_dnsbl_cb(enum dns_status st, const unsigned char (*a4)[4], int n, void *arg)
+{
+	struct grey_query *q = arg;
+	struct conn *c = q->c;
+	struct grey_lookups *bl = c->bl;
+
+	q->req = NULL;
+	for (int i = 0; st == DNS_OK && i < n; i++) {
+		if (!grey_dnsbl_match(&q->site, a4[i]))
+			continue;
+		bl->score += q->site.weight;
+		size_t o = strlen(bl->hits);
+
+		snprintf(bl->hits + o, sizeof(bl->hits) - o, "%s%s", o ? "," : "", q->site.domain);
+		break;
+	}
+	if (--bl->pending == 0) {
+		free(bl->q);
+		bl->q = NULL;
+		bl->nq = 0;
+		if (c->deciding && c->step == STEP_DNS && grey_ready(c))
+			grey_classify(c);
+	}
+}
+
+/* grey_dnsbl_start - one query per site: d.c.b.a.site (IPv6: nibbles). */
+static void grey_dnsbl_start(struct conn *c)
+{
+	const struct engine *e = grey_engine(c);
+	const struct sockaddr *sa = (const struct sockaddr *)&c->client.ss;
+	char rev[80] = "", name[400];
+
+	if (e->nsites == 0)
+		return;
+	if (sa->sa_family == AF_INET) {
+		const unsigned char *b = (const unsigned char *)&((const struct sockaddr_in *)sa)->sin_addr;
+
+		snprintf(rev, sizeof(rev), "%u.%u.%u.%u", b[3], b[2], b[1], b[0]);
+	} else {
+		const unsigned char *b = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+		size_t o = 0;
+
+		for (int i = 15; i >= 0; i--)
+			o += (size_t)snprintf(rev + o, sizeof(rev) - o, "%s%x.%x", i < 15 ? "." : "",
+					      b[i] & 15, b[i] >> 4);
+	}
+	c->bl = calloc(1, sizeof(*c->bl));
+	if (c->bl == NULL || (c->bl->q = calloc((size_t)e->nsites, sizeof(*c->bl->q))) == NULL) {
+		free(c->bl);
+		c->bl = NULL;
+		return;
+	}
+	c->bl->nq = e->nsites;
+	for (int i = 0; i < e->nsites; i++) {
+		struct grey_query *q = &c->bl->q[i];
+
+		q->c = c;
+		q->site = e->sites[i];
+		snprintf(name, sizeof(name), "%s.%s", rev, q->site.domain);
+		q->req = dns_addrs(e->dns, name, grey_dnsbl_cb, q);
+		if (q->req != NULL)
+			c->bl->pending++;
+	}
+}
+
+static void grey_dnsbl_free(struct conn *c)
+{
+	if (c->bl == NULL)
+		return;
+	for (int i = 0; i < c->bl->nq; i++)
+		if (c->bl->q[i].req != NULL)
+			dns_cancel(c->bl->q[i].req);
+	free(c->bl->q);
+	free(c->bl);
+	c->bl = NULL;
+}
+
 /* grey_helo_is_own - does the HELO name claim to be this server? */
 static int grey_helo_is_own(const struct conn *c, const char *helo, size_t len)
 {
@@ -447,7 +688,8 @@ static int grey_helo_is_own(const struct conn *c, const char *helo, size_t len)
 /*
  * grey_rules_classify - in order: the recipient opts out; the client lists
  * (and the operator's whitelist); a HELO that claims to be this server, or
- * that helo_lists decide on; S25R on the verified name.
+ * that helo_lists decide on; the DNSBL/DNSWL score; S25R on the verified
+ * name.
  */
 static void grey_rules_classify(const struct conn *c, struct classification *cl)
 {
@@ -487,6 +729,27 @@ static void grey_rules_classify(const struct conn *c, struct classification *cl)
 			snprintf(cl->reason, sizeof(cl->reason), "helo:%.150s", hc.reason);
 			return;
 		}
+	}
+	if (c->bl != NULL && c->bl->score >= c->cfg->dnsbl_threshold) {
+		char ip[NETADDR_STRLEN];
+
+		memset(cl, 0, sizeof(*cl));
+		cl->verdict = VERDICT_BLACK;
+		cl->reply_code = 550;
+		netaddr_ip(sa, ip, sizeof(ip));
+		snprintf(cl->reason, sizeof(cl->reason), "dnsbl:score=%d:%.100s", c->bl->score,
+			 c->bl->hits);
+		snprintf(cl->reply, sizeof(cl->reply),
+			 "Service unavailable; client [%s] blocked using %.100s",
+			 ip, c->bl->hits);
+		return;
+	}
+	if (c->bl != NULL && c->bl->score <= c->cfg->dnswl_threshold) {
+		memset(cl, 0, sizeof(*cl));
+		cl->verdict = VERDICT_WHITE;
+		snprintf(cl->reason, sizeof(cl->reason), "dnswl:score=%d:%.100s", c->bl->score,
+			 c->bl->hits);
+		return;
 	}
 	rules_classify(e->rules, c->name, sa, cl);
 }
@@ -563,7 +826,7 @@ static void grey_dns_cb(enum dns_status st, const char *name, void *arg)
 		c->dns_state = GDNS_NAME;
 	else
 		c->dns_state = st == DNS_FAIL ? GDNS_FAILED : GDNS_UNKNOWN;
-	if (c->deciding && c->step == STEP_DNS)
+	if (c->deciding && c->step == STEP_DNS && grey_ready(c))
 		grey_classify(c);
 }
 
@@ -577,14 +840,16 @@ void grey_connect(struct conn *c)
 			      : NULL;
 	if (c->dreq == NULL)
 		c->dns_state = GDNS_FAILED;
+	if (e != NULL && e->dns != NULL)
+		grey_dnsbl_start(c);
 }
 
 void grey_decide(struct conn *c)
 {
 	c->deciding = 1;
 	c->step = STEP_DNS;
-	/* The name lookup started at connect; usually it is long done. */
-	if (c->dns_state == GDNS_PENDING)
+	/* The lookups started at connect; usually they are long done. */
+	if (!grey_ready(c))
 		return;
 	grey_classify(c);
 }
@@ -620,6 +885,7 @@ void grey_tarpit_done(struct conn *c, int survived)
 
 void grey_conn_free(struct conn *c)
 {
+	grey_dnsbl_free(c);
 	if (c->dreq != NULL) {
 		dns_cancel(c->dreq);
 		c->dreq = NULL;
@@ -665,6 +931,7 @@ static int grey_white_load_cb(const char *key, const struct store_rec *rec, void
 static int grey_rules_all(struct engine *e, const struct cfg *cfg, struct rules **client,
 			  struct rules **helo, struct rules **rcpt, char *err, size_t errsz)
 {
+	*helo = *rcpt = NULL;
 	*client = grey_rules(cfg->client_lists, 0, err, errsz);
 	*helo = *client ? grey_rules(cfg->helo_lists, 0, err, errsz) : NULL;
 	*rcpt = *helo ? grey_rules(cfg->recipient_whitelist, 1, err, errsz) : NULL;
@@ -698,7 +965,8 @@ struct engine *grey_new(struct mxg *mxg, char *err, size_t errsz)
 	e->store = store_open(mxg->base, cfg->state_dir, err, errsz);
 	if (e->store == NULL)
 		goto fail;
-	if (grey_rules_all(e, cfg, &e->rules, &e->helo_rules, &e->rcpt_rules, err, errsz) < 0)
+	if (grey_rules_all(e, cfg, &e->rules, &e->helo_rules, &e->rcpt_rules, err, errsz) < 0 ||
+	    grey_dnsbl_parse(cfg->dnsbl_sites, &e->sites, &e->nsites, err, errsz) < 0)
 		goto fail;
 	e->dns = dns_new(mxg->base, cfg->dns_resolvers, cfg->dns_timeout * 1000, 10000, err, errsz);
 	if (e->dns == NULL)
@@ -715,9 +983,18 @@ fail:
 int grey_reload(struct engine *e, const struct cfg *cfg, char *err, size_t errsz)
 {
 	struct rules *client, *helo, *rcpt;
+	struct dnsbl_site *sites;
+	int nsites;
 
-	if (grey_rules_all(e, cfg, &client, &helo, &rcpt, err, errsz) < 0)
+	if (grey_dnsbl_parse(cfg->dnsbl_sites, &sites, &nsites, err, errsz) < 0)
 		return -1;
+	if (grey_rules_all(e, cfg, &client, &helo, &rcpt, err, errsz) < 0) {
+		free(sites);
+		return -1;
+	}
+	free(e->sites);
+	e->sites = sites;
+	e->nsites = nsites;
 	rules_free(&e->rules);
 	rules_free(&e->helo_rules);
 	rules_free(&e->rcpt_rules);
@@ -790,6 +1067,7 @@ void grey_free(struct engine **ep)
 	rules_free(&e->rules);
 	rules_free(&e->helo_rules);
 	rules_free(&e->rcpt_rules);
+	free(e->sites);
 	dns_free(&e->dns);
 	store_close(&e->store);
 	psl_free(e->psl_owned);
