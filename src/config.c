@@ -83,6 +83,7 @@ static const struct cfg_param cfg_table[] = {
 	{"dnsbl_sites", T_STR, "", 0, 0, NULL, F(dnsbl_sites), 1},
 	{"dnsbl_threshold", T_INT, "1", 1, 1000, NULL, F(dnsbl_threshold), 1},
 	{"dnswl_threshold", T_INT, "-1", -1000, -1, NULL, F(dnswl_threshold), 1},
+	{"sender_ns_lists", T_STR, "", 0, 0, NULL, F(sender_ns_lists), 1},
 };
 #define CFG_NPARAMS (sizeof(cfg_table) / sizeof(cfg_table[0]))
 

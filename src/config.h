@@ -61,6 +61,7 @@ struct cfg {
 	char *dnsbl_sites;	   /* postscreen syntax: domain[=filter][*weight] */
 	int dnsbl_threshold;	   /* score >= this: black */
 	int dnswl_threshold;	   /* score <= this (and < 0): white */
+	char *sender_ns_lists;	   /* lists on the NS names of the sender domain */
 };
 
 /*

@@ -81,6 +81,10 @@ struct grey_lookups {
 	char hits[160]; /* the listing domains, for the log and the reply */
 	struct grey_query *q;
 	int nq;
+	/* The sender domain's NS names against sender_ns_lists. */
+	struct dns_req *ns_req;
+	uint8_t ns_decided;	    /* ns_cl holds a list's decision */
+	struct classification ns_cl;
 };
 
 struct engine {
@@ -88,6 +92,8 @@ struct engine {
 	struct rules *rules;	  /* client lists and the operator's whitelist */
 	struct rules *helo_rules; /* helo_lists */
 	struct rules *rcpt_rules; /* recipient opt-out */
+	struct rules *ns_rules;	  /* sender_ns_lists */
+	int ns_enabled;
 	struct dnsbl_site *sites; /* dnsbl_sites, parsed */
 	int nsites;
 	struct dns *dns;
@@ -592,7 +598,52 @@ static void grey_classify(struct conn *c);
 /* grey_ready - is everything the decision needs from DNS here? */
 static int grey_ready(const struct conn *c)
 {
-	return c->dns_state != GDNS_PENDING && (c->bl == NULL || c->bl->pending == 0);
+	return c->dns_state != GDNS_PENDING &&
+	       (c->bl == NULL || (c->bl->pending == 0 && c->bl->ns_req == NULL));
+}
+
+static void grey_ns_cb(enum dns_status st, const char *const *names, int n, void *arg)
+{
+	struct conn *c = arg;
+	struct grey_lookups *bl = c->bl;
+
+	bl->ns_req = NULL;
+	/* A failed lookup lists nothing: never a rejection on a DNS failure. */
+	for (int i = 0; st == DNS_OK && i < n && !bl->ns_decided; i++) {
+		struct classification cl;
+
+		if (rules_lists(grey_engine(c)->ns_rules, names[i], NULL, &cl)) {
+			bl->ns_cl = cl;
+			snprintf(bl->ns_cl.reason, sizeof(bl->ns_cl.reason), "ns:%.40s:%.100s",
+				 names[i], cl.reason);
+			bl->ns_decided = 1;
+		}
+	}
+	if (c->deciding && c->step == STEP_DNS && grey_ready(c))
+		grey_classify(c);
+}
+
+/* grey_ns_start - at the decision: the NS names of the sender's domain. */
+static void grey_ns_start(struct conn *c)
+{
+	const struct engine *e = grey_engine(c);
+	char domain[GREY_KEY_MAX];
+	const char *s, *at;
+	size_t n;
+
+	if (!e->ns_enabled || c->pending_verb != SMTP_RCPT)
+		return;
+	n = grey_angle(c->mail, &s);
+	at = memchr(s, '@', n);
+	if (at == NULL || (size_t)(s + n - at - 1) >= sizeof(domain) || at + 1 == s + n)
+		return;
+	snprintf(domain, sizeof(domain), "%.*s", (int)(s + n - at - 1), at + 1);
+	if (c->bl == NULL && (c->bl = calloc(1, sizeof(*c->bl))) == NULL)
+		return;
+	if (c->bl->ns_req != NULL)
+		return;
+	c->bl->ns_decided = 0;
+	c->bl->ns_req = dns_ns(e->dns, domain, grey_ns_cb, c);
 }
 
 static void grey_dnsbl_cb(enum dns_status st, const unsigned char (*a4)[4], int n, void *arg)
@@ -664,6 +715,8 @@ static void grey_dnsbl_free(struct conn *c)
 {
 	if (c->bl == NULL)
 		return;
+	if (c->bl->ns_req != NULL)
+		dns_cancel(c->bl->ns_req);
 	for (int i = 0; i < c->bl->nq; i++)
 		if (c->bl->q[i].req != NULL)
 			dns_cancel(c->bl->q[i].req);
@@ -729,6 +782,10 @@ static void grey_rules_classify(const struct conn *c, struct classification *cl)
 			snprintf(cl->reason, sizeof(cl->reason), "helo:%.150s", hc.reason);
 			return;
 		}
+	}
+	if (c->bl != NULL && c->bl->ns_decided) {
+		*cl = c->bl->ns_cl;
+		return;
 	}
 	if (c->bl != NULL && c->bl->score >= c->cfg->dnsbl_threshold) {
 		char ip[NETADDR_STRLEN];
@@ -848,7 +905,8 @@ void grey_decide(struct conn *c)
 {
 	c->deciding = 1;
 	c->step = STEP_DNS;
-	/* The lookups started at connect; usually they are long done. */
+	grey_ns_start(c);
+	/* The other lookups started at connect; usually they are long done. */
 	if (!grey_ready(c))
 		return;
 	grey_classify(c);
@@ -929,15 +987,18 @@ static int grey_white_load_cb(const char *key, const struct store_rec *rec, void
 
 /* grey_rules_all - the three rule sets for cfg, or none (err set). */
 static int grey_rules_all(struct engine *e, const struct cfg *cfg, struct rules **client,
-			  struct rules **helo, struct rules **rcpt, char *err, size_t errsz)
+			  struct rules **helo, struct rules **rcpt, struct rules **ns, char *err,
+			  size_t errsz)
 {
-	*helo = *rcpt = NULL;
+	*helo = *rcpt = *ns = NULL;
 	*client = grey_rules(cfg->client_lists, 0, err, errsz);
 	*helo = *client ? grey_rules(cfg->helo_lists, 0, err, errsz) : NULL;
 	*rcpt = *helo ? grey_rules(cfg->recipient_whitelist, 1, err, errsz) : NULL;
-	if (*rcpt == NULL) {
+	*ns = *rcpt ? grey_rules(cfg->sender_ns_lists, 0, err, errsz) : NULL;
+	if (*ns == NULL) {
 		rules_free(client);
 		rules_free(helo);
+		rules_free(rcpt);
 		return -1;
 	}
 	/* The operator's entries live in the store; every rule set gets them. */
@@ -947,6 +1008,7 @@ static int grey_rules_all(struct engine *e, const struct cfg *cfg, struct rules 
 		rules_free(client);
 		rules_free(helo);
 		rules_free(rcpt);
+		rules_free(ns);
 		return -1;
 	}
 	return 0;
@@ -965,9 +1027,11 @@ struct engine *grey_new(struct mxg *mxg, char *err, size_t errsz)
 	e->store = store_open(mxg->base, cfg->state_dir, err, errsz);
 	if (e->store == NULL)
 		goto fail;
-	if (grey_rules_all(e, cfg, &e->rules, &e->helo_rules, &e->rcpt_rules, err, errsz) < 0 ||
+	if (grey_rules_all(e, cfg, &e->rules, &e->helo_rules, &e->rcpt_rules, &e->ns_rules, err,
+			   errsz) < 0 ||
 	    grey_dnsbl_parse(cfg->dnsbl_sites, &e->sites, &e->nsites, err, errsz) < 0)
 		goto fail;
+	e->ns_enabled = cfg->sender_ns_lists[0] != '\0';
 	e->dns = dns_new(mxg->base, cfg->dns_resolvers, cfg->dns_timeout * 1000, 10000, err, errsz);
 	if (e->dns == NULL)
 		goto fail;
@@ -982,16 +1046,19 @@ fail:
 
 int grey_reload(struct engine *e, const struct cfg *cfg, char *err, size_t errsz)
 {
-	struct rules *client, *helo, *rcpt;
+	struct rules *client, *helo, *rcpt, *ns;
 	struct dnsbl_site *sites;
 	int nsites;
 
 	if (grey_dnsbl_parse(cfg->dnsbl_sites, &sites, &nsites, err, errsz) < 0)
 		return -1;
-	if (grey_rules_all(e, cfg, &client, &helo, &rcpt, err, errsz) < 0) {
+	if (grey_rules_all(e, cfg, &client, &helo, &rcpt, &ns, err, errsz) < 0) {
 		free(sites);
 		return -1;
 	}
+	rules_free(&e->ns_rules);
+	e->ns_rules = ns;
+	e->ns_enabled = cfg->sender_ns_lists[0] != '\0';
 	free(e->sites);
 	e->sites = sites;
 	e->nsites = nsites;
@@ -1067,6 +1134,7 @@ void grey_free(struct engine **ep)
 	rules_free(&e->rules);
 	rules_free(&e->helo_rules);
 	rules_free(&e->rcpt_rules);
+	rules_free(&e->ns_rules);
 	free(e->sites);
 	dns_free(&e->dns);
 	store_close(&e->store);

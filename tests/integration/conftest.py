@@ -607,6 +607,18 @@ DNS_FORGED = {"127.10.0.3": "forged.example.test"}  # PTR whose A points elsewhe
 # DNSBL/DNSWL zones (A records only): 127.10.3.1 listed in bl (127.0.0.2)
 # and in bl2 (127.0.0.3), 127.10.3.2 listed in wl (127.0.0.5), 127.10.3.3
 # listed in bl with a code the tests filter out (127.0.0.99).
+# NS records of sender domains (sender_ns_lists).
+DNS_NS = {"spamco.test": "ns1.bulkdns.test", "goodco.test": "ns1.goodco.test"}
+
+
+def _wire_name(name):
+    """A domain name in DNS wire format, as hex (for dnsmasq --dns-rr)."""
+    out = b""
+    for label in name.split("."):
+        out += bytes([len(label)]) + label.encode()
+    return (out + b"\0").hex()
+
+
 DNS_ADDRESSES = {
     "1.3.10.127.bl.example.test": "127.0.0.2",
     "1.3.10.127.bl2.example.test": "127.0.0.3",
@@ -633,6 +645,8 @@ class DnsMasq:
             args.append("--host-record=%s,%s" % (name, ip))
         for name, ip in DNS_ADDRESSES.items():
             args.append("--address=/%s/%s" % (name, ip))
+        for domain, ns in DNS_NS.items():
+            args.append("--dns-rr=%s,2,%s" % (domain, _wire_name(ns)))
         for ip, name in DNS_FORGED.items():
             rev = ".".join(reversed(ip.split("."))) + ".in-addr.arpa"
             args.append("--ptr-record=%s,%s" % (rev, name))

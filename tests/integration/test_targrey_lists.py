@@ -114,3 +114,18 @@ def test_recipients_that_opt_out(mxguard, postfix, tmp_path):
     c.close()
     mx.wait_for_log(r"verdict=white reason=rcpt:builtin:1")
     mx.wait_for_log(r"verdict=white reason=rcpt:%s:3" % str(lst).replace(".", r"\."))
+
+
+def test_sender_domain_ns_list(mxguard, postfix, tmp_path):
+    lst = tmp_path / "ns.regexp"
+    lst.write_text("/\\.bulkdns\\.test$/ REJECT Sender domain served by a bulk mailer's DNS\n")
+    mx = engine(mxguard, postfix, sender_ns_lists="regexp:%s" % lst, tarpit_delay="2s")
+    c, r, took = to_rcpt(mx, NOPTR, sender="offers@spamco.test")
+    assert r.code == 550 and "bulk mailer" in r.text and took < 2.0, (r, took)
+    c.close()
+    mx.wait_for_log(r"verdict=black reason=ns:ns1\.bulkdns\.test:list:")
+    # Another domain, and one without NS records: the usual chain (tarpit).
+    for sender in ["a@goodco.test", "b@no-ns.example.test"]:
+        c, r, took = to_rcpt(mx, NOPTR, sender=sender)
+        assert r.code == 250 and took >= 1.9, (sender, r, took)
+        c.close()
