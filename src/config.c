@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "lines.h"
 
 enum cfg_type { T_STR, T_INT, T_TIME, T_ENUM, T_ADDR, T_ADDRLIST };
 
@@ -299,81 +300,24 @@ static int cfg_split(char *line, char **name, char **value, char *err, size_t er
 	return 0;
 }
 
-#define CFG_LINE_MAX 4096
-
-/*
- * cfg_read_file - apply every logical line of fp. A logical line is a line
- * plus the continuation lines below it; errors name the first line.
- */
+/* cfg_read_file - apply every logical line of fp; errors name the first line. */
 static int cfg_read_file(struct cfg *cfg, FILE *fp, const char *path, char *err, size_t errsz)
 {
-	char phys[CFG_LINE_MAX + 2];
-	char logical[CFG_LINE_MAX + 1];
-	int lineno = 0, start = 0, have = 0;
-	char why[512];
+	struct lines lr;
+	char why[512], *line, *name, *value;
+	int lineno, rc;
 
-	logical[0] = '\0';
-	for (;;) {
-		int eof = fgets(phys, sizeof(phys), fp) == NULL;
-		size_t len = eof ? 0 : strlen(phys);
-
-		if (!eof) {
-			lineno++;
-			if (len > 0 && phys[len - 1] == '\n')
-				phys[--len] = '\0';
-			else if (!feof(fp)) {
-				snprintf(err, errsz, "%s:%d: line longer than %d bytes", path,
-					 lineno, CFG_LINE_MAX);
-				return -1;
-			}
-			if (memchr(phys, '\0', len) != NULL || strlen(phys) != len) {
-				snprintf(err, errsz, "%s:%d: NUL byte in line", path, lineno);
-				return -1;
-			}
-		}
-		char *t = eof ? NULL : cfg_trim(phys);
-		int comment = t && (*t == '#' || *t == '\0');
-		int cont = !eof && !comment && isspace((unsigned char)phys[0]);
-
-		if (cont) {
-			if (!have) {
-				snprintf(err, errsz, "%s:%d: continuation line without a parameter",
-					 path, lineno);
-				return -1;
-			}
-			if (strlen(logical) + 1 + strlen(t) > CFG_LINE_MAX) {
-				snprintf(err, errsz, "%s:%d: logical line longer than %d bytes",
-					 path, start, CFG_LINE_MAX);
-				return -1;
-			}
-			strcat(logical, " ");
-			strcat(logical, t);
-			continue;
-		}
-		if (comment)
-			continue;
-		/* A new logical line (or the end): apply the one collected so far. */
-		if (have) {
-			char *name, *value;
-
-			if (cfg_split(logical, &name, &value, why, sizeof(why)) < 0 ||
-			    cfg_assign(cfg, name, value, why, sizeof(why)) < 0) {
-				snprintf(err, errsz, "%s:%d: %s", path, start, why);
-				return -1;
-			}
-			have = 0;
-		}
-		if (eof)
+	lines_init(&lr, fp, path, 1);
+	while ((rc = lines_next(&lr, &line, &lineno, err, errsz)) > 0) {
+		if (cfg_split(line, &name, &value, why, sizeof(why)) < 0 ||
+		    cfg_assign(cfg, name, value, why, sizeof(why)) < 0) {
+			snprintf(err, errsz, "%s:%d: %s", path, lineno, why);
+			rc = -1;
 			break;
-		snprintf(logical, sizeof(logical), "%s", t);
-		start = lineno;
-		have = 1;
+		}
 	}
-	if (ferror(fp)) {
-		snprintf(err, errsz, "%s: read error: %s", path, strerror(errno));
-		return -1;
-	}
-	return 0;
+	lines_done(&lr);
+	return rc;
 }
 
 struct cfg *cfg_load(const char *path, int missing_ok, char *const *overrides, int noverrides,
@@ -408,7 +352,7 @@ struct cfg *cfg_load(const char *path, int missing_ok, char *const *overrides, i
 		}
 	}
 	for (int i = 0; i < noverrides; i++) {
-		char copy[CFG_LINE_MAX + 1], *name, *value;
+		char copy[LINES_MAX + 1], *name, *value;
 
 		snprintf(copy, sizeof(copy), "%s", overrides[i]);
 		if (cfg_split(copy, &name, &value, why, sizeof(why)) < 0 ||

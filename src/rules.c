@@ -34,6 +34,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include "lines.h"
 #include "rules.h"
 
 enum list_type { L_REGEXP, L_CIDR, L_POSTGREY, L_RCPT };
@@ -369,108 +370,70 @@ static int rules_add(struct list *l, const struct entry *e)
 	return 0;
 }
 
-#define RULES_LINE_MAX 4096
+/* rules_parse_line - one logical line of list l into e. */
+static int rules_parse_line(const struct list *l, struct entry *e, char *line, char *why,
+			    size_t whysz)
+{
+	char *sp;
 
-/* rules_read - one list file; continuation lines start with white space. */
+	switch (l->type) {
+	case L_REGEXP:
+		if (strncasecmp(line, "if ", 3) == 0 || strcasecmp(line, "endif") == 0) {
+			snprintf(why, whysz, "if/endif blocks are not supported");
+			return -1;
+		}
+		return rules_regexp_line(e, line, 1, why, whysz);
+	case L_CIDR:
+		for (sp = line; *sp && !isspace((unsigned char)*sp); sp++)
+			;
+		if (*sp == '\0') {
+			snprintf(why, whysz, "missing action after '%s'", line);
+			return -1;
+		}
+		*sp++ = '\0';
+		while (isspace((unsigned char)*sp))
+			sp++;
+		if (rules_cidr(e, line, 0, why, whysz) < 0)
+			return -1;
+		return rules_action(e, sp, why, whysz);
+	case L_RCPT:
+		return rules_rcpt_line(e, line, why, whysz);
+	case L_POSTGREY:
+		break;
+	}
+	return rules_postgrey_line(e, line, why, whysz);
+}
+
+/* rules_read - one list file (postgrey files have no continuation lines). */
 static int rules_read(struct list *l, char *err, size_t errsz)
 {
 	FILE *fp = fopen(l->path, "r");
-	char phys[RULES_LINE_MAX + 2], logical[RULES_LINE_MAX + 1], why[256];
-	int lineno = 0, start = 0, have = 0;
+	struct lines lr;
+	char why[256] = "", *line;
+	int lineno, rc;
 
 	if (fp == NULL) {
 		snprintf(err, errsz, "%s: cannot open: %s", l->path, strerror(errno));
 		return -1;
 	}
-	for (;;) {
-		int eof = fgets(phys, sizeof(phys), fp) == NULL;
-		size_t len = eof ? 0 : strlen(phys);
+	lines_init(&lr, fp, l->path, l->type == L_REGEXP || l->type == L_CIDR);
+	while ((rc = lines_next(&lr, &line, &lineno, err, errsz)) > 0) {
+		struct entry e;
 
-		if (!eof) {
-			lineno++;
-			if (len && phys[len - 1] == '\n')
-				phys[--len] = '\0';
-			else if (!feof(fp)) {
-				snprintf(err, errsz, "%s:%d: line longer than %d bytes", l->path,
-					 lineno, RULES_LINE_MAX);
-				goto fail;
-			}
-			if (len && phys[len - 1] == '\r')
-				phys[--len] = '\0';
-		}
-		char *t = phys;
-
-		while (!eof && isspace((unsigned char)*t))
-			t++;
-		int blank = !eof && (*t == '#' || *t == '\0');
-		int cont = !eof && !blank && t != phys;
-
-		if (blank)
-			continue;
-		if (cont && have && l->type != L_POSTGREY && l->type != L_RCPT) {
-			if (strlen(logical) + 1 + strlen(t) > RULES_LINE_MAX) {
-				snprintf(err, errsz, "%s:%d: logical line too long", l->path, start);
-				goto fail;
-			}
-			strcat(logical, " ");
-			strcat(logical, t);
-			continue;
-		}
-		if (have) {
-			struct entry e;
-			int rc;
-
-			memset(&e, 0, sizeof(e));
-			e.line = start;
-			if (l->type == L_REGEXP) {
-				if (strncasecmp(logical, "if ", 3) == 0 ||
-				    strcasecmp(logical, "endif") == 0) {
-					snprintf(why, sizeof(why),
-						 "if/endif blocks are not supported");
-					rc = -1;
-				} else {
-					rc = rules_regexp_line(&e, logical, 1, why, sizeof(why));
-				}
-			} else if (l->type == L_CIDR) {
-				char *sp = logical;
-
-				while (*sp && !isspace((unsigned char)*sp))
-					sp++;
-				if (*sp == '\0') {
-					snprintf(why, sizeof(why), "missing action after '%s'", logical);
-					rc = -1;
-				} else {
-					*sp++ = '\0';
-					while (isspace((unsigned char)*sp))
-						sp++;
-					rc = rules_cidr(&e, logical, 0, why, sizeof(why));
-					if (rc == 0)
-						rc = rules_action(&e, sp, why, sizeof(why));
-				}
-			} else if (l->type == L_RCPT) {
-				rc = rules_rcpt_line(&e, logical, why, sizeof(why));
-			} else {
-				rc = rules_postgrey_line(&e, logical, why, sizeof(why));
-			}
-			if (rc < 0 || rules_add(l, &e) < 0) {
-				rules_entry_free(&e);
-				snprintf(err, errsz, "%s:%d: %s", l->path, start,
-					 rc < 0 ? why : "out of memory");
-				goto fail;
-			}
-			have = 0;
-		}
-		if (eof)
+		memset(&e, 0, sizeof(e));
+		e.line = lineno;
+		if (rules_parse_line(l, &e, line, why, sizeof(why)) < 0 || rules_add(l, &e) < 0) {
+			rules_entry_free(&e);
+			snprintf(err, errsz, "%s:%d: %s", l->path, lineno,
+				 why[0] ? why : "out of memory");
+			rc = -1;
 			break;
-		snprintf(logical, sizeof(logical), "%s", t);
-		start = lineno;
-		have = 1;
+		}
+		why[0] = '\0';
 	}
+	lines_done(&lr);
 	fclose(fp);
-	return 0;
-fail:
-	fclose(fp);
-	return -1;
+	return rc;
 }
 
 struct rules *rules_load(char *const *specs, int n, char *err, size_t errsz)
@@ -667,7 +630,7 @@ void rules_classify(const struct rules *r, const char *name, const struct sockad
 
 int rules_white_add(struct rules *r, const char *entry, char *err, size_t errsz)
 {
-	char buf[RULES_LINE_MAX];
+	char buf[LINES_MAX];
 	struct entry e;
 
 	if (entry[0] == '/' || entry[0] == '!' || strlen(entry) >= sizeof(buf) ||
