@@ -363,6 +363,13 @@ static void grey_greylist(struct conn *c)
 	grey_lookup(c, STEP_GREY, STORE_GREY, key);
 }
 
+/* grey_greylisted_reply - 450 to a RCPT; 454 to STARTTLS (RFC 3207). */
+static const char *grey_greylisted_reply(const struct conn *c)
+{
+	return c->pending_verb == SMTP_RCPT ? "450 4.7.1 Greylisted, please try again later\r\n"
+					    : "454 4.7.1 Greylisted, please try again later\r\n";
+}
+
 /* grey_greylist_result - the triplet record (or none) is here. */
 static void grey_greylist_result(struct conn *c, int found, const struct store_rec *rec)
 {
@@ -383,10 +390,7 @@ static void grey_greylist_result(struct conn *c, int found, const struct store_r
 		}
 		e->grey_new++;
 		grey_log(c, "greylist new", NULL);
-		grey_outcome(c, GREY_TEMPFAIL,
-			     c->pending_verb == SMTP_RCPT
-				     ? "450 4.7.1 Greylisted, please try again later\r\n"
-				     : "454 4.7.1 Greylisted, please try again later\r\n");
+		grey_outcome(c, GREY_TEMPFAIL, grey_greylisted_reply(c));
 		return;
 	}
 	r = *rec;
@@ -416,10 +420,7 @@ static void grey_greylist_result(struct conn *c, int found, const struct store_r
 	e->grey_early++;
 	snprintf(extra, sizeof(extra), "age=%llds retries=%u", (long long)(now - r.first), r.count);
 	grey_log(c, "greylist early", extra);
-	grey_outcome(c, GREY_TEMPFAIL,
-		     c->pending_verb == SMTP_RCPT
-			     ? "450 4.7.1 Greylisted, please try again later\r\n"
-			     : "454 4.7.1 Greylisted, please try again later\r\n");
+	grey_outcome(c, GREY_TEMPFAIL, grey_greylisted_reply(c));
 }
 
 static void grey_store_cb(int found, const struct store_rec *rec, void *arg)
@@ -824,6 +825,11 @@ static void grey_classify(struct conn *c)
 			grey_outcome(c, GREY_PASS, NULL);
 			return;
 		}
+		if (c->cfg->dns_failure_action == DNSFAIL_TEMPFAIL && c->cfg->mode == MODE_WARN) {
+			grey_log(c, "warn: would defer", "reason=dns:fail");
+			grey_outcome(c, GREY_PASS, NULL);
+			return;
+		}
 		if (c->cfg->dns_failure_action == DNSFAIL_TEMPFAIL) {
 			grey_log(c, "verdict", "verdict=tempfail reason=dns:fail");
 			grey_outcome(c, GREY_TEMPFAIL,
@@ -858,7 +864,12 @@ static void grey_classify(struct conn *c)
 		for (char *p = cl.reply; *p; p++)
 			if (!isprint((unsigned char)*p))
 				*p = ' ';
-		snprintf(reply, sizeof(reply), "%d %d.7.1 %s\r\n", code, code / 100, cl.reply);
+		/* A list text that brings its own enhanced code keeps it. */
+		if (isdigit((unsigned char)cl.reply[0]) && cl.reply[1] == '.')
+			snprintf(reply, sizeof(reply), "%d %s\r\n", code, cl.reply);
+		else
+			snprintf(reply, sizeof(reply), "%d %d.7.1 %s\r\n", code, code / 100,
+				 cl.reply);
 		grey_outcome(c, GREY_REJECT, reply);
 		return;
 	}

@@ -198,13 +198,17 @@ def test_warn_mode_enforces_nothing_and_logs_everything(mxguard, postfix):
 
 def test_black_listed_client_is_refused_with_the_list_reply(mxguard, postfix, tmp_path):
     lst = tmp_path / "black.cidr"
-    lst.write_text("127.10.0.5 REJECT Listed here\n127.10.0.9 450 Busy, later\n")
+    lst.write_text("127.10.0.5 REJECT Listed here\n127.10.0.9 450 Busy, later\n"
+                   "127.10.0.10 554 5.7.0 Own code kept\n")
     mx = engine(mxguard, postfix, client_lists="cidr:%s" % lst)
     c, r, _ = to_rcpt(mx, "127.10.0.5")
     assert r.code == 550 and "5.7.1 Listed here" in r.text, r
     assert c.cmd("QUIT").code == 221
     c, r, _ = to_rcpt(mx, "127.10.0.9")
     assert r.code == 450 and "4.7.1 Busy, later" in r.text, r
+    c.close()
+    c, r, _ = to_rcpt(mx, "127.10.0.10")
+    assert r.code == 554 and r.text.startswith("5.7.0 Own code kept"), r
 
 
 @pytest.mark.parametrize("action,code", [("tempfail", 451), ("pass", 250), ("suspect", None)])
