@@ -215,6 +215,9 @@ int conn_finish(struct conn *c, const char *reply, enum conn_end end)
 	if (c->end == END_NONE)
 		c->end = (uint8_t)end;
 	c->closing = 1;
+	/* A decision still waiting for DNS or the store must not come back. */
+	grey_conn_free(c);
+	c->deciding = 0;
 	if (reply != NULL && conn_write(c, reply, strlen(reply)) < 0)
 		return -1;
 	/*
@@ -317,7 +320,8 @@ void conn_shutdown_all(struct mxg *mxg)
 
 	for (c = mxg->conns; c != NULL; c = next) {
 		next = c->next;
-		if (c->stage == STAGE_DIALOGUE && !c->closing) {
+		/* Held clients too: their reply would come after the deadline. */
+		if ((c->stage == STAGE_DIALOGUE || c->stage == STAGE_TARPIT) && !c->closing) {
 			char reply[300];
 
 			snprintf(reply, sizeof(reply),

@@ -65,7 +65,7 @@ void grey_decide(struct conn *c);
 /* grey_tarpit_done - the hold ended: survived (hand off) or dropped. */
 void grey_tarpit_done(struct conn *c, int survived);
 
-/* grey_conn_free - cancel what c still waits for (closing). */
+/* grey_conn_free - cancel what c still waits for (closing); may be called twice. */
 void grey_conn_free(struct conn *c);
 
 /*

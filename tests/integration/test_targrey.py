@@ -246,3 +246,20 @@ def test_kill_9_and_restart_keep_every_record(mxguard, postfix):
     assert r.code == 450 and took < 2.0, (r, took)
     c.close()
     mx.wait_for_log(r"greylist early client=127\.10\.0\.2 .*retries=1")
+
+
+def test_sigterm_answers_held_clients_at_once(mxguard, postfix):
+    mx = engine(mxguard, postfix, tarpit_delay="60s", shutdown_timeout="30s")
+    c = RawSMTP(mx.port, source_ip=BOT, timeout=20)
+    assert c.read_reply(strict=False).code == 220
+    assert c.cmd("EHLO bot.test").code == 250
+    assert c.cmd("MAIL FROM:<a@b.test>").code == 250
+    c.send("RCPT TO:<user@example.test>\r\n")
+    mx.wait_for_log(r"tarpit start client=127\.10\.0\.2 ")
+    t0 = time.monotonic()
+    mx.proc.send_signal(signal.SIGTERM)
+    r = c.read_reply(timeout=10)
+    assert r.code == 421 and "4.3.2" in r.text, r
+    c.close()
+    assert mx.proc.wait(10) == 0
+    assert time.monotonic() - t0 < 10
