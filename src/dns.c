@@ -64,6 +64,7 @@
 
 #define T_A 1
 #define T_NS 2
+#define T_TXT 16
 #define T_PTR 12
 #define T_AAAA 28
 #define C_IN 1
@@ -96,7 +97,7 @@ struct dns_sock {
 	struct event *ev;
 };
 
-enum dns_kind { DK_NAME, DK_ADDRS, DK_NS };
+enum dns_kind { DK_NAME, DK_ADDRS, DK_NS, DK_TXT };
 
 struct dns_query {
 	struct dns *d;
@@ -347,6 +348,38 @@ static void dns_ans_ttl(struct dns_ans *ans, int ttl)
 }
 
 /*
+ * dns_parse_txt - TXT strings into ans, each cut at DNS_NAMESZ - 1 bytes
+ * and with every byte outside printable ASCII as '?': they come from any
+ * zone on the Internet and may end up in a log line or a reply.
+ */
+static void dns_parse_txt(const unsigned char *abuf, int alen, struct dns_ans *ans)
+{
+	struct ares_txt_reply *txt = NULL;
+	int r = ares_parse_txt_reply(abuf, alen, &txt);
+
+	if (r != ARES_SUCCESS) {
+		dns_ans_status(ans, r == ARES_ENODATA ? DNS_NONE : DNS_FAIL);
+		return;
+	}
+	dns_ans_status(ans, DNS_NONE);
+	for (struct ares_txt_reply *t = txt; t != NULL && ans->n < DNS_MAXN; t = t->next) {
+		size_t n = t->length < DNS_NAMESZ - 1 ? t->length : DNS_NAMESZ - 1;
+		char *out = (char *)ans->data + ans->len;
+
+		for (size_t i = 0; i < n; i++)
+			out[i] = t->txt[i] >= 0x20 && t->txt[i] < 0x7f ? (char)t->txt[i] : '?';
+		out[n] = '\0';
+		ans->len += n + 1;
+		ans->n++;
+	}
+	ares_free_data(txt);
+	if (ans->n > 0) {
+		ans->st = DNS_OK;
+		ans->ttl = DNS_TTL_NOTTL;
+	}
+}
+
+/*
  * dns_parse - turn what c-ares gave for a query of type into ans. Only the
  * parsers' output is used; a reply that they reject is a failure, except
  * a PTR reply (see below).
@@ -366,6 +399,10 @@ static void dns_parse(int type, int status, const unsigned char *abuf, int alen,
 	}
 	if (status != ARES_SUCCESS || abuf == NULL) {
 		dns_ans_status(ans, DNS_FAIL);
+		return;
+	}
+	if (type == T_TXT) {
+		dns_parse_txt(abuf, alen, ans);
 		return;
 	}
 	switch (type) {
@@ -453,6 +490,7 @@ static void dns_deliver(evutil_socket_t fd, short what, void *arg)
 		req->cb.addrs(req->st, (const unsigned char(*)[4])req->u.a4, req->n, req->arg);
 		break;
 	case DK_NS:
+	case DK_TXT:
 		p = req->u.names;
 		for (int i = 0; i < req->n; i++, p += strlen(p) + 1)
 			names[i] = p;
@@ -491,6 +529,7 @@ static void dns_step(struct dns_req *req, const struct dns_ans *ans)
 		dns_finish(req, ans->st);
 		return;
 	case DK_NS:
+	case DK_TXT:
 		if (ans->n > 0 && (req->u.names = malloc(ans->len)) == NULL) {
 			dns_finish(req, DNS_FAIL);
 			return;
@@ -679,6 +718,18 @@ struct dns_req *dns_ns(struct dns *d, const char *domain, dns_names_cb cb, void 
 	return req;
 }
 
+struct dns_req *dns_txt(struct dns *d, const char *name, dns_names_cb cb, void *arg)
+{
+	char key[DNS_NAMESZ];
+	struct dns_req *req;
+
+	if (dns_name_norm(key, name) < 0 || (req = dns_req_new(d, DK_TXT, arg)) == NULL)
+		return NULL;
+	req->cb.names = cb;
+	dns_lookup(req, T_TXT, key);
+	return req;
+}
+
 void dns_cancel(struct dns_req *req)
 {
 	if (req == NULL)
@@ -691,7 +742,7 @@ void dns_cancel(struct dns_req *req)
 		req->d->reqs = req->next;
 	if (req->next != NULL)
 		req->next->prev = req->prev;
-	if (req->kind == DK_NS)
+	if (req->kind == DK_NS || req->kind == DK_TXT)
 		free(req->u.names);
 	event_free(req->ev);
 	free(req);

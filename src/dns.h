@@ -56,6 +56,12 @@ struct dns_req *dns_addrs(struct dns *d, const char *name, dns_addrs_cb cb, void
 typedef void (*dns_names_cb)(enum dns_status st, const char *const *names, int n, void *arg);
 struct dns_req *dns_ns(struct dns *d, const char *domain, dns_names_cb cb, void *arg);
 
+/*
+ * dns_txt - the TXT strings of name (a DNSBL's reason text, SPF): up to n
+ * strings, bytes outside printable ASCII replaced by '?', each cut to 254.
+ */
+struct dns_req *dns_txt(struct dns *d, const char *name, dns_names_cb cb, void *arg);
+
 /* dns_cancel - the callback of req will not run. */
 void dns_cancel(struct dns_req *req);
 

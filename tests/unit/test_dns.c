@@ -291,6 +291,9 @@ static int dnsmasq_start(int have6)
 			    "00",
 			    "--dns-rr=example.test,2,036e7332076578616d706c650474657374"
 			    "00",
+			    /* TXT, one with a control byte that must not come through */
+			    "--txt-record=2.0.0.127.zen.example.test,Listed: see example",
+			    "--dns-rr=odd.example.test,16,0461620763", /* "ab\ac" */
 			    NULL};
 			char *argv[sizeof(args) / sizeof(args[0])];
 
@@ -434,6 +437,35 @@ static void test_ns(struct dns *d)
 	CHECK(ns(d, "nothere.example.test", &r) != NULL, "NXDOMAIN NS");
 	run(&r.calls, 1, 5000);
 	CHECK(r.calls == 1 && r.st == DNS_NONE, "NXDOMAIN NS: %d", r.st);
+}
+
+static struct dns_req *txt(struct dns *d, const char *name, struct res *r)
+{
+	struct dns_req *req;
+
+	memset(r, 0, sizeof(*r));
+	in_call = 1;
+	req = dns_txt(d, name, names_cb, r);
+	in_call = 0;
+	return req;
+}
+
+static void test_txt(struct dns *d)
+{
+	struct res r;
+
+	CHECK(txt(d, "2.0.0.127.zen.example.test", &r) != NULL && r.calls == 0, "txt");
+	run(&r.calls, 1, 5000);
+	CHECK(r.calls == 1 && !r.sync && r.st == DNS_OK && r.n == 1 &&
+		      strcmp(r.names[0], "Listed: see example") == 0,
+	      "txt: %d %d %d %s", r.calls, r.st, r.n, r.n ? r.names[0] : "");
+	CHECK(txt(d, "odd.example.test", &r) != NULL, "odd txt");
+	run(&r.calls, 1, 5000);
+	CHECK(r.st == DNS_OK && r.n == 1 && strcmp(r.names[0], "ab?c") == 0, "odd txt: %d %s",
+	      r.st, r.n ? r.names[0] : "");
+	CHECK(txt(d, "mail.example.test", &r) != NULL, "no TXT");
+	run(&r.calls, 1, 5000);
+	CHECK(r.calls == 1 && r.st == DNS_NONE && r.n == 0, "no TXT: %d", r.st);
 }
 
 static void test_cancel(struct dns *d)
@@ -670,6 +702,7 @@ int main(void)
 	test_names(d);
 	test_addrs(d);
 	test_ns(d);
+	test_txt(d);
 	test_cancel(d);
 	test_free_in_callback(port);
 	if (have6)
