@@ -60,6 +60,7 @@ test-fuzz: fuzz
 
 bench: deps all
 	MXGUARD_BIN=$(CURDIR)/$(BUILD)/mxguard bench/passthrough
+	MXGUARD_BIN=$(CURDIR)/$(BUILD)/mxguard bench/hold
 
 install: deps all
 	meson install -C $(BUILD) --destdir "$(DESTDIR)"

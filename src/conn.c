@@ -116,7 +116,7 @@ static void conn_write_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	c->bytes_out += (uint64_t)n;
-	c->outlen -= (size_t)n;
+	c->outlen -= (uint32_t)n;
 	memmove(c->out, c->out + n, c->outlen);
 	if (c->outlen > 0)
 		return;
@@ -149,6 +149,10 @@ int conn_write(struct conn *c, const char *buf, size_t len)
 			return 0;
 	}
 	/* Replies are short and reading pauses while this is non-empty: bounded. */
+	if (c->outlen + len - (size_t)n > UINT16_MAX) {
+		conn_close(c, END_CLIENT_ERROR);
+		return -1;
+	}
 	char *grown = realloc(c->out, c->outlen + len - (size_t)n);
 
 	if (grown == NULL) {
@@ -157,7 +161,7 @@ int conn_write(struct conn *c, const char *buf, size_t len)
 	}
 	c->out = grown;
 	memcpy(c->out + c->outlen, buf + n, len - (size_t)n);
-	c->outlen += len - (size_t)n;
+	c->outlen += (uint32_t)(len - (size_t)n);
 	if (c->wev == NULL)
 		c->wev = event_new(c->mxg->base, c->fd, EV_WRITE | EV_PERSIST, conn_write_cb, c);
 	if (c->wev == NULL) {
@@ -269,6 +273,9 @@ void conn_accept(struct mxg *mxg, const struct listener *lst, int fd, const stru
 	c->fd = fd;
 	c->cfg = cfg_ref(cfg);
 	gettimeofday(&c->start, NULL);
+	/* Listeners are IPv4 or IPv6: the address always fits. */
+	if ((size_t)salen > sizeof(c->client.ss))
+		salen = (int)sizeof(c->client.ss);
 	memcpy(&c->client.ss, sa, (size_t)salen);
 	c->client.len = (socklen_t)salen;
 	c->local.len = sizeof(c->local.ss);

@@ -57,42 +57,43 @@ struct conn {
 	struct conn *prev, *next;
 	struct cfg *cfg;	/* the configuration it was accepted under */
 	const struct listener *lst;
-	int fd;			/* client socket; -1 once the relay owns it */
-	struct event *ev;	/* client read (dialogue, drain) */
+	struct event *ev;	/* client read (dialogue, tarpit, drain) */
 	struct event *wev;	/* client write, only while output is blocked */
+	/* Dialogue input: a partial line, allocated only while one is pending. */
+	char *in;
+	/* Client output that the socket did not take at once. */
+	char *out;
+	/* What the client said, for the replay at hand-off. */
+	char *helo;		/* whole HELO/EHLO line, CRLF included */
+	char *mail;		/* whole MAIL line */
+	char *pending;		/* the command that triggered the hand-off */
+	struct handoff *ho;
+	struct relay *relay;
+	/* The taRgrey engine (grey.c, tarpit.c): verdict and pending lookups. */
+	char *name;		/* verified reverse name; NULL: unknown */
+	struct dns_req *dreq;	/* reverse name lookup in flight */
+	struct store_req *sreq; /* store lookup in flight */
+	struct grey_lookups *bl; /* DNSBL/NS queries, only when configured */
 	struct netaddr client, local;
 	struct timeval start;
+	uint64_t bytes_in, bytes_out;
+	uint32_t held_ms;	/* tarpit start, in ms since start */
+	uint32_t outlen;
+	int fd;			/* client socket; -1 once the relay owns it */
+	uint16_t inlen;
+	uint16_t errors;
+	/* Small fields together: a held connection is what mxguard has most of. */
 	uint8_t stage;		/* enum conn_stage */
 	uint8_t action;		/* enum conn_action */
 	uint8_t end;		/* enum conn_end */
 	uint8_t closing : 1;	/* final reply sent, draining input */
 	uint8_t discard : 1;	/* skipping the rest of an overlong line */
 	uint8_t esmtp : 1;	/* client said EHLO */
-	uint16_t errors;
-	/* Dialogue input: a partial line, allocated only while one is pending. */
-	char *in;
-	uint16_t inlen;
-	/* Client output that the socket did not take at once. */
-	char *out;
-	size_t outlen;
-	/* What the client said, for the replay at hand-off. */
-	char *helo;		/* whole HELO/EHLO line, CRLF included */
-	char *mail;		/* whole MAIL line */
-	char *pending;		/* the command that triggered the hand-off */
+	uint8_t deciding : 1;	/* grey_decide waits for DNS or the store */
 	uint8_t pending_verb;	/* enum smtp_verb */
-	struct handoff *ho;
-	struct relay *relay;
-	uint64_t bytes_in, bytes_out;
-	/* The taRgrey engine (grey.c, tarpit.c): verdict and pending lookups. */
-	char *name;		/* verified reverse name; NULL: unknown */
-	struct dns_req *dreq;	/* reverse name lookup in flight */
-	struct store_req *sreq; /* store lookup in flight */
-	struct grey_lookups *bl; /* DNSBL queries, only when dnsbl_sites is set */
 	uint8_t dns_state;	/* enum grey_dns_state */
 	uint8_t verdict;	/* enum verdict, valid once dns_state is final */
 	uint8_t step;		/* where grey_decide is in its chain */
-	uint8_t deciding : 1;	/* grey_decide waits for DNS or the store */
-	struct timeval held;	/* tarpit start */
 };
 
 /* conn_accept - take a new client socket from a listener. */

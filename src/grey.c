@@ -928,11 +928,17 @@ void grey_tarpit_done(struct conn *c, int survived)
 	struct engine *e = grey_engine(c);
 	struct timeval now, d;
 	char extra[64], key[GREY_KEY_MAX];
+	long ms;
 
-	event_base_gettimeofday_cached(c->mxg->base, &now);
-	timersub(&now, &c->held, &d);
-	snprintf(extra, sizeof(extra), "after=%ld.%01lds", (long)d.tv_sec,
-		 (long)(d.tv_usec / 100000));
+	gettimeofday(&now, NULL);
+	timersub(&now, &c->start, &d);
+	ms = (long)(d.tv_sec * 1000 + d.tv_usec / 1000) - (long)c->held_ms;
+	/*
+	 * The hold itself is timed by libevent's monotonic clock, which can
+	 * differ from this one by a millisecond: round to tenths, not down.
+	 */
+	ms = ms < 0 ? 0 : (ms + 50) / 100;
+	snprintf(extra, sizeof(extra), "after=%ld.%lds", ms / 10, ms % 10);
 	if (survived) {
 		e->tarpit_survived++;
 		grey_log(c, "tarpit survived", extra);

@@ -5,14 +5,26 @@
 #ifndef MXG_NETADDR_H
 #define MXG_NETADDR_H
 
-#include <sys/socket.h>
+#include <netinet/in.h>
 #include <stddef.h>
+#include <sys/socket.h>
 
 /* Large enough for "[ffff:...:255.255.255.255]:65535". */
 #define NETADDR_STRLEN 64
 
+/*
+ * An IPv4 or IPv6 socket address. Deliberately not a sockaddr_storage
+ * (128 bytes): every connection holds two of these, and a held connection
+ * should cost a few hundred bytes in all. 28 bytes cover both families.
+ */
+union netaddr_sa {
+	struct sockaddr sa;
+	struct sockaddr_in sin;
+	struct sockaddr_in6 sin6;
+};
+
 struct netaddr {
-	struct sockaddr_storage ss;
+	union netaddr_sa ss;
 	socklen_t len;
 };
 

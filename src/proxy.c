@@ -32,9 +32,9 @@ static int proxy_pair(const struct sockaddr *src, const struct sockaddr *dst,
 						      : sizeof(struct sockaddr_in6));
 	netaddr_unmap(s);
 	netaddr_unmap(d);
-	if (s->ss.ss_family != d->ss.ss_family)
+	if (s->ss.sa.sa_family != d->ss.sa.sa_family)
 		return 0;
-	return s->ss.ss_family == AF_INET ? 4 : 6;
+	return s->ss.sa.sa_family == AF_INET ? 4 : 6;
 }
 
 int proxy_v1_unknown(char *buf, size_t bufsz)

@@ -41,10 +41,13 @@ void tarpit_start(struct conn *c)
 {
 	struct timeval tv = {c->cfg->tarpit_delay, 0};
 	const struct timeval *common;
+	struct timeval now, d;
 
 	c->stage = STAGE_TARPIT;
-	/* The loop's clock: the timeout below is counted from it too. */
-	event_base_gettimeofday_cached(c->mxg->base, &c->held);
+	/* The clock of c->start; grey_tarpit_done reads the same one. */
+	gettimeofday(&now, NULL);
+	timersub(&now, &c->start, &d);
+	c->held_ms = d.tv_sec < 0 ? 0 : (uint32_t)(d.tv_sec * 1000 + d.tv_usec / 1000);
 	if (c->in != NULL && c->inlen == 0) {
 		free(c->in);
 		c->in = NULL;
