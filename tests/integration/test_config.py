@@ -36,10 +36,10 @@ TIME_PARAMS = {"backend_timeout", "smtp_timeout", "relay_timeout", "shutdown_tim
 CLOSE_RE = re.compile(
     r"^(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) mxguard\[(?P<pid>\d+)\]: info: close "
     r"client=(?P<client>\S+) listener=(?P<listener>\S+) action=(?P<action>pass|inspect|refused) "
-    r"stage=(?P<stage>greet|dialogue|connect|handshake|replay|relay) "
+    r"stage=(?P<stage>greet|dialogue|connect|handshake|replay|relay|tarpit) "
     r"duration=(?P<duration>\d+\.\d{3}) in=(?P<inb>\d+) out=(?P<outb>\d+) "
     r"end=(?P<end>quit|client_eof|client_error|backend_eof|backend_error|backend_fail|timeout|"
-    r"errors|shutdown|overload)(?P<extra>( [a-z_]+=\S.*)?)$")
+    r"errors|shutdown|overload|tarpit_drop)(?P<extra>( [a-z_]+=\S.*)?)$")
 
 
 def to_seconds(v):
