@@ -263,18 +263,6 @@ static int cfg_assign(struct cfg *cfg, const char *name, const char *value, char
 	return cfg_set(cfg, p, value, err, errsz);
 }
 
-static char *cfg_trim(char *s)
-{
-	char *e;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	e = s + strlen(s);
-	while (e > s && isspace((unsigned char)e[-1]))
-		*--e = '\0';
-	return s;
-}
-
 /* cfg_split - "name = value" in place; returns 0 or -1 with err. */
 static int cfg_split(char *line, char **name, char **value, char *err, size_t errsz)
 {
@@ -285,8 +273,8 @@ static int cfg_split(char *line, char **name, char **value, char *err, size_t er
 		return -1;
 	}
 	*eq = '\0';
-	*name = cfg_trim(line);
-	*value = cfg_trim(eq + 1);
+	*name = lines_trim(line);
+	*value = lines_trim(eq + 1);
 	if (**name == '\0') {
 		snprintf(err, errsz, "missing parameter name before '='");
 		return -1;

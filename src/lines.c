@@ -61,7 +61,7 @@ void lines_done(struct lines *lr)
 	lr->bufsz = 0;
 }
 
-static char *lines_trim(char *s)
+char *lines_trim(char *s)
 {
 	char *e;
 

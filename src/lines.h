@@ -26,6 +26,9 @@ struct lines {
 /* lines_init - read fp (named path in messages); join: see above. */
 void lines_init(struct lines *lr, FILE *fp, const char *path, int join);
 
+/* lines_trim - s without leading and trailing white space (in place). */
+char *lines_trim(char *s);
+
 /* lines_done - free the reader's buffer (the file stays open). */
 void lines_done(struct lines *lr);
 
