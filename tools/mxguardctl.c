@@ -7,6 +7,7 @@
  *	mxguardctl [-c file] add white ADDRESS|CIDR|DOMAIN
  *	mxguardctl [-c file] del tarpit|grey|awl|white KEY
  *	mxguardctl classify [-c file] name [address] ...
+ *	mxguardctl tcpstat [--port N ...] [--json] [--watch SECONDS [--count N]]
  * DESCRIPTION
  *	status, reload and ping talk to the running daemon over its control
  *	socket and print its one-line JSON answer. list prints the records
@@ -18,6 +19,9 @@
  *	S25R rules, without a running daemon and without DNS: the name is
  *	taken as verified. An argument that is an IP address is the address
  *	of the name before it (for cidr lists).
+ *
+ *	tcpstat shows TCP socket states, listen queues and the kernel's
+ *	overflow counters and sysctls (see tcpstat.c).
  * DIAGNOSTICS
  *	Exit 0 on success, 1 on an error (with a message), 2 on bad usage.
  */
@@ -35,6 +39,7 @@
 #include "config.h"
 #include "mxg_build.h"
 #include "rules.h"
+#include "tcpstat.h"
 
 #define MAX_LISTS 64
 
@@ -44,7 +49,9 @@ static void usage(void)
 			"       mxguardctl [-c file] list tarpit|grey|awl|white [--json]\n"
 			"       mxguardctl [-c file] add white ADDRESS|CIDR|DOMAIN\n"
 			"       mxguardctl [-c file] del tarpit|grey|awl|white KEY\n"
-			"       mxguardctl classify [-c file] name [address] ...\n");
+			"       mxguardctl classify [-c file] name [address] ...\n"
+			"       mxguardctl tcpstat [--port N ...] [--json] "
+			"[--watch SECONDS [--count N]]\n");
 	exit(2);
 }
 
@@ -286,6 +293,9 @@ int main(int argc, char **argv)
 	}
 	if (i >= argc)
 		usage();
+	/* tcpstat reads the kernel, not the daemon: it takes no config. */
+	if (strcmp(argv[i], "tcpstat") == 0)
+		return tcpstat_main(argc - i, argv + i);
 	const char *cmd = argv[i++];
 
 	if (i + 1 < argc && strcmp(argv[i], "-c") == 0) {
