@@ -11,7 +11,7 @@ PKGS="
   libevent-dev libsystemd-dev libpcre2-dev libc-ares-dev liblmdb-dev libpsl-dev
   publicsuffix dnsmasq-base lmdb-utils
   clang libclang-rt-14-dev libfuzzer-14-dev
-  postfix swaks openssl
+  postfix swaks openssl pflogsumm
   python3 python3-pytest
   iproute2 procps netcat-openbsd
 "
