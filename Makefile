@@ -8,6 +8,7 @@ BUILD    ?= build
 ASAN     ?= build-asan
 FUZZ     ?= build-fuzz
 FUZZRUNS ?= 200000
+UNITDIR  ?= /lib/systemd/system
 
 .PHONY: all deps run test test-unit test-integration test-fuzz test-sanitize bench \
 	install fuzz format clean
@@ -67,6 +68,14 @@ install: deps all
 	install -d -m 0755 $(DESTDIR)/etc/mxguard
 	[ -e $(DESTDIR)/etc/mxguard/mxguard.conf ] || \
 		install -m 0644 etc/mxguard.conf.example $(DESTDIR)/etc/mxguard/mxguard.conf
+	install -d -m 0750 $(DESTDIR)/var/lib/mxguard
+	install -d -m 0755 $(DESTDIR)$(UNITDIR)
+	bin=$$($(MESON) introspect $(BUILD) --installed | $(PYTHON) -c \
+		'import json, sys; print([v for v in json.load(sys.stdin).values() if v.endswith("/mxguard")][0])') && \
+		sed "s|^ExecStart=/usr/local/sbin/mxguard |ExecStart=$$bin |" etc/mxguard.service \
+		> $(DESTDIR)$(UNITDIR)/mxguard.service.tmp && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/mxguard.service.tmp && \
+		mv $(DESTDIR)$(UNITDIR)/mxguard.service.tmp $(DESTDIR)$(UNITDIR)/mxguard.service
 
 format:
 	clang-format -i src/*.c src/*.h tests/unit/*.c tests/fuzz/*.c

@@ -8,7 +8,7 @@ set -eu
 
 PKGS="
   gcc make meson ninja-build pkg-config clang-format
-  libevent-dev libsystemd-dev libpcre2-dev libc-ares-dev liblmdb-dev libpsl-dev
+  libevent-dev libsystemd-dev libpcre2-dev libc-ares-dev liblmdb-dev libpsl-dev zlib1g-dev
   publicsuffix dnsmasq-base lmdb-utils
   clang libclang-rt-14-dev libfuzzer-14-dev
   postfix swaks openssl pflogsumm
