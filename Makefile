@@ -62,6 +62,7 @@ test-fuzz: fuzz
 bench: deps all
 	MXGUARD_BIN=$(CURDIR)/$(BUILD)/mxguard bench/passthrough
 	MXGUARD_BIN=$(CURDIR)/$(BUILD)/mxguard bench/hold
+	MXGUARD_BIN=$(CURDIR)/$(BUILD)/mxguard bench/logstat
 
 install: deps all
 	meson install -C $(BUILD) --destdir "$(DESTDIR)"

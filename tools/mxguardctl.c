@@ -8,6 +8,7 @@
  *	mxguardctl [-c file] del tarpit|grey|awl|white KEY
  *	mxguardctl classify [-c file] name [address] ...
  *	mxguardctl tcpstat [--port N ...] [--json] [--watch SECONDS [--count N]]
+ *	mxguardctl logstat [--buckets S,...] [--csv | --json] [--svg FILE] FILE...
  * DESCRIPTION
  *	status, reload and ping talk to the running daemon over its control
  *	socket and print its one-line JSON answer. list prints the records
@@ -22,6 +23,9 @@
  *
  *	tcpstat shows TCP socket states, listen queues and the kernel's
  *	overflow counters and sysctls (see tcpstat.c).
+ *
+ *	logstat reports smtpd session durations from Postfix logs (see
+ *	logstat.c).
  * DIAGNOSTICS
  *	Exit 0 on success, 1 on an error (with a message), 2 on bad usage.
  */
@@ -37,6 +41,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "logstat.h"
 #include "mxg_build.h"
 #include "rules.h"
 #include "tcpstat.h"
@@ -51,7 +56,9 @@ static void usage(void)
 			"       mxguardctl [-c file] del tarpit|grey|awl|white KEY\n"
 			"       mxguardctl classify [-c file] name [address] ...\n"
 			"       mxguardctl tcpstat [--port N ...] [--json] "
-			"[--watch SECONDS [--count N]]\n");
+			"[--watch SECONDS [--count N]]\n"
+			"       mxguardctl logstat [--buckets S,...] [--csv | --json] "
+			"[--svg FILE] [--year YYYY] FILE...\n");
 	exit(2);
 }
 
@@ -296,6 +303,9 @@ int main(int argc, char **argv)
 	/* tcpstat reads the kernel, not the daemon: it takes no config. */
 	if (strcmp(argv[i], "tcpstat") == 0)
 		return tcpstat_main(argc - i, argv + i);
+	/* logstat reads log files, not the daemon: it takes no config. */
+	if (strcmp(argv[i], "logstat") == 0)
+		return logstat_main(argc - i, argv + i);
 	const char *cmd = argv[i++];
 
 	if (i + 1 < argc && strcmp(argv[i], "-c") == 0) {

@@ -1,0 +1,302 @@
+"""mxguardctl logstat: smtpd session durations from Postfix logs.
+
+The logs are generated here with a known distribution of sessions, so the
+histogram, the shares, the ways sessions ended and the S25R classes can be
+compared exactly.  No daemon and no Postfix are needed.
+"""
+import csv
+import gzip
+import io
+import json
+import subprocess
+import xml.etree.ElementTree as ET
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from mxgtest import mxguard_bin
+
+T0 = datetime(2026, 11, 22, 20, 0, 0, tzinfo=timezone.utc)
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def logstat(*args, stdin=None, timeout=30):
+    bin_ = mxguard_bin().parent / "mxguardctl"
+    p = subprocess.run([str(bin_), "logstat"] + [str(a) for a in args], input=stdin,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+    err = p.stderr.decode()
+    # The ASan build reports to stderr; any report fails the test.
+    assert "Sanitizer" not in err and "runtime error" not in err, err
+    return p.returncode, p.stdout.decode(), err
+
+
+def rfc3339(t):
+    return t.isoformat(timespec="microseconds")
+
+
+def names(i):
+    """Client NAME of session i: S25R suspect for i % 3 in (0, 2)."""
+    return [f"a1-2-{i}.dyn.example", "mx.example", "unknown"][i % 3]
+
+
+def distribution():
+    """100 sessions: 50 of 0.05 s, 30 of 2 s, 20 of 150 s, interleaved.
+
+    Of the 2 s sessions, 5 end with a lost connection after RCPT; of the
+    0.05 s sessions, 10 are rejected (and then quit). Returns (lines, facts).
+    """
+    events = []
+    durations = [0.05] * 50 + [2.0] * 30 + [150.0] * 20
+    facts = {"suspect": [0, 0.0], "other": [0, 0.0], "lost": 0, "rejected": 0, "quit": 0}
+    for i, d in enumerate(durations):
+        pid = 1000 + i
+        start = T0 + timedelta(seconds=i * 0.5)
+        end = start + timedelta(seconds=d)
+        client = f"{names(i)}[192.0.2.{i + 1}]"
+        tag = f"mx1 postfix/smtpd[{pid}]:"
+        events.append((start, f"{tag} connect from {client}"))
+        if d == 2.0 and i < 55:
+            events.append((end, f"{tag} lost connection after RCPT from {client}"))
+            events.append((end, f"{tag} disconnect from {client} ehlo=1 mail=1 rcpt=0/1 "
+                                "commands=2/3"))
+            facts["lost"] += 1
+        elif d == 0.05 and i < 10:
+            events.append((start + timedelta(seconds=0.01),
+                           f"{tag} NOQUEUE: reject: RCPT from {client}: 450 4.7.1 <c@d>: "
+                           "Recipient address rejected; from=<a@b> to=<c@d> proto=ESMTP "
+                           "helo=<x>"))
+            events.append((end, f"{tag} disconnect from {client} ehlo=1 mail=1 rcpt=0/1 "
+                                "quit=1 commands=3/4"))
+            facts["rejected"] += 1
+        else:
+            events.append((end, f"{tag} disconnect from {client} ehlo=1 mail=1 rcpt=1 "
+                                "data=1 quit=1 commands=5"))
+            facts["quit"] += 1
+        cls = "other" if i % 3 == 1 else "suspect"
+        facts[cls][0] += 1
+        facts[cls][1] += d
+    # A postscreen line and a line of another program: not sessions.
+    events.append((T0, "mx1 postfix/postscreen[9]: CONNECT from [192.0.2.200]:4711 to "
+                       "[192.0.2.25]:25"))
+    events.append((T0, "mx1 sshd[77]: Accepted publickey for root"))
+    events.sort(key=lambda e: e[0])
+    return [f"{rfc3339(t)} {m}" for t, m in events], facts
+
+
+def write(tmp_path, name, lines):
+    p = tmp_path / name
+    p.write_text("".join(line + "\n" for line in lines))
+    return p
+
+
+def by_label(report):
+    return {b["label"]: b for b in report["buckets"]}
+
+
+def ended(report):
+    return {e["how"]: e["sessions"] for e in report["ended"]}
+
+
+def test_known_distribution_json(tmp_path):
+    lines, facts = distribution()
+    rc, out, err = logstat("--json", write(tmp_path, "mail.log", lines))
+    assert rc == 0, err
+    r = json.loads(out)
+    assert r["sessions"] == 100
+    assert r["unparseable"] == 0 and r["missing_disconnect"] == 0
+    assert r["postscreen"] == 1
+    assert r["lines"] == len(lines)
+    b = by_label(r)
+    assert [x["label"] for x in r["buckets"]] == [
+        "<0.1s", "<0.3s", "<1s", "<3s", "<10s", "<30s", "<100s", "<300s", ">=300s"]
+    counts = {k: v["sessions"] for k, v in b.items() if v["sessions"]}
+    assert counts == {"<0.1s": 50, "<3s": 30, "<300s": 20}
+    assert sum(x["sessions"] for x in r["buckets"]) == r["sessions"]
+    assert b["<0.1s"]["share"] == pytest.approx(50.0)
+    assert b["<3s"]["share"] == pytest.approx(30.0)
+    assert b["<300s"]["share"] == pytest.approx(20.0)
+    total = 50 * 0.05 + 30 * 2 + 20 * 150
+    assert r["time"] == pytest.approx(total, abs=1e-6)
+    assert b["<0.1s"]["occupancy"] == pytest.approx(100 * 2.5 / total, abs=1e-3)
+    assert b["<3s"]["occupancy"] == pytest.approx(100 * 60 / total, abs=1e-3)
+    assert b["<300s"]["occupancy"] == pytest.approx(100 * 3000 / total, abs=1e-3)
+    assert sum(x["occupancy"] for x in r["buckets"]) == pytest.approx(100, abs=1e-2)
+    assert ended(r) == {"quit": facts["quit"], "rejected": facts["rejected"],
+                        "lost after RCPT": facts["lost"]}
+    assert facts["lost"] == 5 and facts["rejected"] == 10
+    for cls, key in (("suspect", "s25r"), ("other", "other")):
+        assert r["class"][key]["sessions"] == facts[cls][0]
+        assert r["class"][key]["time"] == pytest.approx(facts[cls][1], abs=1e-6)
+    top = r["top_clients"]
+    assert len(top) == 10
+    # The 20 sessions of 150 s are the longest; each has its own address.
+    assert all(c["time"] == pytest.approx(150) for c in top)
+    assert all(c["client"].endswith("]") for c in top)
+
+
+def test_text_default_table(tmp_path):
+    lines, _ = distribution()
+    rc, out, err = logstat(write(tmp_path, "mail.log", lines))
+    assert rc == 0, err
+    rows = {ln.split()[0]: ln.split() for ln in out.splitlines() if ln.strip()}
+    assert rows["<0.1s"][1:3] == ["50", "50.0%"]
+    assert rows["<3s"][1:3] == ["30", "30.0%"]
+    assert rows["<300s"][1:4] == ["20", "20.0%", "98.0%"]
+    assert "sessions 100," in out
+    assert "top clients by occupied time" in out
+
+
+def test_custom_buckets_and_csv(tmp_path):
+    lines, _ = distribution()
+    rc, out, err = logstat("--csv", "--buckets", "1,5,10,60", write(tmp_path, "m.log", lines))
+    assert rc == 0, err
+    rows = list(csv.reader(io.StringIO(out)))
+    assert rows[0] == ["section", "key", "sessions", "share_pct", "time_s", "occupancy_pct"]
+    buckets = {r[1]: int(r[2]) for r in rows[1:] if r[0] == "bucket"}
+    assert buckets == {"<1s": 50, "<5s": 30, "<10s": 0, "<60s": 0, ">=60s": 20}
+    total = [r for r in rows if r[0] == "total"][0]
+    assert int(total[2]) == 100 == sum(buckets.values())
+    assert any(r[0] == "client" for r in rows)
+    assert all(len(r) == 6 for r in rows)
+
+
+@pytest.mark.parametrize("spec", ["5,1", "0,1", "1,x", "", "1,,2"])
+def test_bad_buckets_exit_2(tmp_path, spec):
+    rc, _, err = logstat("--buckets", spec, write(tmp_path, "m.log", []))
+    assert rc == 2 and err
+
+
+def test_pid_reuse_missing_disconnect_and_hosts(tmp_path):
+    lines = [
+        "Nov 22 20:00:00 mx1 postfix/smtpd[5]: connect from mx.example[192.0.2.1]",
+        # The same pid on another host is another session.
+        "Nov 22 20:00:01 mx2 postfix/smtpd[5]: connect from mx.example[192.0.2.1]",
+        # pid 5 again on mx1 without a disconnect: the first one is missing.
+        "Nov 22 20:00:10 mx1 postfix/smtpd[5]: connect from mx.example[192.0.2.2]",
+        "Nov 22 20:00:12 mx1 postfix/smtpd[5]: disconnect from mx.example[192.0.2.2] quit=1",
+        "Nov 22 20:00:21 mx2 postfix/smtpd[5]: disconnect from mx.example[192.0.2.1] quit=1",
+        # Never disconnected before the end of the input.
+        "Nov 22 20:00:30 mx1 postfix-in/smtpd[6]: connect from unknown[192.0.2.3]",
+        # A disconnect whose connect is not in the log.
+        "Nov 22 20:00:31 mx1 postfix/smtpd[7]: disconnect from unknown[192.0.2.4]",
+        # A service name of postfix/<name>/smtpd.
+        "Nov 22 20:00:40 mx1 postfix/submission/smtpd[8]: connect from unknown[192.0.2.5]",
+        "Nov 22 20:00:44 mx1 postfix/submission/smtpd[8]: timeout after EHLO from "
+        "unknown[192.0.2.5]",
+        "Nov 22 20:00:44 mx1 postfix/submission/smtpd[8]: disconnect from unknown[192.0.2.5] "
+        "ehlo=1 commands=1",
+    ]
+    rc, out, err = logstat("--json", write(tmp_path, "m.log", lines))
+    assert rc == 0, err
+    r = json.loads(out)
+    assert r["sessions"] == 3
+    assert r["missing_disconnect"] == 2
+    assert r["orphan_disconnect"] == 1
+    assert r["time"] == pytest.approx(2 + 20 + 4)
+    assert ended(r) == {"quit": 2, "missing disconnect": 2, "timeout after EHLO": 1}
+    b = by_label(r)
+    assert b["<3s"]["sessions"] == 1 and b["<10s"]["sessions"] == 1
+    assert b["<30s"]["sessions"] == 1
+
+
+def test_year_rollover(tmp_path):
+    lines = [
+        "Dec 31 23:59:59 mx1 postfix/smtpd[42]: connect from mx.example[192.0.2.1]",
+        "Jan  1 00:00:01 mx1 postfix/smtpd[42]: disconnect from mx.example[192.0.2.1] quit=1",
+    ]
+    rc, out, err = logstat("--json", "--year", "2025", write(tmp_path, "m.log", lines))
+    assert rc == 0, err
+    r = json.loads(out)
+    assert r["sessions"] == 1 and r["negative"] == 0
+    assert r["time"] == pytest.approx(2.0)
+    assert by_label(r)["<3s"]["sessions"] == 1
+
+
+def test_garbage_lines_counted(tmp_path):
+    lines = [
+        "this is not a log line",
+        "",
+        "Nov 99 20:00:00 mx1 postfix/smtpd[1]: connect from a[1.2.3.4]",
+        "Nov 22 20:00:00 mx1 postfix/smtpd[12x]: connect from a[1.2.3.4]",
+        "Nov 22 20:00:00 mx1 postfix/smtpd[1]: connect from no-brackets",
+        "\x00\xff binary",
+        "Nov 22 20:00:00 mx1 postfix/smtpd[3]: connect from mx.example[192.0.2.1]",
+        "Nov 22 20:00:01 mx1 postfix/smtpd[3]: disconnect from mx.example[192.0.2.1] quit=1",
+    ]
+    rc, out, err = logstat("--json", write(tmp_path, "m.log", lines))
+    assert rc == 0, err
+    r = json.loads(out)
+    assert r["unparseable"] == 6
+    assert r["lines"] == len(lines)
+    assert r["sessions"] == 1
+
+
+def test_rfc3339_offsets(tmp_path):
+    lines = [
+        "2026-11-22T20:39:08.123456+01:00 mx1 postfix/smtpd[9]: connect from "
+        "mx.example[192.0.2.1]",
+        # 0.5 s later, written in another offset.
+        "2026-11-22T19:39:08.623456Z mx1 postfix/smtpd[9]: disconnect from "
+        "mx.example[192.0.2.1] quit=1",
+    ]
+    rc, out, err = logstat("--json", write(tmp_path, "m.log", lines))
+    assert rc == 0, err
+    r = json.loads(out)
+    assert r["sessions"] == 1
+    assert r["time"] == pytest.approx(0.5, abs=1e-6)
+    assert by_label(r)["<1s"]["sessions"] == 1
+
+
+def test_gzip_and_stdin_and_several_files(tmp_path):
+    lines, _ = distribution()
+    gz = tmp_path / "mail.log.1.gz"
+    with gzip.open(gz, "wt") as f:
+        f.write("".join(line + "\n" for line in lines))
+    rc, out, err = logstat("--json", gz)
+    assert rc == 0, err
+    assert json.loads(out)["sessions"] == 100
+    data = "".join(line + "\n" for line in lines).encode()
+    rc, out, err = logstat("--json", "-", stdin=data)
+    assert rc == 0, err
+    assert json.loads(out)["sessions"] == 100
+    # A session may start in the rotated file and end in the current one.
+    half = len(lines) // 2
+    a, b = write(tmp_path, "a.log", lines[:half]), write(tmp_path, "b.log", lines[half:])
+    rc, out, err = logstat("--json", a, b)
+    assert rc == 0, err
+    r = json.loads(out)
+    assert r["sessions"] == 100 and r["files"] == 2 and r["missing_disconnect"] == 0
+
+
+def test_svg_well_formed(tmp_path):
+    lines, _ = distribution()
+    svg = tmp_path / "chart.svg"
+    rc, out, err = logstat("--svg", svg, write(tmp_path, "m.log", lines))
+    assert rc == 0, err
+    root = ET.parse(svg).getroot()
+    assert root.tag == SVG + "svg"
+    polys = root.findall(SVG + "polyline")
+    assert len(polys) == 3
+    for p in polys:
+        assert len(p.get("points").split()) == 9
+    texts = [t.text for t in root.iter(SVG + "text")]
+    assert "<0.1s" in texts and ">=300s" in texts
+    assert any("time share" in (t or "") for t in texts)
+
+
+def test_unreadable_exits_1(tmp_path):
+    missing = tmp_path / "nope.log"
+    rc, out, err = logstat(missing)
+    assert rc == 1 and str(missing) in err
+    rc, out, err = logstat(tmp_path)
+    assert rc == 1 and "directory" in err
+    bad = tmp_path / "bad.gz"
+    bad.write_bytes(gzip.compress(b"x" * 10000)[:-20] + b"\x00" * 40)
+    rc, out, err = logstat(bad)
+    assert rc == 1 and str(bad) in err
+
+
+def test_bad_usage_exits_2():
+    assert logstat()[0] == 2
+    assert logstat("--nope", "x")[0] == 2
+    assert logstat("--csv", "--json", "x")[0] == 2
