@@ -706,28 +706,28 @@ struct dns_req *dns_addrs(struct dns *d, const char *name, dns_addrs_cb cb, void
 	return req;
 }
 
-struct dns_req *dns_ns(struct dns *d, const char *domain, dns_names_cb cb, void *arg)
+/* dns_names_lookup - a query whose answer is a list of strings (NS, TXT). */
+static struct dns_req *dns_names_lookup(struct dns *d, enum dns_kind kind, int type,
+					const char *name, dns_names_cb cb, void *arg)
 {
 	char key[DNS_NAMESZ];
 	struct dns_req *req;
 
-	if (dns_name_norm(key, domain) < 0 || (req = dns_req_new(d, DK_NS, arg)) == NULL)
+	if (dns_name_norm(key, name) < 0 || (req = dns_req_new(d, kind, arg)) == NULL)
 		return NULL;
 	req->cb.names = cb;
-	dns_lookup(req, T_NS, key);
+	dns_lookup(req, type, key);
 	return req;
+}
+
+struct dns_req *dns_ns(struct dns *d, const char *domain, dns_names_cb cb, void *arg)
+{
+	return dns_names_lookup(d, DK_NS, T_NS, domain, cb, arg);
 }
 
 struct dns_req *dns_txt(struct dns *d, const char *name, dns_names_cb cb, void *arg)
 {
-	char key[DNS_NAMESZ];
-	struct dns_req *req;
-
-	if (dns_name_norm(key, name) < 0 || (req = dns_req_new(d, DK_TXT, arg)) == NULL)
-		return NULL;
-	req->cb.names = cb;
-	dns_lookup(req, T_TXT, key);
-	return req;
+	return dns_names_lookup(d, DK_TXT, T_TXT, name, cb, arg);
 }
 
 void dns_cancel(struct dns_req *req)

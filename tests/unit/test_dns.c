@@ -136,15 +136,23 @@ static struct dns_req *addrs(struct dns *d, const char *name, struct res *r)
 	return req;
 }
 
-static struct dns_req *ns(struct dns *d, const char *name, struct res *r)
+/* names - dns_ns or dns_txt, with the callback checked for synchrony. */
+static struct dns_req *names(struct dns_req *(*fn)(struct dns *, const char *, dns_names_cb,
+						   void *),
+			     struct dns *d, const char *name, struct res *r)
 {
 	struct dns_req *req;
 
 	memset(r, 0, sizeof(*r));
 	in_call = 1;
-	req = dns_ns(d, name, names_cb, r);
+	req = fn(d, name, names_cb, r);
 	in_call = 0;
 	return req;
+}
+
+static struct dns_req *ns(struct dns *d, const char *name, struct res *r)
+{
+	return names(dns_ns, d, name, r);
 }
 
 /* One lookup of a verified name, run to the end. */
@@ -441,13 +449,7 @@ static void test_ns(struct dns *d)
 
 static struct dns_req *txt(struct dns *d, const char *name, struct res *r)
 {
-	struct dns_req *req;
-
-	memset(r, 0, sizeof(*r));
-	in_call = 1;
-	req = dns_txt(d, name, names_cb, r);
-	in_call = 0;
-	return req;
+	return names(dns_txt, d, name, r);
 }
 
 static void test_txt(struct dns *d)
