@@ -26,7 +26,7 @@
 #include "config.h"
 #include "lines.h"
 
-enum cfg_type { T_STR, T_INT, T_TIME, T_ENUM, T_ADDR, T_ADDRLIST };
+enum cfg_type { T_STR, T_INT, T_TIME, T_MSEC, T_ENUM, T_ADDR, T_ADDRLIST };
 
 struct cfg_param {
 	const char *name;
@@ -44,6 +44,10 @@ static const char *const logto_names[] = {"stderr", "syslog", NULL};
 static const char *const mode_names[] = {"targrey", "starpit", "rgrey", "warn", NULL};
 static const char *const key_names[] = {"auto", "net", "name", NULL};
 static const char *const dnsfail_names[] = {"suspect", "pass", "tempfail", NULL};
+static const char *const yesno_names[] = {"no", "yes", NULL};
+static const char *const firewall_names[] = {"none", "nftables", NULL};
+static const char *const atksvc_names[] = {"known", "normal", NULL};
+static const char *const atksmtp_names[] = {"suspect", "normal", NULL};
 
 #define F(field) offsetof(struct cfg, field)
 #define DAY (24L * 3600)
@@ -85,6 +89,55 @@ static const struct cfg_param cfg_table[] = {
 	{"dnsbl_threshold", T_INT, "1", 1, 1000, NULL, F(dnsbl_threshold), 1},
 	{"dnswl_threshold", T_INT, "-1", -1000, -1, NULL, F(dnswl_threshold), 1},
 	{"sender_ns_lists", T_STR, "", 0, 0, NULL, F(sender_ns_lists), 1},
+	/* The shield: admission at accept. */
+	{"allow_clients", T_STR, "127.0.0.1 ::1", 0, 0, NULL, F(allow_clients), 1},
+	{"block_clients", T_STR, "", 0, 0, NULL, F(block_clients), 1},
+	{"conn_per_source", T_INT, "50", 0, 1000000, NULL, F(conn_per_source), 1},
+	{"conn_per_prefix", T_INT, "200", 0, 1000000, NULL, F(conn_per_prefix), 1},
+	{"rate_per_source", T_INT, "0", 0, 1000000, NULL, F(rate_per_source), 1},
+	{"rate_per_prefix", T_INT, "0", 0, 1000000, NULL, F(rate_per_prefix), 1},
+	{"prefix_v4", T_INT, "24", 8, 32, NULL, F(prefix_v4), 1},
+	{"prefix_v6", T_INT, "64", 16, 128, NULL, F(prefix_v6), 1},
+	/* Mail from anywhere must reach port 25: no country filter by default. */
+	{"smtp_countries", T_STR, "", 0, 0, NULL, F(smtp_countries), 1},
+	{"smtp_bogus_check", T_ENUM, "no", 0, 0, yesno_names, F(smtp_bogus_check), 1},
+	{"smtp_shield", T_ENUM, "yes", 0, 0, yesno_names, F(smtp_shield), 1},
+	{"smtp_refuse_temp", T_STR, "421 4.7.0 Too many connections from your address, try again later",
+	 0, 0, NULL, F(smtp_refuse_temp), 1},
+	{"smtp_refuse_perm", T_STR, "554 5.7.1 Service refused to your address", 0, 0, NULL,
+	 F(smtp_refuse_perm), 1},
+	/* The detector and the attack policy. */
+	{"flood_window", T_TIME, "10s", 1, 3600, NULL, F(flood_window), 1},
+	{"flood_threshold", T_INT, "100", 2, 1000000, NULL, F(flood_threshold), 1},
+	{"block_time", T_TIME, "10m", 1, 30 * DAY, NULL, F(block_time), 1},
+	{"block_time_max", T_TIME, "1d", 1, 365 * DAY, NULL, F(block_time_max), 1},
+	{"block_memory", T_TIME, "1d", 0, 365 * DAY, NULL, F(block_memory), 1},
+	{"ddos_window", T_TIME, "60s", 1, 3600, NULL, F(ddos_window), 1},
+	{"ddos_threshold", T_INT, "500", 2, 100000000, NULL, F(ddos_threshold), 1},
+	{"ddos_release", T_INT, "250", 1, 100000000, NULL, F(ddos_release), 1},
+	{"ddos_quiet", T_TIME, "5m", 1, DAY, NULL, F(ddos_quiet), 1},
+	{"attack_service_policy", T_ENUM, "known", 0, 0, atksvc_names, F(attack_service_policy), 1},
+	{"attack_countries", T_STR, "", 0, 0, NULL, F(attack_countries), 1},
+	{"attack_smtp_policy", T_ENUM, "suspect", 0, 0, atksmtp_names, F(attack_smtp_policy), 1},
+	{"attack_limit_divisor", T_INT, "4", 1, 1000, NULL, F(attack_limit_divisor), 1},
+	{"block_burst", T_INT, "10", 1, 1000000, NULL, F(block_burst), 1},
+	/* Notices to the admin. */
+	{"notify_recipient", T_STR, "", 0, 0, NULL, F(notify_recipient), 1},
+	{"notify_sender", T_STR, "", 0, 0, NULL, F(notify_sender), 1},
+	{"notify_relay", T_STR, "", 0, 0, NULL, F(notify_relay), 1},
+	{"notify_command", T_STR, "", 0, 0, NULL, F(notify_command), 1},
+	{"notify_interval", T_TIME, "10m", 0, DAY, NULL, F(notify_interval), 1},
+	/* Kernel-level blocking, countries, SYN-flood awareness. */
+	{"firewall", T_ENUM, "none", 0, 0, firewall_names, F(firewall), 0},
+	{"firewall_table", T_STR, "mxguard", 0, 0, NULL, F(firewall_table), 0},
+	{"geo_database", T_STR, "/usr/share/tor/geoip /usr/share/tor/geoip6", 0, 0, NULL,
+	 F(geo_database), 0},
+	{"synwatch_interval", T_TIME, "10s", 0, 3600, NULL, F(synwatch_interval), 1},
+	/* Metrics and the shared store. */
+	{"metrics_listen", T_STR, "", 0, 0, NULL, F(metrics_listen), 0},
+	{"store", T_STR, "lmdb", 0, 0, NULL, F(store), 0},
+	{"store_timeout", T_MSEC, "50ms", 1, 10000, NULL, F(store_timeout), 1},
+	{"store_cache_size", T_INT, "100000", 0, 100000000, NULL, F(store_cache_size), 0},
 };
 #define CFG_NPARAMS (sizeof(cfg_table) / sizeof(cfg_table[0]))
 
@@ -189,6 +242,24 @@ static int cfg_set(struct cfg *cfg, const struct cfg_param *p, const char *value
 		}
 		*FIELD(cfg, p, int) = (int)v;
 		return 0;
+	case T_MSEC:
+		errno = 0;
+		v = strtol(value, &end, 10);
+		if (errno || end == value || !(*end == '\0' || strcmp(end, "ms") == 0 ||
+					       strcmp(end, "s") == 0)) {
+			snprintf(err, errsz, "%s: bad time '%s' (expected e.g. 50ms, 2s)", p->name,
+				 value);
+			return -1;
+		}
+		if (*end == 's')
+			v = v > LONG_MAX / 1000 ? LONG_MAX : v * 1000;
+		if (v < p->min || v > p->max) {
+			snprintf(err, errsz, "%s: %ldms is out of range %ldms..%ldms", p->name, v,
+				 p->min, p->max);
+			return -1;
+		}
+		*FIELD(cfg, p, int) = (int)v;
+		return 0;
 	case T_ENUM:
 		for (int i = 0; p->enums[i]; i++) {
 			if (strcmp(p->enums[i], value) == 0) {
@@ -250,12 +321,205 @@ static int cfg_set(struct cfg *cfg, const struct cfg_param *p, const char *value
 	return -1;
 }
 
+/* cfg_addrs - "a:p,b:p" into list (at most CFG_MAX_LISTEN). Returns the count or -1. */
+static int cfg_addrs(const char *value, struct netaddr *list, char *err, size_t errsz)
+{
+	char buf[1024], why[200], *tok, *save = NULL;
+	int n = 0;
+
+	if (snprintf(buf, sizeof(buf), "%s", value) >= (int)sizeof(buf)) {
+		snprintf(err, errsz, "address list too long");
+		return -1;
+	}
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (n == CFG_MAX_LISTEN) {
+			snprintf(err, errsz, "more than %d addresses", CFG_MAX_LISTEN);
+			return -1;
+		}
+		if (netaddr_parse(tok, &list[n], why, sizeof(why)) < 0) {
+			snprintf(err, errsz, "%s", why);
+			return -1;
+		}
+		n++;
+	}
+	return n;
+}
+
+/* cfg_word_enum - value among names (NULL-terminated); -1 if none. */
+static int cfg_word_enum(const char *value, const char *const *names)
+{
+	for (int i = 0; names[i]; i++)
+		if (strcmp(names[i], value) == 0)
+			return i;
+	return -1;
+}
+
+static const char *const refuse_names[] = {"rst", "close", NULL};
+
+int cfg_service_parse(struct cfg_service *sv, const char *value, char *err, size_t errsz)
+{
+	static const char *const svc_proto_names[] = {"proxy2", "proxy1", "none", NULL};
+	static const int svc_protos[] = {BACKEND_PROXY2, BACKEND_PROXY1, BACKEND_NONE};
+	struct {
+		const char *key;
+		int *field;
+	} limits[] = {
+		{"conn_per_source", &sv->conn_per_source},
+		{"conn_per_prefix", &sv->conn_per_prefix},
+		{"rate_per_source", &sv->rate_per_source},
+		{"rate_per_prefix", &sv->rate_per_prefix},
+	};
+	char buf[LINES_MAX + 1], *tok, *save = NULL;
+	int have_backend = 0;
+
+	snprintf(sv->group, sizeof(sv->group), "services");
+	sv->nlisten = 0;
+	sv->proxy = BACKEND_PROXY2;
+	sv->bogus = 0;
+	sv->shield = 1;
+	sv->refuse = REFUSE_RST;
+	sv->conn_per_source = sv->conn_per_prefix = -1;
+	sv->rate_per_source = sv->rate_per_prefix = -1;
+	if (snprintf(buf, sizeof(buf), "%s", value) >= (int)sizeof(buf)) {
+		snprintf(err, errsz, "value too long");
+		return -1;
+	}
+	for (tok = strtok_r(buf, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+		char *eq = strchr(tok, '='), *v, why[256];
+		int e = 0;
+
+		if (eq == NULL) {
+			snprintf(err, errsz, "'%.64s': expected key=value", tok);
+			return -1;
+		}
+		*eq = '\0';
+		v = eq + 1;
+		if (strcmp(tok, "listen") == 0) {
+			if ((sv->nlisten = cfg_addrs(v, sv->listen, why, sizeof(why))) < 0) {
+				snprintf(err, errsz, "listen: %s", why);
+				return -1;
+			}
+		} else if (strcmp(tok, "backend") == 0) {
+			if (netaddr_parse(v, &sv->backend, why, sizeof(why)) < 0) {
+				snprintf(err, errsz, "backend: %s", why);
+				return -1;
+			}
+			have_backend = 1;
+		} else if (strcmp(tok, "proxy") == 0) {
+			if ((e = cfg_word_enum(v, svc_proto_names)) < 0)
+				goto bad_word;
+			sv->proxy = svc_protos[e];
+		} else if (strcmp(tok, "group") == 0) {
+			if (*v == '\0' || strlen(v) >= sizeof(sv->group))
+				goto bad_word;
+			snprintf(sv->group, sizeof(sv->group), "%s", v);
+		} else if (strcmp(tok, "countries") == 0) {
+			char *copy = strdup(v);
+
+			if (copy == NULL) {
+				snprintf(err, errsz, "out of memory");
+				return -1;
+			}
+			/* CC lists are comma separated inside one word. */
+			for (char *c = copy; *c; c++)
+				if (*c == ',')
+					*c = ' ';
+			free(sv->countries);
+			sv->countries = copy;
+		} else if (strcmp(tok, "bogus") == 0) {
+			if ((sv->bogus = cfg_word_enum(v, yesno_names)) < 0)
+				goto bad_word;
+		} else if (strcmp(tok, "shield") == 0) {
+			if ((sv->shield = cfg_word_enum(v, yesno_names)) < 0)
+				goto bad_word;
+		} else if (strcmp(tok, "refuse") == 0) {
+			if ((sv->refuse = cfg_word_enum(v, refuse_names)) < 0)
+				goto bad_word;
+		} else {
+			size_t i;
+
+			for (i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
+				if (strcmp(tok, limits[i].key) == 0) {
+					char *end;
+					long n;
+
+					errno = 0;
+					n = strtol(v, &end, 10);
+					if (errno || end == v || *end || n < 0 || n > 1000000)
+						goto bad_word;
+					*limits[i].field = (int)n;
+					break;
+				}
+			}
+			if (i == sizeof(limits) / sizeof(limits[0])) {
+				snprintf(err, errsz, "unknown key '%.64s' (expected listen, backend, "
+						     "proxy, group, countries, bogus, shield, refuse, "
+						     "conn_per_source, conn_per_prefix, "
+						     "rate_per_source, rate_per_prefix)",
+					 tok);
+				return -1;
+			}
+		}
+		continue;
+	bad_word:
+		snprintf(err, errsz, "%s: bad value '%.64s'", tok, v);
+		return -1;
+	}
+	if (sv->nlisten == 0 || !have_backend) {
+		snprintf(err, errsz, "listen= and backend= are required");
+		return -1;
+	}
+	return 0;
+}
+
+/* cfg_service_set - "service_NAME = value": add or replace service NAME. */
+static int cfg_service_set(struct cfg *cfg, const char *name, const char *value, char *err,
+			   size_t errsz)
+{
+	struct cfg_service fresh = {0}, *sv = NULL;
+	char why[400];
+
+	if (*name == '\0' || strlen(name) >= sizeof(fresh.name)) {
+		snprintf(err, errsz, "service name must be 1 to %d characters",
+			 CFG_NAME_MAX - 1);
+		return -1;
+	}
+	for (int i = 0; i < cfg->nservices; i++)
+		if (strcmp(cfg->services[i].name, name) == 0)
+			sv = &cfg->services[i];
+	if (sv == NULL && cfg->nservices == CFG_MAX_SERVICES) {
+		snprintf(err, errsz, "more than %d services", CFG_MAX_SERVICES);
+		return -1;
+	}
+	snprintf(fresh.name, sizeof(fresh.name), "%s", name);
+	if (cfg_service_parse(&fresh, value, why, sizeof(why)) < 0) {
+		free(fresh.countries);
+		snprintf(err, errsz, "service_%s: %s", name, why);
+		return -1;
+	}
+	if ((fresh.text = strdup(value)) == NULL) {
+		free(fresh.countries);
+		snprintf(err, errsz, "out of memory");
+		return -1;
+	}
+	if (sv == NULL) {
+		sv = &cfg->services[cfg->nservices++];
+	} else {
+		free(sv->text);
+		free(sv->countries);
+	}
+	*sv = fresh;
+	return 0;
+}
+
 /* cfg_assign - "name" and "value" (both trimmed) into cfg, with the table. */
 static int cfg_assign(struct cfg *cfg, const char *name, const char *value, char *err,
 		      size_t errsz)
 {
 	const struct cfg_param *p = cfg_find(name);
 
+	if (p == NULL && strncmp(name, "service_", 8) == 0)
+		return cfg_service_set(cfg, name + 8, value, err, errsz);
 	if (p == NULL) {
 		snprintf(err, errsz, "unknown parameter '%s'", name);
 		return -1;
@@ -403,6 +667,9 @@ static void cfg_format(const struct cfg *cfg, const struct cfg_param *p, char *b
 			snprintf(buf, bufsz, "%ds", v);
 		break;
 	}
+	case T_MSEC:
+		snprintf(buf, bufsz, "%dms", *CFIELD(cfg, p, int));
+		break;
 	case T_ENUM:
 		snprintf(buf, bufsz, "%s", p->enums[*CFIELD(cfg, p, int)]);
 		break;
@@ -434,6 +701,29 @@ void cfg_print(const struct cfg *cfg, FILE *fp)
 		cfg_format(cfg, &cfg_table[i], buf, sizeof(buf));
 		fprintf(fp, "%s = %s\n", cfg_table[i].name, buf);
 	}
+	for (int i = 0; i < cfg->nservices; i++)
+		fprintf(fp, "service_%s = %s\n", cfg->services[i].name, cfg->services[i].text);
+}
+
+static void cfg_services_free(struct cfg *cfg)
+{
+	for (int i = 0; i < cfg->nservices; i++) {
+		free(cfg->services[i].text);
+		free(cfg->services[i].countries);
+	}
+	cfg->nservices = 0;
+}
+
+/* cfg_services_same - the same services, written the same way, in the same order. */
+static int cfg_services_same(const struct cfg *a, const struct cfg *b)
+{
+	if (a->nservices != b->nservices)
+		return 0;
+	for (int i = 0; i < a->nservices; i++)
+		if (strcmp(a->services[i].name, b->services[i].name) != 0 ||
+		    strcmp(a->services[i].text, b->services[i].text) != 0)
+			return 0;
+	return 1;
 }
 
 int cfg_keep_fixed(struct cfg *fresh, const struct cfg *old, void (*note)(const char *name))
@@ -456,6 +746,16 @@ int cfg_keep_fixed(struct cfg *fresh, const struct cfg *old, void (*note)(const 
 			n++;
 		}
 	}
+	/* Services own listening sockets: they change only with a restart. */
+	if (!cfg_services_same(fresh, old)) {
+		cfg_services_free(fresh);
+		for (int i = 0; i < old->nservices; i++)
+			if (cfg_service_set(fresh, old->services[i].name, old->services[i].text, why,
+					    sizeof(why)) < 0)
+				break;
+		note("service_*");
+		n++;
+	}
 	return n;
 }
 
@@ -475,6 +775,7 @@ void cfg_unref(struct cfg **cfgp)
 	for (size_t i = 0; i < CFG_NPARAMS; i++)
 		if (cfg_table[i].type == T_STR)
 			free(*FIELD(cfg, &cfg_table[i], char *));
+	cfg_services_free(cfg);
 	free(cfg);
 }
 

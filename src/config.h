@@ -12,12 +12,38 @@
 #include "netaddr.h"
 
 #define CFG_MAX_LISTEN 16
+#define CFG_MAX_SERVICES 16
+#define CFG_NAME_MAX 32
 
 enum backend_proto { BACKEND_PROXY2, BACKEND_PROXY1, BACKEND_XCLIENT, BACKEND_NONE };
 enum default_action { ACTION_PASS, ACTION_INSPECT };
 enum engine_mode { MODE_TARGREY, MODE_STARPIT, MODE_RGREY, MODE_WARN };
 enum grey_keying { KEY_AUTO, KEY_NET, KEY_NAME };
 enum dns_failure { DNSFAIL_SUSPECT, DNSFAIL_PASS, DNSFAIL_TEMPFAIL };
+enum refuse_how { REFUSE_RST, REFUSE_CLOSE };
+enum firewall_kind { FIREWALL_NONE, FIREWALL_NFTABLES };
+enum attack_svc_policy { ATTACK_SVC_KNOWN, ATTACK_SVC_NORMAL };
+enum attack_smtp_policy { ATTACK_SMTP_SUSPECT, ATTACK_SMTP_NORMAL };
+
+/*
+ * A guarded non-SMTP service ("service_NAME = listen=... backend=... ..."):
+ * accepted, admitted, then relayed to its backend with a PROXY header or
+ * none. Limits left at -1 take the global value.
+ */
+struct cfg_service {
+	char name[CFG_NAME_MAX];
+	char group[CFG_NAME_MAX];  /* detector group; default "services" */
+	char *text;		   /* the value as written (for -n and reload) */
+	struct netaddr listen[CFG_MAX_LISTEN];
+	int nlisten;
+	struct netaddr backend;
+	int proxy;		   /* BACKEND_PROXY2, BACKEND_PROXY1 or BACKEND_NONE */
+	char *countries;	   /* "CC !CC ..." or NULL: no country filter */
+	int bogus;		   /* refuse RFC 6890 special-purpose sources */
+	int shield;		   /* dynamic blocks and attack policy apply */
+	int refuse;		   /* enum refuse_how */
+	int conn_per_source, conn_per_prefix, rate_per_source, rate_per_prefix;
+};
 
 /*
  * A loaded configuration. Reference counted: a reload installs a new one
@@ -62,6 +88,53 @@ struct cfg {
 	int dnsbl_threshold;	   /* score >= this: black */
 	int dnswl_threshold;	   /* score <= this (and < 0): white */
 	char *sender_ns_lists;	   /* lists on the NS names of the sender domain */
+	/* The shield: admission at accept (admit.c, limits.c, block.c). */
+	struct cfg_service services[CFG_MAX_SERVICES];
+	int nservices;
+	char *allow_clients;	   /* never blocked, never limited */
+	char *block_clients;	   /* static blocks: addresses, CIDRs, cidr:PATH */
+	int conn_per_source;	   /* concurrent connections; 0: no limit */
+	int conn_per_prefix;
+	int rate_per_source;	   /* connections per minute; 0: no limit */
+	int rate_per_prefix;
+	int prefix_v4;		   /* prefix length of a "network" */
+	int prefix_v6;
+	char *smtp_countries;	   /* country filter on SMTP listeners (default none) */
+	int smtp_bogus_check;
+	int smtp_shield;
+	char *smtp_refuse_temp;	   /* reply to a limited or blocked SMTP client */
+	char *smtp_refuse_perm;	   /* reply to a statically refused SMTP client */
+	/* The detector (detect.c) and the attack policy. */
+	int flood_window;	   /* one-source window, seconds */
+	int flood_threshold;	   /* attempts in flood_window that block */
+	int block_time;		   /* first block; doubles per repeat */
+	int block_time_max;
+	int block_memory;	   /* how long an offence counts as a repeat */
+	int ddos_window;
+	int ddos_threshold;	   /* distinct sources per group: attack */
+	int ddos_release;	   /* below this: converging */
+	int ddos_quiet;		   /* converging this long: normal */
+	int attack_service_policy; /* enum attack_svc_policy */
+	char *attack_countries;	   /* countries still admitted to services */
+	int attack_smtp_policy;	   /* enum attack_smtp_policy */
+	int attack_limit_divisor;  /* limits are divided by this in an attack */
+	int block_burst;	   /* blocks within a minute that make a notice */
+	/* Notices (notify.c). */
+	char *notify_recipient;	   /* empty: notices only in the log */
+	char *notify_sender;	   /* empty: mxguard@myhostname */
+	char *notify_relay;	   /* "ip:port"; empty: the backend */
+	char *notify_command;	   /* executed without a shell */
+	int notify_interval;	   /* at most one notice per kind per interval */
+	/* Kernel-level blocking (fw_nft.c) and SYN-flood awareness. */
+	int firewall;		   /* enum firewall_kind */
+	char *firewall_table;
+	char *geo_database;	   /* tor geoip files or one .mmdb */
+	int synwatch_interval;	   /* seconds; 0: off */
+	/* Metrics and the shared store. */
+	char *metrics_listen;	   /* "ip:port"; empty: off */
+	char *store;		   /* "lmdb" or "redis://..." */
+	int store_timeout;	   /* milliseconds */
+	int store_cache_size;	   /* records kept locally for a Redis outage */
 };
 
 /*
@@ -93,6 +166,12 @@ void cfg_unref(struct cfg **cfgp);
  * into at most max words. Returns the number of words.
  */
 int cfg_split_list(char *value, char **words, int max);
+
+/*
+ * cfg_service_parse - the value of a service_NAME parameter into sv (name
+ * set by the caller). Returns 0, or -1 with a message in err.
+ */
+int cfg_service_parse(struct cfg_service *sv, const char *value, char *err, size_t errsz);
 
 /* cfg_control_path - the control socket path (relative names under state_dir). */
 void cfg_control_path(const struct cfg *cfg, char *buf, size_t bufsz);

@@ -138,3 +138,84 @@ void netaddr_unmap(struct netaddr *na)
 	memcpy(&na->ss, &sin, sizeof(sin));
 	na->len = sizeof(sin);
 }
+
+void netaddr_key(const struct sockaddr *sa, struct ipkey *key)
+{
+	memset(key, 0, sizeof(*key));
+	if (sa->sa_family == AF_INET) {
+		key->b[10] = key->b[11] = 0xff;
+		memcpy(key->b + 12, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+	} else if (sa->sa_family == AF_INET6) {
+		memcpy(key->b, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
+	}
+}
+
+int netaddr_key_is_v4(const struct ipkey *key)
+{
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+	return memcmp(key->b, mapped, 12) == 0;
+}
+
+void netaddr_key_prefix(struct ipkey *key, int bits)
+{
+	if (netaddr_key_is_v4(key))
+		bits += 96;
+	if (bits < 0)
+		bits = 0;
+	for (int i = 0; i < 16; i++) {
+		int keep = bits - i * 8;
+
+		if (keep >= 8)
+			continue;
+		key->b[i] &= keep <= 0 ? 0 : (uint8_t)(0xff << (8 - keep));
+	}
+}
+
+char *netaddr_key_format(const struct ipkey *key, char *buf, size_t bufsz)
+{
+	if (netaddr_key_is_v4(key))
+		inet_ntop(AF_INET, key->b + 12, buf, (socklen_t)bufsz);
+	else
+		inet_ntop(AF_INET6, key->b, buf, (socklen_t)bufsz);
+	return buf;
+}
+
+/*
+ * The seed keeps a remote sender from choosing addresses that all land in
+ * one hash bucket: the tables keyed by address see hostile input.
+ */
+static uint64_t netaddr_seed(void)
+{
+	static uint64_t seed;
+
+	if (seed == 0) {
+		FILE *fp = fopen("/dev/urandom", "r");
+
+		if (fp == NULL || fread(&seed, sizeof(seed), 1, fp) != 1)
+			seed = (uint64_t)(uintptr_t)&seed ^ 0x9e3779b97f4a7c15ULL;
+		if (fp != NULL)
+			fclose(fp);
+		seed |= 1;
+	}
+	return seed;
+}
+
+static uint64_t netaddr_mix(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	x ^= x >> 33;
+	return x;
+}
+
+uint64_t netaddr_key_hash(const struct ipkey *key)
+{
+	uint64_t a, b, s = netaddr_seed();
+
+	memcpy(&a, key->b, 8);
+	memcpy(&b, key->b + 8, 8);
+	return netaddr_mix(netaddr_mix(a ^ s) ^ b ^ (s << 1));
+}

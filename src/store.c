@@ -6,7 +6,7 @@
 
 #include "store.h"
 
-static const char *const store_kinds[STORE_NKINDS] = {"tarpit", "grey", "awl", "white"};
+static const char *const store_kinds[STORE_NKINDS] = {"tarpit", "grey", "awl", "white", "block"};
 
 const char *store_kind_name(enum store_kind kind)
 {

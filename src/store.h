@@ -1,7 +1,8 @@
 /*
  * store.h - mxguard's durable state: tarpit records, greylist triplets and
- * auto-whitelist counts, behind one interface with interchangeable
- * backends (store_lmdb.c today; a Redis backend will follow).
+ * auto-whitelist counts, operator whitelist entries and dynamic blocks,
+ * behind one interface with interchangeable backends: the embedded LMDB
+ * file (store_lmdb.c) and Redis shared by several MX hosts (store_redis.c).
  *
  * Lookups are asynchronous by contract: the result always arrives through
  * the callback from the event loop, never before store_get() returns, so
@@ -20,11 +21,14 @@ struct event_base;
 struct store;
 struct store_req;
 
-enum store_kind { STORE_TARPIT, STORE_GREY, STORE_AWL, STORE_WHITE, STORE_NKINDS };
+enum store_kind { STORE_TARPIT, STORE_GREY, STORE_AWL, STORE_WHITE, STORE_BLOCK, STORE_NKINDS };
 
 /*
  * store_kind_name - "tarpit", "grey", "awl", "white" (entries an operator
- * added with mxguardctl); store_kind_parse: the reverse, -1 if unknown.
+ * added with mxguardctl), "block" (dynamic blocks: key is the address,
+ * first = first offence, last = end of the block, count = escalation
+ * level, expires = last + block_memory); store_kind_parse: the reverse,
+ * -1 if unknown.
  */
 const char *store_kind_name(enum store_kind kind);
 int store_kind_parse(const char *name);
@@ -78,6 +82,28 @@ int store_list(struct store *s, enum store_kind kind,
 
 /* store_count - unexpired and expired-but-not-yet-removed records of kind. */
 long store_count(struct store *s, enum store_kind kind);
+
+/*
+ * Messages between the mxguard instances that share a store (blocks and
+ * attack state). store_publish sends one line (at most 512 bytes, no CR or
+ * LF) to every other instance; with the embedded store there are none and
+ * it does nothing. store_subscribe sets the callback that receives the
+ * lines other instances publish (never our own).
+ */
+int store_publish(struct store *s, const char *msg);
+void store_subscribe(struct store *s, void (*cb)(const char *msg, void *arg), void *arg);
+
+/* What mxguardctl status and the metrics show about the store. */
+struct store_status {
+	const char *backend;	 /* "lmdb" or "redis" */
+	int connected;		 /* redis: the connection is up */
+	int fallback;		 /* redis: decisions are local right now */
+	int64_t fallback_since;	 /* unix time the current fallback began, 0 if none */
+	uint64_t fallbacks;	 /* fallbacks so far */
+	uint64_t timeouts;	 /* lookups answered locally after store_timeout */
+	uint64_t replay_pending; /* writes waiting for Redis to come back */
+};
+void store_status(struct store *s, struct store_status *st);
 
 /* store_close - flush, close, free; sets *sp to NULL. */
 void store_close(struct store **sp);
