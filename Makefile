@@ -63,6 +63,9 @@ bench: deps all
 	MXGUARD_BIN=$(CURDIR)/$(BUILD)/mxguard bench/passthrough
 	MXGUARD_BIN=$(CURDIR)/$(BUILD)/mxguard bench/hold
 	MXGUARD_BIN=$(CURDIR)/$(BUILD)/mxguard bench/logstat
+	MXGUARD_BIN=$(CURDIR)/$(BUILD)/mxguard bench/store
+	MXGUARD_BIN=$(CURDIR)/$(BUILD)/mxguard bench/detect
+	MXGUARD_BIN=$(CURDIR)/$(BUILD)/mxguard bench/drop
 
 install: deps all
 	meson install -C $(BUILD) --destdir "$(DESTDIR)"

@@ -96,8 +96,8 @@ static const struct cfg_param cfg_table[] = {
 	{"conn_per_prefix", T_INT, "200", 0, 1000000, NULL, F(conn_per_prefix), 1},
 	{"rate_per_source", T_INT, "0", 0, 1000000, NULL, F(rate_per_source), 1},
 	{"rate_per_prefix", T_INT, "0", 0, 1000000, NULL, F(rate_per_prefix), 1},
-	{"prefix_v4", T_INT, "24", 8, 32, NULL, F(prefix_v4), 1},
-	{"prefix_v6", T_INT, "64", 16, 128, NULL, F(prefix_v6), 1},
+	{"prefix_v4", T_INT, "24", 8, 32, NULL, F(prefix_v4), 0},
+	{"prefix_v6", T_INT, "64", 16, 128, NULL, F(prefix_v6), 0},
 	/* Mail from anywhere must reach port 25: no country filter by default. */
 	{"smtp_countries", T_STR, "", 0, 0, NULL, F(smtp_countries), 1},
 	{"smtp_bogus_check", T_ENUM, "no", 0, 0, yesno_names, F(smtp_bogus_check), 1},
@@ -378,6 +378,7 @@ int cfg_service_parse(struct cfg_service *sv, const char *value, char *err, size
 	sv->bogus = 0;
 	sv->shield = 1;
 	sv->refuse = REFUSE_RST;
+	sv->timeout = 3600;
 	sv->conn_per_source = sv->conn_per_prefix = -1;
 	sv->rate_per_source = sv->rate_per_prefix = -1;
 	if (snprintf(buf, sizeof(buf), "%s", value) >= (int)sizeof(buf)) {
@@ -435,6 +436,12 @@ int cfg_service_parse(struct cfg_service *sv, const char *value, char *err, size
 		} else if (strcmp(tok, "refuse") == 0) {
 			if ((sv->refuse = cfg_word_enum(v, refuse_names)) < 0)
 				goto bad_word;
+		} else if (strcmp(tok, "timeout") == 0) {
+			long secs;
+
+			if (cfg_time(v, &secs) < 0 || secs < 10 || secs > DAY)
+				goto bad_word;
+			sv->timeout = (int)secs;
 		} else {
 			size_t i;
 
@@ -453,7 +460,7 @@ int cfg_service_parse(struct cfg_service *sv, const char *value, char *err, size
 			}
 			if (i == sizeof(limits) / sizeof(limits[0])) {
 				snprintf(err, errsz, "unknown key '%.64s' (expected listen, backend, "
-						     "proxy, group, countries, bogus, shield, refuse, "
+						     "proxy, group, countries, bogus, shield, refuse, timeout, "
 						     "conn_per_source, conn_per_prefix, "
 						     "rate_per_source, rate_per_prefix)",
 					 tok);

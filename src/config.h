@@ -42,6 +42,7 @@ struct cfg_service {
 	int bogus;		   /* refuse RFC 6890 special-purpose sources */
 	int shield;		   /* dynamic blocks and attack policy apply */
 	int refuse;		   /* enum refuse_how */
+	int timeout;		   /* idle seconds in the relay (IMAP IDLE: 29 min) */
 	int conn_per_source, conn_per_prefix, rate_per_source, rate_per_prefix;
 };
 

@@ -20,6 +20,8 @@
 #include "log.h"
 #include "mxguard.h"
 #include "relay.h"
+#include "service.h"
+#include "shield.h"
 #include "smtp.h"
 
 /* How long a closing connection may keep sending before it is cut off. */
@@ -29,9 +31,9 @@ static const char *const conn_stage_names[] = {"greet",     "dialogue", "connect
 					       "replay",    "relay",    "tarpit"};
 static const char *const conn_end_names[] = {
 	"none",	       "quit",	  "client_eof", "client_error", "backend_eof", "backend_error",
-	"backend_fail", "timeout", "errors",	 "shutdown",	 "overload",	"tarpit_drop",
+	"backend_fail", "timeout", "errors",	 "shutdown",	 "tarpit_drop",
 };
-static const char *const conn_action_names[] = {"pass", "inspect", "refused"};
+static const char *const conn_action_names[] = {"pass", "inspect"};
 
 const char *conn_stage_name(int stage)
 {
@@ -75,7 +77,9 @@ void conn_close(struct conn *c, enum conn_end end)
 	if (c->end == END_NONE)
 		c->end = (uint8_t)end;
 	conn_log(c);
+	shield_conn_close(c);
 	grey_conn_free(c);
+	service_free(c);
 	if (c->relay != NULL)
 		relay_free(c);
 	if (c->ho != NULL)
@@ -256,13 +260,14 @@ void conn_read_resume(struct conn *c)
 		event_add(c->ev, &tv);
 }
 
-void conn_accept(struct mxg *mxg, const struct listener *lst, int fd, const struct sockaddr *sa,
+void conn_accept(struct mxg *mxg, struct listener *lst, int fd, const struct sockaddr *sa,
 		 int salen)
 {
 	struct cfg *cfg = mxg->cfg;
 	struct conn *c;
 
 	mxg->stats.accepted++;
+	lst->stats.accepted++;
 	c = calloc(1, sizeof(*c));
 	if (c == NULL) {
 		close(fd);
@@ -289,25 +294,20 @@ void conn_accept(struct mxg *mxg, const struct listener *lst, int fd, const stru
 	mxg->conns = c;
 	mxg->nconns++;
 
-	if (mxg->nconns > cfg->max_connections) {
-		char reply[300];
-
-		mxg->stats.refused++;
-		c->action = ACT_REFUSED;
-		snprintf(reply, sizeof(reply), "421 4.7.0 %s Error: too many connections\r\n",
-			 cfg->myhostname);
-		/*
-		 * One line and close at once: no drain. The client has sent
-		 * nothing yet, and under a flood a lingering refusal would hold
-		 * the very descriptors and memory the limit protects.
-		 */
-		if (send(fd, reply, strlen(reply), MSG_NOSIGNAL | MSG_DONTWAIT) > 0)
-			c->bytes_out = strlen(reply);
-		conn_close(c, END_OVERLOAD);
+	shield_conn_open(c);
+	if (lst->svc >= 0) {
+		c->action = ACT_PASS;
+		service_start(c);
 		return;
 	}
+	/*
+	 * Under attack, clients not known before are suspects (shield.c);
+	 * with default_action = pass they are inspected for the time being.
+	 */
+	c->attack_suspect = shield_smtp_suspect(c);
 	/* Decided before any write: a failed write logs the connection. */
-	c->action = cfg->default_action == ACTION_INSPECT ? ACT_INSPECT : ACT_PASS;
+	c->action = cfg->default_action == ACTION_INSPECT || c->attack_suspect ? ACT_INSPECT
+										: ACT_PASS;
 	/*
 	 * The first greeting line goes out at once. Its last line comes from
 	 * the backend (pass) or from mxguard (inspect), so the client sees one

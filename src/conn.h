@@ -20,6 +20,7 @@ struct event;
 struct listener;
 struct handoff;
 struct relay;
+struct svconn;
 struct dns_req;
 struct store_req;
 struct grey_lookups;
@@ -34,7 +35,7 @@ enum conn_stage {
 	STAGE_TARPIT,
 };
 
-enum conn_action { ACT_PASS, ACT_INSPECT, ACT_REFUSED };
+enum conn_action { ACT_PASS, ACT_INSPECT };
 
 /* How a connection ended; named in its close line. */
 enum conn_end {
@@ -48,7 +49,6 @@ enum conn_end {
 	END_TIMEOUT,
 	END_ERRORS,
 	END_SHUTDOWN,
-	END_OVERLOAD,
 	END_TARPIT_DROP,
 };
 
@@ -56,7 +56,7 @@ struct conn {
 	struct mxg *mxg;
 	struct conn *prev, *next;
 	struct cfg *cfg;	/* the configuration it was accepted under */
-	const struct listener *lst;
+	struct listener *lst;	/* its counters move (listener_stats) */
 	struct event *ev;	/* client read (dialogue, tarpit, drain) */
 	struct event *wev;	/* client write, only while output is blocked */
 	/* Dialogue input: a partial line, allocated only while one is pending. */
@@ -69,6 +69,7 @@ struct conn {
 	char *pending;		/* the command that triggered the hand-off */
 	struct handoff *ho;
 	struct relay *relay;
+	struct svconn *svc;	/* service.c: backend connect in progress */
 	/* The taRgrey engine (grey.c, tarpit.c): verdict and pending lookups. */
 	char *name;		/* verified reverse name; NULL: unknown */
 	struct dns_req *dreq;	/* reverse name lookup in flight */
@@ -90,6 +91,10 @@ struct conn {
 	uint8_t discard : 1;	/* skipping the rest of an overlong line */
 	uint8_t esmtp : 1;	/* client said EHLO */
 	uint8_t deciding : 1;	/* grey_decide waits for DNS or the store */
+	uint8_t counted : 1;	/* its verdict is in the metrics (once per connection) */
+	uint8_t lim_src : 1;	/* counted in the shield's per-source table */
+	uint8_t lim_net : 1;	/* counted in the shield's per-prefix table */
+	uint8_t attack_suspect : 1; /* under attack and unknown: a suspect (shield.c) */
 	uint8_t pending_verb;	/* enum smtp_verb */
 	uint8_t dns_state;	/* enum grey_dns_state */
 	uint8_t verdict;	/* enum verdict, valid once dns_state is final */
@@ -97,7 +102,7 @@ struct conn {
 };
 
 /* conn_accept - take a new client socket from a listener. */
-void conn_accept(struct mxg *mxg, const struct listener *lst, int fd,
+void conn_accept(struct mxg *mxg, struct listener *lst, int fd,
 		 const struct sockaddr *sa, int salen);
 
 /*

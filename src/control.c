@@ -4,6 +4,15 @@
  * Local clients only (a unix socket, mode 0660): permission is the file's.
  * Requests are single lines of at most CONTROL_LINE_MAX bytes; a client
  * that sends more, or nothing for CONTROL_TIMEOUT seconds, is dropped.
+ * Every answer is one JSON object on one line; errors are
+ * {"ok":false,"error":"..."}.
+ *
+ * Verbs: status (counters, connections, store), top (one snapshot for
+ * mxguardctl's live view: also the tarpit holds, oldest first, and the
+ * last CONTROL_RECENT verdicts, kept here in a ring that the engine feeds
+ * through control_note_verdict), list/add/del/flush of store records,
+ * reload, ping. Everything is answered synchronously from the loop: the
+ * answers are small, except list and flush, which walk the store.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -11,6 +20,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,42 +33,170 @@
 #include "conn.h"
 #include "control.h"
 #include "grey.h"
+#include "listen.h"
 #include "log.h"
 #include "mxguard.h"
+#include "netaddr.h"
+#include "notify.h"
+#include "rules.h"
+#include "shield.h"
 #include "store.h"
 
 #define CONTROL_LINE_MAX 1024
 #define CONTROL_TIMEOUT 10
+#define CONTROL_HOLDS_MAX 100	  /* oldest tarpit holds in a "top" snapshot */
+#define CONTROL_FLUSH_BATCH 1024 /* keys collected per pass of "flush" */
+
+/* One remembered decision (control_note_verdict). */
+struct control_verdict {
+	int64_t ms; /* unix time, milliseconds */
+	char client[NETADDR_STRLEN];
+	char name[256];
+	char reason[160];
+	int verdict;
+};
 
 struct control {
 	struct mxg *mxg;
 	int fd;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct evconnlistener *evl;
+	int (*reload)(struct mxg *, char *, size_t);   /* control_set_reload */
+	struct control_verdict recent[CONTROL_RECENT]; /* ring, see control_note_verdict */
+	uint64_t nrecent;			       /* verdicts noted so far */
 };
 
+/* Names of enum refuse_reason (mxguard.h), as status and top report them. */
+static const char *const control_refusal_names[] = {
+	"overload",    "blocked",     "static",	     "bogus",	    "country",
+	"conn_source", "conn_prefix", "rate_source", "rate_prefix", "attack",
+};
+_Static_assert(sizeof(control_refusal_names) / sizeof(control_refusal_names[0]) ==
+		       REFUSE_NREASONS,
+	       "one name per enum refuse_reason");
+
+static void control_json(struct evbuffer *out, const char *s);
+
+static int64_t control_now_ms(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static const char *control_verdict_name(int v)
+{
+	return v >= VERDICT_CLEAN && v <= VERDICT_BLACK ? rules_verdict_name(v) : "unknown";
+}
+
+/*
+ * control_conns - "connections", "held", "stages" and "listeners" members
+ * (each followed by a comma). Connections of a listener that a reload
+ * removed count as "other".
+ */
+static void control_conns(struct mxg *mxg, struct evbuffer *out)
+{
+	int by_stage[STAGE_TARPIT + 1] = {0};
+	int *by_lst = mxg->nlisteners > 0 ? calloc((size_t)mxg->nlisteners, sizeof(int)) : NULL;
+	int other = 0, i;
+
+	for (struct conn *c = mxg->conns; c != NULL; c = c->next) {
+		if (c->stage <= STAGE_TARPIT)
+			by_stage[c->stage]++;
+		for (i = 0; i < mxg->nlisteners && c->lst != &mxg->listeners[i]; i++)
+			;
+		if (by_lst != NULL && i < mxg->nlisteners)
+			by_lst[i]++;
+		else
+			other++;
+	}
+	evbuffer_add_printf(out, "\"connections\":%d,\"held\":%d,\"stages\":{", mxg->nconns,
+			    by_stage[STAGE_TARPIT]);
+	for (int s = 0; s <= STAGE_TARPIT; s++)
+		evbuffer_add_printf(out, "%s\"%s\":%d", s ? "," : "", conn_stage_name(s),
+				    by_stage[s]);
+	evbuffer_add_printf(out, "},\"listeners\":{");
+	for (i = 0; by_lst != NULL && i < mxg->nlisteners; i++) {
+		evbuffer_add_printf(out, "%s\"", i ? "," : "");
+		control_json(out, mxg->listeners[i].name);
+		evbuffer_add_printf(out, "\":%d", by_lst[i]);
+	}
+	if (other > 0)
+		evbuffer_add_printf(out, "%s\"other\":%d", i ? "," : "", other);
+	evbuffer_add_printf(out, "},");
+	free(by_lst);
+}
+
+/* control_counters - "refusals" and "verdicts" members (no comma after). */
+static void control_counters(struct mxg *mxg, struct evbuffer *out)
+{
+	evbuffer_add_printf(out, "\"refusals\":{");
+	for (int r = 0; r < REFUSE_NREASONS; r++)
+		evbuffer_add_printf(out, "%s\"%s\":%llu", r ? "," : "", control_refusal_names[r],
+				    (unsigned long long)mxg->stats.refusals[r]);
+	evbuffer_add_printf(out, "},\"verdicts\":{");
+	for (int v = VERDICT_CLEAN; v <= VERDICT_BLACK; v++)
+		evbuffer_add_printf(out, "%s\"%s\":%llu", v ? "," : "", rules_verdict_name(v),
+				    (unsigned long long)mxg->stats.verdicts[v]);
+	evbuffer_add_printf(out, "}");
+}
+
+/*
+ * control_store_status - the "store" member: the backend and, with Redis,
+ * whether decisions are local right now; records per kind.
+ */
+static void control_store_status(struct mxg *mxg, struct evbuffer *out)
+{
+	struct store *s = mxg->engine != NULL ? grey_store(mxg->engine) : NULL;
+	struct store_status st;
+
+	if (s == NULL) {
+		evbuffer_add_printf(out, ",\"store\":null");
+		return;
+	}
+	memset(&st, 0, sizeof(st));
+	store_status(s, &st);
+	evbuffer_add_printf(out,
+			    ",\"store\":{\"backend\":\"%s\",\"connected\":%s,\"fallback\":%s,"
+			    "\"fallback_since\":%lld,\"fallbacks\":%llu,\"timeouts\":%llu,"
+			    "\"replay_pending\":%llu,\"replay_dropped\":%llu,\"cached\":%llu,"
+			    "\"records\":{",
+			    st.backend != NULL ? st.backend : "unknown",
+			    st.connected ? "true" : "false", st.fallback ? "true" : "false",
+			    (long long)st.fallback_since, (unsigned long long)st.fallbacks,
+			    (unsigned long long)st.timeouts, (unsigned long long)st.replay_pending,
+			    (unsigned long long)st.replay_dropped, (unsigned long long)st.cached);
+	for (int k = 0; k < STORE_NKINDS; k++)
+		evbuffer_add_printf(out, "%s\"%s\":%ld", k ? "," : "", store_kind_name(k),
+				    store_count(s, k));
+	evbuffer_add_printf(out, "}}");
+}
+
+/*
+ * control_status - the daemon at a glance. The members of earlier versions
+ * (pid ... stages, engine) keep their names: scripts read them.
+ */
 static void control_status(struct control *ctl, struct evbuffer *out)
 {
 	struct mxg *mxg = ctl->mxg;
-	int by_stage[STAGE_TARPIT + 1] = {0};
 
-	for (struct conn *c = mxg->conns; c != NULL; c = c->next)
-		if (c->stage <= STAGE_TARPIT)
-			by_stage[c->stage]++;
 	evbuffer_add_printf(out,
-			    "{\"pid\":%ld,\"uptime\":%ld,\"stopping\":%s,\"connections\":%d,"
+			    "{\"ok\":true,\"pid\":%ld,\"uptime\":%ld,\"stopping\":%s,"
 			    "\"accepted\":%llu,\"refused\":%llu,\"passed\":%llu,"
-			    "\"backend_fail\":%llu,\"stages\":{",
+			    "\"backend_fail\":%llu,",
 			    (long)getpid(), (long)(time(NULL) - mxg->started),
-			    mxg->stopping ? "true" : "false", mxg->nconns,
+			    mxg->stopping ? "true" : "false",
 			    (unsigned long long)mxg->stats.accepted,
 			    (unsigned long long)mxg->stats.refused,
 			    (unsigned long long)mxg->stats.passed,
 			    (unsigned long long)mxg->stats.backend_fail);
-	for (int s = 0; s <= STAGE_TARPIT; s++)
-		evbuffer_add_printf(out, "%s\"%s\":%d", s ? "," : "", conn_stage_name(s),
-				    by_stage[s]);
-	evbuffer_add_printf(out, "}");
+	control_conns(mxg, out);
+	control_counters(mxg, out);
+	control_store_status(mxg, out);
+	/* The shield: attack state per listener group, blocks, tables. */
+	evbuffer_add_printf(out, ",\"shield\":");
+	shield_status(mxg, out);
 	if (mxg->engine != NULL) {
 		char eng[1024];
 
@@ -66,6 +204,112 @@ static void control_status(struct control *ctl, struct evbuffer *out)
 		evbuffer_add_printf(out, ",\"engine\":{%s}", eng);
 	}
 	evbuffer_add_printf(out, "}\n");
+}
+
+/* control_hold - a held connection and when its hold began. */
+struct control_hold {
+	int64_t since_ms;
+	const struct conn *c;
+};
+
+static int control_hold_cmp(const void *a, const void *b)
+{
+	const struct control_hold *x = a, *y = b;
+
+	return x->since_ms < y->since_ms ? -1 : x->since_ms > y->since_ms;
+}
+
+/* control_holds - the "holds" member: the oldest CONTROL_HOLDS_MAX holds first. */
+static void control_holds(struct mxg *mxg, int64_t now, struct evbuffer *out)
+{
+	struct control_hold *h = NULL;
+	int n = 0, max = 0;
+
+	for (struct conn *c = mxg->conns; c != NULL; c = c->next)
+		max += c->stage == STAGE_TARPIT;
+	/* On allocation failure the list is empty; "held" still counts them. */
+	if (max > 0)
+		h = calloc((size_t)max, sizeof(*h));
+	for (struct conn *c = mxg->conns; h != NULL && c != NULL && n < max; c = c->next) {
+		if (c->stage != STAGE_TARPIT)
+			continue;
+		h[n].since_ms = (int64_t)c->start.tv_sec * 1000 + c->start.tv_usec / 1000 +
+				c->held_ms;
+		h[n++].c = c;
+	}
+	if (n > 1)
+		qsort(h, (size_t)n, sizeof(*h), control_hold_cmp);
+	evbuffer_add_printf(out, ",\"holds\":[");
+	for (int i = 0; i < n && i < CONTROL_HOLDS_MAX; i++) {
+		char ip[NETADDR_STRLEN];
+		int64_t age = now - h[i].since_ms;
+
+		netaddr_ip(&h[i].c->client.ss.sa, ip, sizeof(ip));
+		evbuffer_add_printf(out, "%s{\"client\":\"%s\",\"age\":%lld.%03lld,\"name\":\"",
+				    i ? "," : "", ip, (long long)(age > 0 ? age / 1000 : 0),
+				    (long long)(age > 0 ? age % 1000 : 0));
+		control_json(out, h[i].c->name != NULL ? h[i].c->name : "unknown");
+		evbuffer_add_printf(out, "\"}");
+	}
+	evbuffer_add_printf(out, "]");
+	free(h);
+}
+
+/*
+ * control_top - one snapshot for mxguardctl top: what status has (without
+ * the store walk), the holds and the recent verdicts, newest first. Rates
+ * are the client's business: it has two snapshots and their "now_ms".
+ */
+static void control_top(struct control *ctl, struct evbuffer *out)
+{
+	struct mxg *mxg = ctl->mxg;
+	int64_t now = control_now_ms();
+	uint64_t n = ctl->nrecent < CONTROL_RECENT ? ctl->nrecent : CONTROL_RECENT;
+
+	evbuffer_add_printf(out,
+			    "{\"ok\":true,\"now_ms\":%lld,\"uptime\":%ld,\"accepted\":%llu,"
+			    "\"refused\":%llu,\"passed\":%llu,",
+			    (long long)now, (long)(time(NULL) - mxg->started),
+			    (unsigned long long)mxg->stats.accepted,
+			    (unsigned long long)mxg->stats.refused,
+			    (unsigned long long)mxg->stats.passed);
+	control_conns(mxg, out);
+	control_counters(mxg, out);
+	control_holds(mxg, now, out);
+	evbuffer_add_printf(out, ",\"recent\":[");
+	for (uint64_t i = 0; i < n; i++) {
+		const struct control_verdict *v =
+			&ctl->recent[(ctl->nrecent - 1 - i) % CONTROL_RECENT];
+		int64_t age = now - v->ms;
+
+		evbuffer_add_printf(out, "%s{\"age\":%lld,\"client\":\"", i ? "," : "",
+				    (long long)(age > 0 ? age / 1000 : 0));
+		control_json(out, v->client);
+		evbuffer_add_printf(out, "\",\"name\":\"");
+		control_json(out, v->name);
+		evbuffer_add_printf(out, "\",\"verdict\":\"%s\",\"reason\":\"",
+				    control_verdict_name(v->verdict));
+		control_json(out, v->reason);
+		evbuffer_add_printf(out, "\"}");
+	}
+	evbuffer_add_printf(out, "]}\n");
+}
+
+void control_note_verdict(struct mxg *mxg, const struct sockaddr *client, const char *name,
+			  int verdict, const char *reason)
+{
+	struct control *ctl = mxg != NULL ? mxg->control : NULL;
+	struct control_verdict *v;
+
+	if (ctl == NULL)
+		return;
+	v = &ctl->recent[ctl->nrecent++ % CONTROL_RECENT];
+	v->ms = control_now_ms();
+	if (client == NULL || netaddr_ip(client, v->client, sizeof(v->client)) == NULL)
+		snprintf(v->client, sizeof(v->client), "unknown");
+	snprintf(v->name, sizeof(v->name), "%s", name != NULL ? name : "unknown");
+	snprintf(v->reason, sizeof(v->reason), "%s", reason != NULL ? reason : "");
+	v->verdict = verdict;
 }
 
 /* control_json - s as the body of a JSON string (quotes not included). */
@@ -107,7 +351,64 @@ static int control_list_cb(const char *key, const struct store_rec *rec, void *a
 	return 0;
 }
 
-/* control_records - "list KIND", "add white ENTRY", "del KIND KEY". */
+/* control_keys - a batch of keys collected by a store walk (flush). */
+struct control_keys {
+	char **keys;
+	int n, max;
+};
+
+static int control_key_cb(const char *key, const struct store_rec *rec, void *arg)
+{
+	struct control_keys *k = arg;
+
+	(void)rec;
+	if (k->n >= k->max || (k->keys[k->n] = strdup(key)) == NULL)
+		return 1;
+	return ++k->n >= k->max;
+}
+
+/*
+ * control_flush - remove every record of kind. A walk must not change what
+ * it walks, so keys are collected a batch at a time, then deleted: memory
+ * stays bounded whatever the store holds. A pass that deletes nothing ends
+ * the loop (no endless loop on a record that will not go). Returns the
+ * number removed, or -1 on a store error.
+ */
+static long control_flush(struct mxg *mxg, struct engine *e, int kind)
+{
+	char *keys[CONTROL_FLUSH_BATCH];
+	long total = 0;
+
+	for (;;) {
+		struct control_keys k = {keys, 0, CONTROL_FLUSH_BATCH};
+		int rc = store_list(grey_store(e), kind, control_key_cb, &k), failed = 0;
+		long before = total;
+
+		for (int i = 0; i < k.n; i++) {
+			/* Whitelist and blocks also live in memory (and nftables). */
+			char err[256];
+			int d = kind == STORE_WHITE   ? grey_white_del(e, keys[i])
+				: kind == STORE_BLOCK ? shield_unblock(mxg, keys[i], err, sizeof(err))
+						      : store_del(grey_store(e), kind, keys[i]);
+
+			if (d < 0)
+				failed = 1;
+			total += d > 0;
+			free(keys[i]);
+		}
+		if (rc < 0 || failed)
+			return -1;
+		if (k.n < CONTROL_FLUSH_BATCH || total == before)
+			break;
+	}
+	return total;
+}
+
+/*
+ * control_records - "list KIND", "add KIND ENTRY", "del KIND KEY", "flush
+ * KIND". White entries and blocks are added by hand; tarpit, grey and awl
+ * records only by the engine.
+ */
 static void control_records(struct control *ctl, char *line, struct evbuffer *out)
 {
 	struct engine *e = ctl->mxg->engine;
@@ -116,34 +417,71 @@ static void control_records(struct control *ctl, char *line, struct evbuffer *ou
 	int kind = kind_s ? store_kind_parse(kind_s) : -1;
 	char err[256];
 
-	if (e == NULL) {
-		control_error(out, "no store");
+	if (kind < 0) {
+		snprintf(err, sizeof(err),
+			 "unknown record kind '%.40s' (expected tarpit, grey, awl, white or block)",
+			 kind_s ? kind_s : "");
+		control_error(out, err);
 		return;
 	}
-	if (kind < 0) {
-		control_error(out, "expected a record kind: tarpit, grey, awl or white");
+	if (e == NULL) {
+		control_error(out, "no store (the taRgrey engine is off)");
 		return;
 	}
 	if (strcmp(verb, "list") == 0 && key == NULL) {
 		struct control_walk w = {out, 0};
 
-		evbuffer_add_printf(out, "{\"ok\":true,\"kind\":\"%s\",\"records\":[", kind_s);
+		evbuffer_add_printf(out, "{\"ok\":true,\"kind\":\"%s\",\"records\":[",
+				    store_kind_name(kind));
 		if (store_list(grey_store(e), kind, control_list_cb, &w) < 0) {
 			evbuffer_drain(out, evbuffer_get_length(out));
 			control_error(out, "store error");
 			return;
 		}
 		evbuffer_add_printf(out, "]}\n");
+	} else if (strcmp(verb, "flush") == 0 && key == NULL) {
+		long n = control_flush(ctl->mxg, e, kind);
+
+		if (n < 0) {
+			control_error(out, "store error");
+			return;
+		}
+		log_info("control: flush %s: %ld record%s removed", store_kind_name(kind), n,
+			 n == 1 ? "" : "s");
+		evbuffer_add_printf(out, "{\"ok\":true,\"kind\":\"%s\",\"flushed\":%ld}\n",
+				    store_kind_name(kind), n);
 	} else if (strcmp(verb, "add") == 0 && key != NULL) {
-		if (kind != STORE_WHITE)
-			control_error(out, "only white entries are added by hand");
+		if (kind == STORE_BLOCK) {
+			/* "add block ADDR [SECONDS]": the shield blocks it everywhere. */
+			char *secs = strchr(key, ' ');
+			long n = 0;
+
+			if (secs != NULL) {
+				char *end;
+
+				*secs++ = '\0';
+				n = strtol(secs, &end, 10);
+				if (end == secs || *end != '\0' || n < 1 || n > 365L * 86400) {
+					control_error(out, "add block: SECONDS must be 1 to 31536000");
+					return;
+				}
+			}
+			if (shield_block(ctl->mxg, key, (uint32_t)n, err, sizeof(err)) < 0)
+				control_error(out, err);
+			else
+				evbuffer_add_printf(out, "{\"ok\":true}\n");
+		} else if (kind != STORE_WHITE)
+			control_error(out, "only white entries are added by hand (tarpit, grey and "
+					   "awl records are made by the engine)");
 		else if (grey_white_add(e, key, err, sizeof(err)) < 0)
 			control_error(out, err);
 		else
 			evbuffer_add_printf(out, "{\"ok\":true}\n");
 	} else if (strcmp(verb, "del") == 0 && key != NULL) {
+		/* A block goes from the shield's table, the store and nftables. */
 		int rc = kind == STORE_WHITE ? grey_white_del(e, key)
-					     : store_del(grey_store(e), kind, key);
+			 : kind == STORE_BLOCK ? shield_unblock(ctl->mxg, key, err, sizeof(err))
+					       : store_del(grey_store(e), kind, key);
 
 		if (rc < 0)
 			control_error(out, "store error");
@@ -152,8 +490,32 @@ static void control_records(struct control *ctl, char *line, struct evbuffer *ou
 		else
 			evbuffer_add_printf(out, "{\"ok\":true}\n");
 	} else {
-		control_error(out, "usage: list KIND | add white ENTRY | del KIND KEY");
+		control_error(out,
+			      "usage: list KIND | add white ENTRY | del KIND KEY | flush KIND");
 	}
+}
+
+/*
+ * control_notify_test - "notify-test [TEXT]": one test notice through the
+ * configured channels (log, mail, command), rate-limited like the others.
+ * TEXT travels as the TEXT data item (MXG_TEXT for notify_command).
+ */
+static void control_notify_test(struct control *ctl, const char *text, struct evbuffer *out)
+{
+	struct mxg *mxg = ctl->mxg;
+	char subject[300];
+	struct notify_kv kv[] = {{"TEXT", text}};
+
+	if (mxg->notify == NULL) {
+		control_error(out, "notices are not running");
+		return;
+	}
+	snprintf(subject, sizeof(subject), "mxguard test notice from %s", mxg->cfg->myhostname);
+	notify_send(mxg->notify, NOTIFY_TEST, subject,
+		    "This is a test notice, requested on the control socket (notify-test).\n"
+		    "Notices of attacks and blocks will arrive the same way.\n",
+		    kv, text[0] != '\0');
+	evbuffer_add_printf(out, "{\"ok\":true}\n");
 }
 
 static void control_request(struct control *ctl, char *line, struct evbuffer *out)
@@ -161,14 +523,20 @@ static void control_request(struct control *ctl, char *line, struct evbuffer *ou
 	char err[512];
 
 	if (strncmp(line, "list ", 5) == 0 || strncmp(line, "add ", 4) == 0 ||
-	    strncmp(line, "del ", 4) == 0) {
+	    strncmp(line, "del ", 4) == 0 || strncmp(line, "flush ", 6) == 0) {
 		control_records(ctl, line, out);
 	} else if (strcmp(line, "status") == 0) {
 		control_status(ctl, out);
+	} else if (strcmp(line, "top") == 0) {
+		control_top(ctl, out);
 	} else if (strcmp(line, "ping") == 0) {
 		evbuffer_add_printf(out, "{\"ok\":true}\n");
+	} else if (strcmp(line, "notify-test") == 0 || strncmp(line, "notify-test ", 12) == 0) {
+		control_notify_test(ctl, line[11] ? line + 12 : "", out);
 	} else if (strcmp(line, "reload") == 0) {
-		if (mxg_reload(ctl->mxg, err, sizeof(err)) == 0)
+		if (ctl->reload == NULL)
+			control_error(out, "reload is not available");
+		else if (ctl->reload(ctl->mxg, err, sizeof(err)) == 0)
 			evbuffer_add_printf(out, "{\"ok\":true}\n");
 		else
 			control_error(out, err);
@@ -264,6 +632,11 @@ struct control *control_open(struct mxg *mxg, uid_t uid, gid_t gid, char *err, s
 		return NULL;
 	}
 	return ctl;
+}
+
+void control_set_reload(struct control *ctl, int (*reload)(struct mxg *, char *, size_t))
+{
+	ctl->reload = reload;
 }
 
 int control_start(struct control *ctl)

@@ -1,7 +1,7 @@
 /*
  * control.h - the control socket: a local stream socket that answers one
- * command per line ("status", "reload", "ping", "list KIND", "add white
- * ENTRY", "del KIND KEY") with one JSON line.
+ * command per line ("status", "top", "reload", "ping", "list KIND", "add
+ * white ENTRY", "del KIND KEY", "flush KIND") with one JSON line.
  * mxguardctl is its client.
  */
 #ifndef MXG_CONTROL_H
@@ -20,10 +20,31 @@ struct control;
  */
 struct control *control_open(struct mxg *mxg, uid_t uid, gid_t gid, char *err, size_t errsz);
 
+/*
+ * control_set_reload - the function that "reload" calls (main.c's
+ * mxg_reload). The program passes it in so that this module, which the
+ * engine links for control_note_verdict, does not depend on main.c; until
+ * it is set, "reload" answers an error.
+ */
+void control_set_reload(struct control *ctl, int (*reload)(struct mxg *, char *, size_t));
+
 /* control_start - serve it on mxg->base. Returns 0 or -1. */
 int control_start(struct control *ctl);
 
 /* control_close - stop serving, remove the socket file, free. */
 void control_close(struct control **ctlp);
+
+/*
+ * control_note_verdict - remember a decision for "top" (a ring of the last
+ * CONTROL_RECENT verdicts; the oldest is overwritten). client is the
+ * client's socket address, name its verified reverse name (NULL: unknown),
+ * verdict an enum verdict (rules.h), reason the rule that decided (may be
+ * NULL). The strings are copied (truncated); mxg->control may be NULL, and
+ * then nothing happens. Cheap: called once per decision.
+ */
+#define CONTROL_RECENT 64
+struct sockaddr;
+void control_note_verdict(struct mxg *mxg, const struct sockaddr *client, const char *name,
+			  int verdict, const char *reason);
 
 #endif

@@ -46,6 +46,7 @@
 #include <event2/event.h>
 
 #include "dns.h"
+#include "metrics.h"
 
 #define DNS_NAMESZ 256 /* a presentation name (253) and its NUL, rounded */
 #define DNS_MAXN 16    /* names or addresses kept per answer */
@@ -103,6 +104,7 @@ struct dns_query {
 	struct dns *d;
 	struct dns_req *req; /* NULL once cancelled */
 	int type;
+	struct timespec sent; /* CLOCK_MONOTONIC, for the latency histogram */
 	char name[DNS_NAMESZ];
 };
 
@@ -143,6 +145,7 @@ struct dns {
 	struct dns_sock *socks;
 	struct dns_req *reqs;
 	int closing;
+	struct hist *latency; /* NULL: not observed */
 
 	struct dns_cent **buckets;
 	uint32_t mask;
@@ -595,6 +598,13 @@ static void dns_query_cb(void *arg, int status, int timeouts, unsigned char *abu
 	dns_parse(q->type, status, abuf, alen, &ans);
 	if (ans.st != DNS_FAIL)
 		dns_cache_put(q->d, q->type, q->name, &ans);
+	if (ans.st != DNS_FAIL && q->d->latency != NULL) {
+		struct timespec now;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		hist_observe(q->d->latency, (double)(now.tv_sec - q->sent.tv_sec) +
+						(double)(now.tv_nsec - q->sent.tv_nsec) / 1e9);
+	}
 	free(q);
 	if (req != NULL)
 		dns_step(req, &ans);
@@ -624,6 +634,7 @@ static void dns_lookup(struct dns_req *req, int type, const char *name)
 	q->d = d;
 	q->req = req;
 	q->type = type;
+	clock_gettime(CLOCK_MONOTONIC, &q->sent);
 	memcpy(q->name, name, strlen(name) + 1);
 	req->q = q;
 	ares_query(d->channel, q->name, C_IN, type, dns_query_cb, q);
@@ -952,6 +963,11 @@ struct dns *dns_new(struct event_base *base, const char *resolvers, int timeout_
  * the orphaned queries back with ARES_EDESTRUCTION (they free themselves)
  * and reports its sockets closed (their events go).
  */
+void dns_set_latency(struct dns *d, struct hist *h)
+{
+	d->latency = h;
+}
+
 void dns_free(struct dns **dp)
 {
 	struct dns *d = *dp;

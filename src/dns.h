@@ -14,6 +14,7 @@
 struct event_base;
 struct dns;
 struct dns_req;
+struct hist;
 
 enum dns_status {
 	DNS_OK,	  /* an answer */
@@ -29,6 +30,13 @@ enum dns_status {
  */
 struct dns *dns_new(struct event_base *base, const char *resolvers, int timeout_ms,
 		    int cache_entries, char *err, size_t errsz);
+
+/*
+ * dns_set_latency - observe into h the seconds each query answered by the
+ * network took (not cache hits, not failures); NULL stops it. h must
+ * outlive d.
+ */
+void dns_set_latency(struct dns *d, struct hist *h);
 
 /*
  * dns_verified_name - PTR of addr, then the A (or AAAA) records of that

@@ -32,9 +32,10 @@ struct fw *fw_start(const char *table, const uint16_t *ports, int nports, const 
 		    char *err, size_t errsz);
 
 /*
- * fw_block - ask for addr to be dropped for seconds (>= 1). Never blocks:
- * when the helper is behind, the request is counted as lost and logged
- * once. Returns 0 or -1.
+ * fw_block - ask for addr to be dropped for seconds (>= 1; longer than 366
+ * days is cut to that). An IPv4-mapped IPv6 address is blocked as IPv4.
+ * Never blocks: when the helper is behind, the request is counted as lost
+ * and logged once per run of losses. Returns 0 or -1.
  */
 int fw_block(struct fw *fw, const struct sockaddr *sa, uint32_t seconds);
 
@@ -43,6 +44,16 @@ int fw_unblock(struct fw *fw, const struct sockaddr *sa);
 
 /* fw_lost - requests that could not be handed to the helper. */
 unsigned long fw_lost(const struct fw *fw);
+
+/*
+ * fw_fd - the descriptor that becomes readable when the helper reports a
+ * failed batch or dies; fw_poll - log those reports now, without waiting.
+ * Optional: fw_block and fw_unblock poll too, so without an event on
+ * fw_fd a report is only logged at the next request. After the helper's
+ * death fw_fd is -1 and every request counts as lost.
+ */
+int fw_fd(const struct fw *fw);
+void fw_poll(struct fw *fw);
 
 /*
  * fw_stop - end the helper; the table and its elements stay (they expire

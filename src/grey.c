@@ -45,8 +45,10 @@
 #include <event2/event.h>
 
 #include "conn.h"
+#include "control.h"
 #include "dns.h"
 #include "grey.h"
+#include "listen.h"
 #include "log.h"
 #include "mxguard.h"
 #include "rules.h"
@@ -389,6 +391,7 @@ static void grey_greylist_result(struct conn *c, int found, const struct store_r
 			return;
 		}
 		e->grey_new++;
+		c->mxg->stats.grey_defer++;
 		grey_log(c, "greylist new", NULL);
 		grey_outcome(c, GREY_TEMPFAIL, grey_greylisted_reply(c));
 		return;
@@ -404,6 +407,7 @@ static void grey_greylist_result(struct conn *c, int found, const struct store_r
 			return;
 		}
 		e->grey_pass++;
+		c->mxg->stats.grey_pass++;
 		snprintf(extra, sizeof(extra), "age=%llds retries=%u", (long long)(now - r.first),
 			 r.count);
 		grey_log(c, "greylist pass", extra);
@@ -418,6 +422,7 @@ static void grey_greylist_result(struct conn *c, int found, const struct store_r
 		return;
 	}
 	e->grey_early++;
+	c->mxg->stats.grey_defer++;
 	snprintf(extra, sizeof(extra), "age=%llds retries=%u", (long long)(now - r.first), r.count);
 	grey_log(c, "greylist early", extra);
 	grey_outcome(c, GREY_TEMPFAIL, grey_greylisted_reply(c));
@@ -437,6 +442,7 @@ static void grey_store_cb(int found, const struct store_rec *rec, void *arg)
 	case STEP_AWL:
 		if (found && c->cfg->awl_count > 0 && (int)rec->count >= c->cfg->awl_count) {
 			grey_engine(c)->awl_pass++;
+			c->mxg->stats.grey_awl++;
 			grey_log(c, "awl pass", NULL);
 			grey_outcome(c, GREY_PASS, NULL);
 			return;
@@ -839,13 +845,26 @@ static void grey_classify(struct conn *c)
 		/* suspect: the name is unknown, as S25R r0 sees it. */
 	}
 	grey_rules_classify(c, &cl);
+	/* The listener group is under attack and the client was not known before. */
+	if (c->attack_suspect && cl.verdict == VERDICT_CLEAN) {
+		cl.verdict = VERDICT_SUSPECT;
+		snprintf(cl.reason, sizeof(cl.reason), "attack:unknown");
+	}
 	c->verdict = (uint8_t)cl.verdict;
 	e->verdicts[cl.verdict]++;
+	/* A deferred client may try another RCPT: one verdict per connection. */
+	if (!c->counted) {
+		c->counted = 1;
+		c->mxg->stats.verdicts[cl.verdict]++;
+		c->lst->stats.verdicts[cl.verdict]++;
+	}
 	snprintf(extra, sizeof(extra), "verdict=%s reason=%s%s%s%s",
 		 rules_verdict_name(cl.verdict), cl.reason,
 		 c->dns_state == GDNS_FAILED ? " dns=fail" : "", cl.warned ? " warn=" : "",
 		 cl.warned ? cl.warn : "");
 	grey_log(c, c->cfg->mode == MODE_WARN ? "warn: verdict" : "verdict", extra);
+	/* The last verdicts, for mxguardctl top. */
+	control_note_verdict(c->mxg, &c->client.ss.sa, c->name, cl.verdict, cl.reason);
 	switch (cl.verdict) {
 	case VERDICT_WHITE:
 	case VERDICT_CLEAN:
@@ -941,11 +960,14 @@ void grey_tarpit_done(struct conn *c, int survived)
 	snprintf(extra, sizeof(extra), "after=%ld.%lds", ms / 10, ms % 10);
 	if (survived) {
 		e->tarpit_survived++;
+		c->mxg->stats.tarpit_survivals++;
 		grey_log(c, "tarpit survived", extra);
 		grey_awl_count(c);
 		return;
 	}
 	e->tarpit_drop++;
+	c->mxg->stats.tarpit_drops++;
+	hist_observe(&c->mxg->stats.tarpit_drop_time, (double)ms / 10);
 	grey_log(c, "tarpit drop", extra);
 	struct store_rec r;
 	time_t t = time(NULL);
@@ -1041,7 +1063,8 @@ struct engine *grey_new(struct mxg *mxg, char *err, size_t errsz)
 		return NULL;
 	}
 	e->mxg = mxg;
-	e->store = store_open(mxg->base, cfg->state_dir, err, errsz);
+	e->store = store_open(mxg->base, cfg->store, cfg->state_dir, cfg->store_timeout,
+			      cfg->store_cache_size, err, errsz);
 	if (e->store == NULL)
 		goto fail;
 	if (grey_rules_all(e, cfg, &e->rules, &e->helo_rules, &e->rcpt_rules, &e->ns_rules, err,
@@ -1052,6 +1075,7 @@ struct engine *grey_new(struct mxg *mxg, char *err, size_t errsz)
 	e->dns = dns_new(mxg->base, cfg->dns_resolvers, cfg->dns_timeout * 1000, 10000, err, errsz);
 	if (e->dns == NULL)
 		goto fail;
+	dns_set_latency(e->dns, &mxg->stats.dns_latency);
 	/* The system's list (Debian's publicsuffix) when present, else the built-in one. */
 	e->psl_owned = psl_latest(NULL);
 	e->psl = e->psl_owned != NULL ? e->psl_owned : psl_builtin();
@@ -1073,6 +1097,7 @@ int grey_reload(struct engine *e, const struct cfg *cfg, char *err, size_t errsz
 		free(sites);
 		return -1;
 	}
+	store_set_timeout(e->store, cfg->store_timeout);
 	rules_free(&e->ns_rules);
 	e->ns_rules = ns;
 	e->ns_enabled = cfg->sender_ns_lists[0] != '\0';

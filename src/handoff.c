@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -40,6 +41,7 @@ enum ho_step { HO_GREETING, HO_EHLO, HO_XCLIENT, HO_HELO, HO_MAIL };
 
 struct handoff {
 	struct backend *b;
+	struct timespec t0; /* connect started (monotonic): backend latency */
 	uint8_t step;
 	uint8_t xclient_left; /* XCLIENT replies still due */
 };
@@ -191,6 +193,17 @@ static void handoff_ready(struct conn *c, const struct reply *r, const char *tex
 	handoff_replay(c);
 }
 
+/* handoff_latency - the backend greeted: connect to greeting, for the metrics. */
+static void handoff_latency(struct conn *c)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	hist_observe(&c->mxg->stats.backend_latency,
+		     (double)(now.tv_sec - c->ho->t0.tv_sec) +
+			 (double)(now.tv_nsec - c->ho->t0.tv_nsec) / 1e9);
+}
+
 static void handoff_cb(struct backend *b, enum backend_event ev, const struct reply *r,
 		       const char *text, void *arg)
 {
@@ -205,6 +218,7 @@ static void handoff_cb(struct backend *b, enum backend_event ev, const struct re
 		c->stage = STAGE_HANDSHAKE;
 	switch (c->ho->step) {
 	case HO_GREETING:
+		handoff_latency(c);
 		if (c->cfg->backend_protocol != BACKEND_XCLIENT) {
 			handoff_ready(c, r, text);
 			return;
@@ -275,6 +289,8 @@ void handoff_start(struct conn *c)
 	else if (cfg->backend_protocol == BACKEND_PROXY1)
 		hlen = proxy_v1(hdr, sizeof(hdr), src, dst);
 	c->ho = calloc(1, sizeof(*c->ho));
+	if (c->ho != NULL)
+		clock_gettime(CLOCK_MONOTONIC, &c->ho->t0);
 	if (c->ho != NULL)
 		c->ho->b = backend_connect(c->mxg->base, &cfg->backend, cfg->backend_timeout, hdr,
 					   hlen > 0 ? (size_t)hlen : 0, handoff_cb, c);

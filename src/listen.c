@@ -21,6 +21,7 @@
 #include "listen.h"
 #include "log.h"
 #include "mxguard.h"
+#include "shield.h"
 
 int listen_somaxconn(void)
 {
@@ -47,18 +48,38 @@ int listen_open(struct mxg *mxg, char *err, size_t errsz)
 			 backlog, somax);
 		backlog = somax;
 	}
-	mxg->listeners = calloc((size_t)cfg->smtp_listen_n, sizeof(struct listener));
+	int total = cfg->smtp_listen_n;
+
+	for (int s = 0; s < cfg->nservices; s++)
+		total += cfg->services[s].nlisten;
+	mxg->listeners = calloc((size_t)total, sizeof(struct listener));
 	if (mxg->listeners == NULL) {
 		snprintf(err, errsz, "out of memory");
 		return -1;
 	}
-	for (int i = 0; i < cfg->smtp_listen_n; i++) {
+	for (int i = 0; i < total; i++) {
 		struct listener *l = &mxg->listeners[i];
-		const struct sockaddr *sa = (const struct sockaddr *)&cfg->smtp_listen[i].ss;
+		const struct netaddr *na;
+		const struct sockaddr *sa;
 		int one = 1;
 
+		/* SMTP listeners first, then each service's addresses in order. */
+		if (i < cfg->smtp_listen_n) {
+			na = &cfg->smtp_listen[i];
+			l->svc = -1;
+			snprintf(l->service, sizeof(l->service), "smtp");
+		} else {
+			int k = i - cfg->smtp_listen_n, s = 0;
+
+			while (k >= cfg->services[s].nlisten)
+				k -= cfg->services[s++].nlisten;
+			na = &cfg->services[s].listen[k];
+			l->svc = s;
+			snprintf(l->service, sizeof(l->service), "%s", cfg->services[s].name);
+		}
+		sa = (const struct sockaddr *)&na->ss;
 		l->mxg = mxg;
-		l->addr = cfg->smtp_listen[i];
+		l->addr = *na;
 		l->backlog = backlog;
 		netaddr_format(sa, l->name, sizeof(l->name));
 		l->fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -71,7 +92,7 @@ int listen_open(struct mxg *mxg, char *err, size_t errsz)
 		/* [::]:25 should not also take IPv4: that is a listener of its own. */
 		if (sa->sa_family == AF_INET6)
 			setsockopt(l->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-		if (bind(l->fd, sa, cfg->smtp_listen[i].len) < 0) {
+		if (bind(l->fd, sa, na->len) < 0) {
 			snprintf(err, errsz, "%s: bind: %s", l->name, strerror(errno));
 			return -1;
 		}
@@ -83,11 +104,20 @@ int listen_open(struct mxg *mxg, char *err, size_t errsz)
 	return 0;
 }
 
+/*
+ * listen_accept_cb - admission comes first: a refused client costs the
+ * accept, a few table lookups and the close, and nothing is allocated.
+ */
 static void listen_accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa,
 			     int salen, void *arg)
 {
 	struct listener *l = arg;
+	int why = shield_admit(l->mxg, l, sa);
 
+	if (why >= 0) {
+		shield_refuse(l->mxg, l, fd, sa, why);
+		return;
+	}
 	conn_accept(l->mxg, l, fd, sa, salen);
 }
 
@@ -132,7 +162,7 @@ int listen_start(struct mxg *mxg)
 			return -1;
 		}
 		evconnlistener_set_error_cb(l->evl, listen_error_cb);
-		log_info("listening on %s backlog=%d", l->name, l->backlog);
+		log_info("listening on %s backlog=%d service=%s", l->name, l->backlog, l->service);
 	}
 	return 0;
 }

@@ -6,7 +6,9 @@
 #define MXG_LISTEN_H
 
 #include <stddef.h>
+#include <stdint.h>
 
+#include "config.h"
 #include "netaddr.h"
 
 struct mxg;
@@ -21,6 +23,13 @@ struct listener {
 	int backlog;
 	struct evconnlistener *evl;
 	struct event *retry; /* re-enable after EMFILE/ENFILE */
+	char service[CFG_NAME_MAX]; /* "smtp", or the name of a guarded service */
+	int svc;		    /* index in cfg->services; -1: an SMTP listener */
+	int group;		    /* detector group (shield.c) */
+	/* Counted per listener for the metrics (verdicts by enum verdict). */
+	struct listener_stats {
+		uint64_t accepted, refused, passed, verdicts[4];
+	} stats;
 };
 
 /* listen_somaxconn - the kernel's net.core.somaxconn (128 if unreadable). */
@@ -28,7 +37,8 @@ int listen_somaxconn(void);
 
 /*
  * listen_open - create, bind and listen on every smtp_listen address of
- * mxg->cfg into mxg->listeners. The backlog is listen_backlog, or somaxconn
+ * mxg->cfg, then every listen= address of its services, into
+ * mxg->listeners. The backlog is listen_backlog, or somaxconn
  * when 0; a larger value is clamped with a warning. Returns 0, or -1 with a
  * message in err (the caller exits).
  */

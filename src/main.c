@@ -36,7 +36,11 @@
 #include "listen.h"
 #include "log.h"
 #include "mxguard.h"
+#include "fw.h"
+#include "notify.h"
+#include "shield.h"
 #include "probe.h"
+#include "synwatch.h"
 
 #define MAX_OVERRIDES 64
 
@@ -73,13 +77,17 @@ int mxg_reload(struct mxg *mxg, char *err, size_t errsz)
 		log_warn("reload failed, keeping the running configuration: %s", err);
 		return -1;
 	}
-	if (mxg->engine != NULL && grey_reload(mxg->engine, fresh, err, errsz) < 0) {
+	/* Prepared first: the engine commits to fresh when it accepts it. */
+	if (shield_prepare(mxg, fresh, err, errsz) < 0 ||
+	    (mxg->engine != NULL && grey_reload(mxg->engine, fresh, err, errsz) < 0)) {
+		shield_abort(mxg);
 		log_warn("reload failed, keeping the running configuration: %s", err);
 		cfg_unref(&fresh);
 		return -1;
 	}
 	mxg_notify("RELOADING=1");
 	cfg_keep_fixed(fresh, mxg->cfg, mxg_note_fixed);
+	shield_commit(mxg, fresh);
 	/* Live connections keep their own reference to the old one. */
 	cfg_unref(&mxg->cfg);
 	mxg->cfg = fresh;
@@ -88,6 +96,16 @@ int mxg_reload(struct mxg *mxg, char *err, size_t errsz)
 		 mxg->cfg_path ? mxg->cfg_path : "embedded defaults");
 	mxg_notify("READY=1");
 	return 0;
+}
+
+static void mxg_fw_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct mxg *mxg = arg;
+
+	fw_poll(mxg->fw);
+	/* After the helper's death its descriptor is gone: stop watching it. */
+	if (fw_fd(mxg->fw) < 0)
+		event_del(event_base_get_running_event(mxg->base));
 }
 
 static void mxg_hup_cb(evutil_socket_t sig, short what, void *arg)
@@ -225,6 +243,9 @@ int main(int argc, char **argv)
 		usage();
 
 	memset(&mxg, 0, sizeof(mxg));
+	hist_init(&mxg.stats.tarpit_drop_time, hist_bounds_tarpit, hist_nbounds_tarpit);
+	hist_init(&mxg.stats.dns_latency, hist_bounds_latency, hist_nbounds_latency);
+	hist_init(&mxg.stats.backend_latency, hist_bounds_latency, hist_nbounds_latency);
 	/* Without -c, a missing default file means the embedded defaults. */
 	mxg.cfg_missing_ok = path == NULL;
 	mxg.cfg_path = path ? path : MXG_DEFAULT_CONFIG;
@@ -237,6 +258,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (check) {
+		if (shield_check(mxg.cfg, err, sizeof(err)) < 0) {
+			fprintf(stderr, "mxguard: %s\n", err);
+			cfg_unref(&mxg.cfg);
+			return 1;
+		}
 		cfg_print(mxg.cfg, stdout);
 		cfg_unref(&mxg.cfg);
 		return 0;
@@ -273,8 +299,21 @@ int main(int argc, char **argv)
 	}
 	if (listen_open(&mxg, err, sizeof(err)) < 0)
 		log_fatal("%s", err);
+	if (metrics_open(&mxg, err, sizeof(err)) < 0)
+		log_fatal("%s", err);
 	if ((mxg.control = control_open(&mxg, uid, gid, err, sizeof(err))) == NULL)
 		log_fatal("%s", err);
+	control_set_reload(mxg.control, mxg_reload);
+	if (mxg.cfg->firewall == FIREWALL_NFTABLES) {
+		uint16_t ports[CFG_MAX_LISTEN * (CFG_MAX_SERVICES + 1)];
+		int nports = shield_fw_ports(mxg.cfg, ports, (int)(sizeof(ports) / sizeof(ports[0])));
+
+		/* The helper keeps CAP_NET_ADMIN; this process gives everything up. */
+		mxg.fw = fw_start(mxg.cfg->firewall_table, ports, nports, mxg.cfg->run_as, err,
+				  sizeof(err));
+		if (mxg.fw == NULL)
+			log_fatal("%s", err);
+	}
 	mxg_drop(mxg.cfg, pw);
 
 	mxg.base = event_base_new();
@@ -290,9 +329,24 @@ int main(int argc, char **argv)
 		log_fatal("cannot install signal handlers");
 	if (listen_start(&mxg) < 0 || control_start(mxg.control) < 0)
 		log_fatal("cannot serve the listening sockets");
+	if (metrics_start(&mxg, err, sizeof(err)) < 0)
+		log_fatal("%s", err);
+	mxg.synwatch = synwatch_start(&mxg);
 	/* After the privilege drop: the store's files belong to run_as. */
 	if ((mxg.engine = grey_new(&mxg, err, sizeof(err))) == NULL)
 		log_fatal("%s", err);
+	if ((mxg.notify = notify_new(&mxg)) == NULL)
+		log_fatal("cannot create the notifier");
+	if ((mxg.shield = shield_new(&mxg, err, sizeof(err))) == NULL)
+		log_fatal("%s", err);
+	struct event *fwev = NULL;
+
+	/* The nftables helper's reports (a failed batch, its death) are logged at once. */
+	if (mxg.fw != NULL && fw_fd(mxg.fw) >= 0) {
+		fwev = event_new(mxg.base, fw_fd(mxg.fw), EV_READ | EV_PERSIST, mxg_fw_cb, &mxg);
+		if (fwev == NULL || event_add(fwev, NULL) < 0)
+			log_fatal("cannot watch the firewall helper");
+	}
 	mxg.probe = probe_new(&mxg);
 	log_info("ready: mxguard %s, default_action=%s, backend %s", MXG_VERSION,
 		 mxg.cfg->default_action == ACTION_INSPECT ? "inspect" : "pass",
@@ -303,8 +357,15 @@ int main(int argc, char **argv)
 
 	conn_kill_all(&mxg);
 	listen_close(&mxg);
+	metrics_close(&mxg);
 	control_close(&mxg.control);
 	probe_free(&mxg.probe);
+	synwatch_stop(&mxg.synwatch);
+	shield_free(&mxg.shield);
+	if (fwev != NULL)
+		event_free(fwev);
+	fw_stop(&mxg.fw);
+	notify_free(&mxg.notify);
 	grey_free(&mxg.engine);
 	event_free(hup);
 	event_free(term);

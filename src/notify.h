@@ -17,7 +17,14 @@
 struct mxg;
 struct notify;
 
-enum notify_kind { NOTIFY_BLOCKS, NOTIFY_ATTACK_START, NOTIFY_ATTACK_END, NOTIFY_NKINDS };
+/* NOTIFY_TEST: only for the control verb notify-test, to check the delivery. */
+enum notify_kind {
+	NOTIFY_BLOCKS,
+	NOTIFY_ATTACK_START,
+	NOTIFY_ATTACK_END,
+	NOTIFY_TEST,
+	NOTIFY_NKINDS
+};
 
 /* One piece of data: MXG_<NAME> in the command's environment, "Name: value" in mail. */
 struct notify_kv {
@@ -25,7 +32,11 @@ struct notify_kv {
 	const char *value;
 };
 
-/* notify_new - the notifier for mxg (uses mxg->base and mxg->cfg at send time). */
+/*
+ * notify_new - the notifier for mxg (uses mxg->base and mxg->cfg at send
+ * time; installs a SIGCHLD event on mxg->base). Returns NULL when out of
+ * memory.
+ */
 struct notify *notify_new(struct mxg *mxg);
 
 /*
@@ -36,7 +47,7 @@ struct notify *notify_new(struct mxg *mxg);
 void notify_send(struct notify *n, enum notify_kind kind, const char *subject,
 		 const char *body, const struct notify_kv *kv, int nkv);
 
-/* notify_kind_name - "blocks", "attack_start", "attack_end". */
+/* notify_kind_name - "blocks", "attack_start", "attack_end", "test". */
 const char *notify_kind_name(enum notify_kind kind);
 
 /* notify_free - stop pending mail and forget children (they are reaped). */

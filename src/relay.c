@@ -32,6 +32,7 @@
 #include <event2/event.h>
 
 #include "conn.h"
+#include "listen.h"
 #include "log.h"
 #include "mxguard.h"
 #include "relay.h"
@@ -57,6 +58,12 @@ struct relay {
 	uint8_t not_smtp : 1;	  /* TLS or something else: stop watching */
 	uint8_t closing : 1;	  /* flushing the last bytes to one side */
 };
+
+/* relay_idle - seconds without a byte either way before the relay ends. */
+static int relay_idle(const struct conn *c)
+{
+	return c->lst->svc >= 0 ? c->cfg->services[c->lst->svc].timeout : c->cfg->relay_timeout;
+}
 
 static void relay_side_free(struct relay_side *s)
 {
@@ -140,7 +147,7 @@ static int relay_flush(struct conn *c, struct relay_side *s)
 		event_add(s->wev, NULL);
 	}
 	if (!r->closing && other->paused && len < RELAY_HIGH / 2) {
-		struct timeval tv = {c->cfg->relay_timeout, 0};
+		struct timeval tv = {relay_idle(c), 0};
 
 		other->paused = 0;
 		event_add(other->rev, &tv);
@@ -175,7 +182,7 @@ static void relay_read_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (what & EV_TIMEOUT) {
 		/* Quiet on this side only: the other one may be busy (e.g. DATA). */
-		if (time(NULL) - r->last < c->cfg->relay_timeout)
+		if (time(NULL) - r->last < relay_idle(c))
 			return;
 		conn_close(c, END_TIMEOUT);
 		return;
@@ -267,7 +274,7 @@ void relay_start(struct conn *c, int bfd, struct evbuffer *to_client,
 		 struct evbuffer *to_backend)
 {
 	struct relay *r = calloc(1, sizeof(*r));
-	struct timeval tv = {c->cfg->relay_timeout, 0};
+	struct timeval tv = {relay_idle(c), 0};
 
 	if (r == NULL) {
 		close(bfd);
@@ -275,6 +282,8 @@ void relay_start(struct conn *c, int bfd, struct evbuffer *to_client,
 		return;
 	}
 	r->cl.fd = r->be.fd = -1;
+	/* Other services are not SMTP: nothing to watch, nothing to inject. */
+	r->not_smtp = c->lst->svc >= 0;
 	c->relay = r;
 	/* The relay owns the client socket now; the dialogue's events go. */
 	if (c->ev != NULL) {
@@ -294,6 +303,7 @@ void relay_start(struct conn *c, int bfd, struct evbuffer *to_client,
 	}
 	c->stage = STAGE_RELAY;
 	c->mxg->stats.passed++;
+	c->lst->stats.passed++;
 	r->last = time(NULL);
 	if (c->outlen > 0) {
 		/* Counted as sent when relay_flush writes it: count it here once. */

@@ -45,11 +45,17 @@ struct store_rec {
 #define STORE_KEY_MAX 511
 
 /*
- * store_open - open the embedded store in state_dir (created if missing).
- * Returns NULL with a message in err.
+ * store_open - open the store that spec names: "lmdb" (or empty), the
+ * embedded file in state_dir (created if missing); or Redis,
+ * "redis://[:password@]host[:port][/db]" or "redis:///path/to/socket[?db=N]"
+ * ("unix:/path[?db=N]" is the same), with the embedded file in state_dir as
+ * its local fallback. timeout_ms bounds how long a Redis lookup may take
+ * before it is answered locally; cache_size bounds the records read from
+ * Redis that are remembered for an outage, and the writes queued during
+ * one. Returns NULL with a message in err.
  */
-struct store *store_open(struct event_base *base, const char *state_dir, char *err,
-			 size_t errsz);
+struct store *store_open(struct event_base *base, const char *spec, const char *state_dir,
+			 int timeout_ms, int cache_size, char *err, size_t errsz);
 
 /*
  * store_get - look up kind/key. cb gets found = 1 with the record, 0 when
@@ -59,15 +65,14 @@ struct store *store_open(struct event_base *base, const char *state_dir, char *e
  * even be queued (cb will not run).
  */
 typedef void (*store_get_cb)(int found, const struct store_rec *rec, void *arg);
-struct store_req *store_get(struct store *s, enum store_kind kind, const char *key,
-			    store_get_cb cb, void *arg);
+struct store_req *store_get(struct store *s, enum store_kind kind, const char *key, store_get_cb cb,
+			    void *arg);
 
 /* store_cancel - the callback of req will not run. */
 void store_cancel(struct store_req *req);
 
 /* store_put - create or replace kind/key. Returns 0, or -1 on error. */
-int store_put(struct store *s, enum store_kind kind, const char *key,
-	      const struct store_rec *rec);
+int store_put(struct store *s, enum store_kind kind, const char *key, const struct store_rec *rec);
 
 /* store_del - remove kind/key. Returns 1 if it existed, 0 if not, -1 on error. */
 int store_del(struct store *s, enum store_kind kind, const char *key);
@@ -88,7 +93,10 @@ long store_count(struct store *s, enum store_kind kind);
  * attack state). store_publish sends one line (at most 512 bytes, no CR or
  * LF) to every other instance; with the embedded store there are none and
  * it does nothing. store_subscribe sets the callback that receives the
- * lines other instances publish (never our own).
+ * lines other instances publish (never our own); it runs from the event
+ * loop and must not close the store. store_publish returns 0 when the line
+ * was sent (or there is nobody to send it to), -1 when it could not be
+ * (Redis unreachable: it is not queued, such news goes stale).
  */
 int store_publish(struct store *s, const char *msg);
 void store_subscribe(struct store *s, void (*cb)(const char *msg, void *arg), void *arg);
@@ -102,8 +110,13 @@ struct store_status {
 	uint64_t fallbacks;	 /* fallbacks so far */
 	uint64_t timeouts;	 /* lookups answered locally after store_timeout */
 	uint64_t replay_pending; /* writes waiting for Redis to come back */
+	uint64_t replay_dropped; /* queued writes dropped (queue full), oldest first */
+	uint64_t cached;	 /* records read from Redis remembered for an outage */
 };
 void store_status(struct store *s, struct store_status *st);
+
+/* store_set_timeout - a new store_timeout (reload); lookups already waiting keep theirs. */
+void store_set_timeout(struct store *s, int timeout_ms);
 
 /* store_close - flush, close, free; sets *sp to NULL. */
 void store_close(struct store **sp);

@@ -1,5 +1,6 @@
 /*
- * store_lmdb.c - the embedded store on LMDB.
+ * store_lmdb.c - the embedded store on LMDB (a backend behind store.c; also
+ * the local fallback of the Redis backend).
  *
  * One environment, STATE_DIR/store.lmdb (a single file plus its -lock
  * file), with one named database per record kind. A value is a fixed
@@ -51,6 +52,7 @@
 #include <lmdb.h>
 
 #include "store.h"
+#include "store_ops.h"
 
 #define STORE_FILE "store.lmdb"
 #define STORE_MAPSIZE ((size_t)1 << 30) /* a limit, not an allocation */
@@ -59,9 +61,10 @@
 #define SWEEP_SCAN 2000		    /* records looked at per kind per tick */
 #define SWEEP_DEL 200		    /* records deleted per kind per tick */
 
-struct store_req {
-	TAILQ_ENTRY(store_req) link;
-	struct store *s;
+struct lmdb_req {
+	struct store_req head; /* first: store_cancel() finds lmdb_cancel */
+	TAILQ_ENTRY(lmdb_req) link;
+	struct lmdb *s;
 	store_get_cb cb;
 	void *arg;
 	int found;
@@ -76,18 +79,21 @@ struct store_sweep {
 	unsigned long removed; /* records the sweep deleted since store_open */
 };
 
-struct store {
+struct lmdb {
 	MDB_env *env;
 	MDB_dbi dbi[STORE_NKINDS];
 	int opened;	       /* env open: flush on close */
 	int dirty;	       /* written since the last sync */
 	struct event *deliver; /* zero-delay: answers queued lookups */
 	struct event *tick;    /* every second: sweep, sync */
-	TAILQ_HEAD(store_reqs, store_req) reqs;
+	TAILQ_HEAD(lmdb_reqs, lmdb_req) reqs;
 	size_t nreqs;
 	int *alive; /* while delivering: cleared by store_close */
 	struct store_sweep sweep[STORE_NKINDS];
 };
+
+static void lmdb_close(void *b);
+static void lmdb_cancel(struct store_req *r);
 
 /* rec_encode - the value layout: version byte, then little-endian fields. */
 static void rec_encode(const struct store_rec *rec, unsigned char *p)
@@ -150,7 +156,7 @@ static int key_check(const char *key, MDB_val *k)
 }
 
 /* store_lookup - 1 and rec for a live record, 0 for none, -1 on error. */
-static int store_lookup(struct store *s, enum store_kind kind, MDB_val *k, struct store_rec *rec)
+static int store_lookup(struct lmdb *s, enum store_kind kind, MDB_val *k, struct store_rec *rec)
 {
 	MDB_txn *txn;
 	MDB_val v;
@@ -174,8 +180,8 @@ static int store_lookup(struct store *s, enum store_kind kind, MDB_val *k, struc
  */
 static void store_deliver(evutil_socket_t fd, short what, void *arg)
 {
-	struct store *s = arg;
-	struct store_req *req;
+	struct lmdb *s = arg;
+	struct lmdb_req *req;
 	size_t n = s->nreqs;
 	int alive = 1;
 
@@ -202,7 +208,7 @@ static void store_deliver(evutil_socket_t fd, short what, void *arg)
  * bounds the step whatever the size of the store and the share of expired
  * records in it.
  */
-static void store_sweep(struct store *s, enum store_kind kind, int64_t now)
+static void store_sweep(struct lmdb *s, enum store_kind kind, int64_t now)
 {
 	struct store_sweep *sw = &s->sweep[kind];
 	MDB_val k = {sw->len, sw->key}, v;
@@ -254,7 +260,7 @@ static void store_sweep(struct store *s, enum store_kind kind, int64_t now)
  */
 static void store_tick(evutil_socket_t fd, short what, void *arg)
 {
-	struct store *s = arg;
+	struct lmdb *s = arg;
 	int64_t now = time(NULL);
 
 	for (int kind = 0; kind < STORE_NKINDS; kind++)
@@ -263,11 +269,11 @@ static void store_tick(evutil_socket_t fd, short what, void *arg)
 		s->dirty = 0;
 }
 
-struct store *store_open(struct event_base *base, const char *state_dir, char *err, size_t errsz)
+void *store_lmdb_open(struct event_base *base, const char *state_dir, char *err, size_t errsz)
 {
 	static const struct timeval second = {1, 0};
 	char path[PATH_MAX];
-	struct store *s;
+	struct lmdb *s;
 	MDB_txn *txn;
 	int rc, dead;
 
@@ -322,20 +328,22 @@ struct store *store_open(struct event_base *base, const char *state_dir, char *e
 	}
 	return s;
 fail:
-	store_close(&s);
+	lmdb_close(s);
 	return NULL;
 }
 
-struct store_req *store_get(struct store *s, enum store_kind kind, const char *key, store_get_cb cb,
-			    void *arg)
+static struct store_req *lmdb_get(void *b, enum store_kind kind, const char *key, store_get_cb cb,
+				  void *arg)
 {
-	struct store_req *req;
+	struct lmdb *s = b;
+	struct lmdb_req *req;
 	MDB_val k;
 
 	if ((unsigned)kind >= STORE_NKINDS || key_check(key, &k) < 0)
 		return NULL;
 	if ((req = calloc(1, sizeof(*req))) == NULL)
 		return NULL;
+	req->head.cancel = lmdb_cancel;
 	req->s = s;
 	req->cb = cb;
 	req->arg = arg;
@@ -343,11 +351,13 @@ struct store_req *store_get(struct store *s, enum store_kind kind, const char *k
 	TAILQ_INSERT_TAIL(&s->reqs, req, link);
 	s->nreqs++;
 	event_active(s->deliver, EV_TIMEOUT, 0);
-	return req;
+	return &req->head;
 }
 
-void store_cancel(struct store_req *req)
+static void lmdb_cancel(struct store_req *r)
 {
+	struct lmdb_req *req = (struct lmdb_req *)r;
+
 	if (req == NULL || req->delivering)
 		return;
 	TAILQ_REMOVE(&req->s->reqs, req, link);
@@ -355,8 +365,9 @@ void store_cancel(struct store_req *req)
 	free(req);
 }
 
-int store_put(struct store *s, enum store_kind kind, const char *key, const struct store_rec *rec)
+static int lmdb_put(void *b, enum store_kind kind, const char *key, const struct store_rec *rec)
 {
+	struct lmdb *s = b;
 	unsigned char buf[STORE_VALSZ];
 	MDB_val k, v = {sizeof(buf), buf};
 	MDB_txn *txn;
@@ -378,8 +389,9 @@ int store_put(struct store *s, enum store_kind kind, const char *key, const stru
 }
 
 /* An expired record is deleted too, but reported as absent: it did not exist any more. */
-int store_del(struct store *s, enum store_kind kind, const char *key)
+static int lmdb_del(void *b, enum store_kind kind, const char *key)
 {
+	struct lmdb *s = b;
 	struct store_rec rec;
 	MDB_txn *txn;
 	MDB_val k, v;
@@ -405,9 +417,9 @@ int store_del(struct store *s, enum store_kind kind, const char *key)
 	return live;
 }
 
-int store_list(struct store *s, enum store_kind kind,
-	       int (*fn)(const char *key, const struct store_rec *rec, void *arg), void *arg)
+static int lmdb_list(void *b, enum store_kind kind, store_list_fn fn, void *arg)
 {
+	struct lmdb *s = b;
 	char key[STORE_KEY_MAX + 1];
 	int64_t now = time(NULL);
 	struct store_rec rec;
@@ -439,8 +451,9 @@ int store_list(struct store *s, enum store_kind kind,
 	return rc == 0 || rc == MDB_NOTFOUND ? n : -1;
 }
 
-long store_count(struct store *s, enum store_kind kind)
+static long lmdb_count(void *b, enum store_kind kind)
 {
+	struct lmdb *s = b;
 	MDB_txn *txn;
 	MDB_stat st;
 	int rc;
@@ -455,10 +468,10 @@ long store_count(struct store *s, enum store_kind kind)
 }
 
 /* Also the cleanup of a half-opened store (opened still 0: nothing to flush). */
-void store_close(struct store **sp)
+static void lmdb_close(void *b)
 {
-	struct store *s = *sp;
-	struct store_req *req;
+	struct lmdb *s = b;
+	struct lmdb_req *req;
 
 	if (s == NULL)
 		return;
@@ -478,22 +491,42 @@ void store_close(struct store **sp)
 		mdb_env_close(s->env);
 	}
 	free(s);
-	*sp = NULL;
 }
 
 /* The embedded store is one host's own: nobody to publish to. */
-int store_publish(struct store *s, const char *msg)
+static int lmdb_publish(void *b, const char *msg)
 {
 	return 0;
 }
 
-void store_subscribe(struct store *s, void (*cb)(const char *msg, void *arg), void *arg)
+static void lmdb_subscribe(void *b, store_msg_fn cb, void *arg)
 {
 }
 
-void store_status(struct store *s, struct store_status *st)
+static void lmdb_status(void *b, struct store_status *st)
 {
-	memset(st, 0, sizeof(*st));
 	st->backend = "lmdb";
 	st->connected = 1;
 }
+
+int store_lmdb_lookup(void *b, enum store_kind kind, const char *key, struct store_rec *rec)
+{
+	MDB_val k;
+
+	if ((unsigned)kind >= STORE_NKINDS || key_check(key, &k) < 0)
+		return -1;
+	return store_lookup(b, kind, &k, rec);
+}
+
+const struct store_ops store_lmdb_ops = {
+    .name = "lmdb",
+    .get = lmdb_get,
+    .put = lmdb_put,
+    .del = lmdb_del,
+    .list = lmdb_list,
+    .count = lmdb_count,
+    .publish = lmdb_publish,
+    .subscribe = lmdb_subscribe,
+    .status = lmdb_status,
+    .close = lmdb_close,
+};

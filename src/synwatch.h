@@ -25,12 +25,21 @@ struct synwatch_view {
 
 struct synwatch;
 
-/* synwatch_start - begin reading (no-op when synwatch_interval is 0). NULL on error. */
+/*
+ * synwatch_start - begin reading (no-op when synwatch_interval is 0). NULL on error.
+ * Call after listen_start(). The interval is re-read on every tick: while
+ * it is 0 nothing is read, and a reload that sets it takes effect within
+ * 5 seconds. The caller frees the result with synwatch_stop().
+ */
 struct synwatch *synwatch_start(struct mxg *mxg);
 
-/* synwatch_view - the last reading. */
+/*
+ * synwatch_view - the last reading (all zero before the first one); NULL
+ * when sw is NULL (synwatch_start() failed). Valid until synwatch_stop().
+ */
 const struct synwatch_view *synwatch_view(const struct synwatch *sw);
 
+/* synwatch_stop - stop the timer, free *swp and set it to NULL. NULL is fine. */
 void synwatch_stop(struct synwatch **swp);
 
 #endif

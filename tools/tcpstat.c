@@ -18,7 +18,8 @@
  *	  overflows or SYN cookies are used, and with --watch their change
  *	  per interval;
  *	- the sysctls that size these queues, with one line of advice for
- *	  each that is off;
+ *	  each that is off (counters and sysctls are read by src/kstat.c,
+ *	  which the daemon's synwatch shares);
  *	- of the half-open (SYN_RECV) sockets, the share whose peer is a
  *	  special-purpose address (RFC 6890) or ends in .0 or .255: such
  *	  sources cannot answer a SYN-ACK, so many of them point to spoofed
@@ -31,6 +32,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
@@ -46,15 +48,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kstat.h"
 #include "tcpstat.h"
 
-#define TS_MAX_PORTS 64		    /* --port given at most this often */
-#define TS_MAX_WATCH 1000	    /* iterations of --watch, at most */
-#define TS_MAX_INTERVAL 86400	    /* seconds between them, at most */
-#define TS_RECV_BUF (32 * 1024)	    /* one netlink read */
-#define TS_MAX_MSGS 10000000L	    /* sockets in one dump: a runaway guard */
-#define TS_NETSTAT_MAX (256 * 1024) /* /proc/net/netstat is ~5 KiB */
-#define TS_NETSTAT_LINE 16384
+#define TS_MAX_PORTS 64		/* --port given at most this often */
+#define TS_MAX_WATCH 1000	/* iterations of --watch, at most */
+#define TS_MAX_INTERVAL 86400	/* seconds between them, at most */
+#define TS_RECV_BUF (32 * 1024) /* one netlink read */
+#define TS_MAX_MSGS 10000000L	/* sockets in one dump: a runaway guard */
 
 /* TCP states as the kernel numbers them (include/net/tcp_states.h). */
 enum ts_state {
@@ -77,20 +78,6 @@ static const char *const ts_state_names[TS_NSTATES] = {
 	NULL,	      "ESTABLISHED", "SYN_SENT",   "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",
 	"TIME_WAIT", "CLOSE",	     "CLOSE_WAIT", "LAST_ACK", "LISTEN",    "CLOSING",
 };
-
-static const char *const ts_counter_names[] = {
-	"ListenOverflows", "ListenDrops",    "TCPReqQFullDoCookies", "TCPReqQFullDrop",
-	"SyncookiesSent",  "SyncookiesRecv", "SyncookiesFailed",
-};
-#define TS_NCOUNTERS (sizeof(ts_counter_names) / sizeof(ts_counter_names[0]))
-
-enum ts_sysctl { TS_SOMAXCONN, TS_SYN_BACKLOG, TS_SYNCOOKIES, TS_ABORT_OVERFLOW, TS_NSYSCTLS };
-
-static const char *const ts_sysctl_names[TS_NSYSCTLS] = {
-	"somaxconn", "tcp_max_syn_backlog", "tcp_syncookies", "tcp_abort_on_overflow"};
-static const char *const ts_sysctl_paths[TS_NSYSCTLS] = {
-	"/proc/sys/net/core/somaxconn", "/proc/sys/net/ipv4/tcp_max_syn_backlog",
-	"/proc/sys/net/ipv4/tcp_syncookies", "/proc/sys/net/ipv4/tcp_abort_on_overflow"};
 
 struct ts_port {
 	uint16_t port;
@@ -116,9 +103,8 @@ struct ts_snap {
 	struct ts_listener *lst;
 	size_t nlst, lstcap;
 	struct ts_halfopen ho;
-	long long ctr[TS_NCOUNTERS];
-	int have_ctr[TS_NCOUNTERS];
-	long sys[TS_NSYSCTLS]; /* -1: unreadable */
+	struct kstat_counters ctr;
+	long sys[KSTAT_NSYSCTLS]; /* -1: unreadable */
 };
 
 struct ts_opts {
@@ -390,96 +376,6 @@ out:
 	return rc;
 }
 
-/* ---- /proc ------------------------------------------------------------ */
-
-/* ts_counter_index - the position of name in ts_counter_names, or -1. */
-static int ts_counter_index(const char *name)
-{
-	for (size_t i = 0; i < TS_NCOUNTERS; i++)
-		if (strcmp(ts_counter_names[i], name) == 0)
-			return (int)i;
-	return -1;
-}
-
-/*
- * ts_netstat - read the TcpExt counters. The file is pairs of lines, the
- * first naming the fields, the second giving their values, both starting
- * with the same "Prefix:". Fields are matched by name, never by position:
- * their order and number change between kernels.
- */
-static int ts_netstat(struct ts_snap *s, char *err, size_t errsz)
-{
-	FILE *f = fopen("/proc/net/netstat", "r");
-	char *names = malloc(TS_NETSTAT_LINE), *vals = malloc(TS_NETSTAT_LINE);
-	size_t total = 0;
-	int rc = -1;
-
-	if (f == NULL || names == NULL || vals == NULL) {
-		snprintf(err, errsz, "/proc/net/netstat: %s",
-			 f == NULL ? strerror(errno) : "out of memory");
-		goto out;
-	}
-	while (fgets(names, TS_NETSTAT_LINE, f) != NULL) {
-		char *sn, *sv, *n, *v;
-
-		if (fgets(vals, TS_NETSTAT_LINE, f) == NULL)
-			break;
-		total += strlen(names) + strlen(vals);
-		if (total > TS_NETSTAT_MAX || strchr(names, '\n') == NULL ||
-		    strchr(vals, '\n') == NULL) {
-			snprintf(err, errsz, "/proc/net/netstat: line or file too long");
-			goto out;
-		}
-		n = strtok_r(names, " \n", &sn);
-		v = strtok_r(vals, " \n", &sv);
-		if (n == NULL || v == NULL || strcmp(n, v) != 0) {
-			snprintf(err, errsz, "/proc/net/netstat: unpaired lines");
-			goto out;
-		}
-		if (strcmp(n, "TcpExt:") != 0)
-			continue;
-		while ((n = strtok_r(NULL, " \n", &sn)) != NULL &&
-		       (v = strtok_r(NULL, " \n", &sv)) != NULL) {
-			int i = ts_counter_index(n);
-			char *end;
-			long long x;
-
-			if (i < 0)
-				continue;
-			errno = 0;
-			x = strtoll(v, &end, 10);
-			if (errno == 0 && end != v && *end == '\0') {
-				s->ctr[i] = x;
-				s->have_ctr[i] = 1;
-			}
-		}
-	}
-	rc = 0;
-out:
-	if (f != NULL)
-		fclose(f);
-	free(names);
-	free(vals);
-	return rc;
-}
-
-/* ts_sysctl - the integer in path, or -1 (unreadable or not a number). */
-static long ts_sysctl(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char line[64];
-	long v = -1;
-
-	if (f == NULL)
-		return -1;
-	if (fgets(line, sizeof(line), f) != NULL) {
-		line[strcspn(line, "\n")] = '\0';
-		v = ts_number(line, 0, LONG_MAX);
-	}
-	fclose(f);
-	return v;
-}
-
 /* ---- one snapshot ----------------------------------------------------- */
 
 static void ts_snap_free(struct ts_snap *s)
@@ -519,13 +415,14 @@ static int ts_snap_take(struct ts_snap *s, const struct ts_opts *o)
 		return -1;
 	}
 	if (ts_dump(s, o, AF_INET, err, sizeof(err)) < 0 ||
-	    ts_dump(s, o, AF_INET6, err, sizeof(err)) < 0 || ts_netstat(s, err, sizeof(err)) < 0) {
+	    ts_dump(s, o, AF_INET6, err, sizeof(err)) < 0 ||
+	    kstat_counters_read(&s->ctr, err, sizeof(err)) < 0) {
 		fprintf(stderr, "mxguardctl: %s\n", err);
 		ts_snap_free(s);
 		return -1;
 	}
-	for (int i = 0; i < TS_NSYSCTLS; i++)
-		s->sys[i] = ts_sysctl(ts_sysctl_paths[i]);
+	for (int i = 0; i < KSTAT_NSYSCTLS; i++)
+		s->sys[i] = kstat_sysctl((enum kstat_sysctl)i);
 	/* Sorted output; slot[] is stale from here on and not used again. */
 	if (s->nports > 1)
 		qsort(s->ports, s->nports, sizeof(s->ports[0]), ts_port_cmp);
@@ -545,19 +442,19 @@ static const char *ts_advice(int i, long v)
 	if (v < 0)
 		return NULL;
 	switch (i) {
-	case TS_SOMAXCONN:
+	case KSTAT_SOMAXCONN:
 		return v < 1024 ? "somaxconn caps every listen backlog: raise it (e.g. 4096) "
 				  "together with tcp_max_syn_backlog and the listener's backlog"
 				: NULL;
-	case TS_SYN_BACKLOG:
+	case KSTAT_SYN_BACKLOG:
 		return v < 1024 ? "tcp_max_syn_backlog is low: raise it together with "
 				  "somaxconn and the listener's backlog"
 				: NULL;
-	case TS_SYNCOOKIES:
+	case KSTAT_SYNCOOKIES:
 		return v != 1 ? "tcp_syncookies should be 1: cookies only when the SYN queue "
 				"overflows, so a SYN flood cannot lock clients out"
 			      : NULL;
-	case TS_ABORT_OVERFLOW:
+	case KSTAT_ABORT_OVERFLOW:
 		return v != 0 ? "tcp_abort_on_overflow should be 0 for a mail server: a client "
 				"whose handshake overflows the queue then retries instead of "
 				"getting a reset"
@@ -569,6 +466,16 @@ static const char *ts_advice(int i, long v)
 static double ts_share(unsigned long part, unsigned long total)
 {
 	return total ? 100.0 * (double)part / (double)total : 0.0;
+}
+
+/*
+ * ts_delta - how far counter i moved between two snapshots. Signed: a
+ * namespace's counters never go back, but if one did the operator should
+ * see a negative number rather than a wrapped one.
+ */
+static long long ts_delta(const struct ts_snap *s, const struct ts_snap *prev, size_t i)
+{
+	return (long long)(s->ctr.value[i] - prev->ctr.value[i]);
 }
 
 /* ---- output ----------------------------------------------------------- */
@@ -598,37 +505,37 @@ static void ts_print_json(const struct ts_snap *s, const struct ts_snap *prev)
 		       l->queue, l->backlog);
 	}
 	printf("],\"counters\":{");
-	for (size_t i = 0; i < TS_NCOUNTERS; i++) {
-		if (s->have_ctr[i])
-			printf("%s\"%s\":%lld", sep, ts_counter_names[i], s->ctr[i]);
+	for (size_t i = 0; i < KSTAT_NCOUNTERS; i++) {
+		if (s->ctr.have[i])
+			printf("%s\"%s\":%" PRIu64, sep, kstat_names[i], s->ctr.value[i]);
 		else
-			printf("%s\"%s\":null", sep, ts_counter_names[i]);
+			printf("%s\"%s\":null", sep, kstat_names[i]);
 		sep = ",";
 	}
 	printf("}");
 	if (prev != NULL) {
 		sep = "";
 		printf(",\"deltas\":{");
-		for (size_t i = 0; i < TS_NCOUNTERS; i++) {
-			if (s->have_ctr[i] && prev->have_ctr[i])
-				printf("%s\"%s\":%lld", sep, ts_counter_names[i],
-				       s->ctr[i] - prev->ctr[i]);
+		for (size_t i = 0; i < KSTAT_NCOUNTERS; i++) {
+			if (s->ctr.have[i] && prev->ctr.have[i])
+				printf("%s\"%s\":%lld", sep, kstat_names[i],
+				       ts_delta(s, prev, i));
 			else
-				printf("%s\"%s\":null", sep, ts_counter_names[i]);
+				printf("%s\"%s\":null", sep, kstat_names[i]);
 			sep = ",";
 		}
 		printf("}");
 	}
 	printf(",\"sysctls\":{");
-	for (int i = 0; i < TS_NSYSCTLS; i++) {
+	for (int i = 0; i < KSTAT_NSYSCTLS; i++) {
 		if (s->sys[i] >= 0)
-			printf("%s\"%s\":%ld", i ? "," : "", ts_sysctl_names[i], s->sys[i]);
+			printf("%s\"%s\":%ld", i ? "," : "", kstat_sysctl_names[i], s->sys[i]);
 		else
-			printf("%s\"%s\":null", i ? "," : "", ts_sysctl_names[i]);
+			printf("%s\"%s\":null", i ? "," : "", kstat_sysctl_names[i]);
 	}
 	printf("},\"advice\":[");
 	sep = "";
-	for (int i = 0; i < TS_NSYSCTLS; i++) {
+	for (int i = 0; i < KSTAT_NSYSCTLS; i++) {
 		const char *a = ts_advice(i, s->sys[i]);
 
 		if (a != NULL) {
@@ -665,24 +572,24 @@ static void ts_print_human(const struct ts_snap *s, const struct ts_snap *prev)
 		       l->queue > l->backlog ? "  FULL" : "");
 	}
 	printf("\n%-22s %14s%s\n", "COUNTER", "VALUE", prev ? "          DELTA" : "");
-	for (size_t i = 0; i < TS_NCOUNTERS; i++) {
-		if (!s->have_ctr[i]) {
-			printf("%-22s %14s\n", ts_counter_names[i], "-");
+	for (size_t i = 0; i < KSTAT_NCOUNTERS; i++) {
+		if (!s->ctr.have[i]) {
+			printf("%-22s %14s\n", kstat_names[i], "-");
 			continue;
 		}
-		printf("%-22s %14lld", ts_counter_names[i], s->ctr[i]);
-		if (prev != NULL && prev->have_ctr[i])
-			printf(" %14lld", s->ctr[i] - prev->ctr[i]);
+		printf("%-22s %14" PRIu64, kstat_names[i], s->ctr.value[i]);
+		if (prev != NULL && prev->ctr.have[i])
+			printf(" %14lld", ts_delta(s, prev, i));
 		printf("\n");
 	}
 	printf("\n%-22s %14s\n", "SYSCTL", "VALUE");
-	for (int i = 0; i < TS_NSYSCTLS; i++) {
+	for (int i = 0; i < KSTAT_NSYSCTLS; i++) {
 		const char *a = ts_advice(i, s->sys[i]);
 
 		if (s->sys[i] >= 0)
-			printf("%-22s %14ld\n", ts_sysctl_names[i], s->sys[i]);
+			printf("%-22s %14ld\n", kstat_sysctl_names[i], s->sys[i]);
 		else
-			printf("%-22s %14s\n", ts_sysctl_names[i], "-");
+			printf("%-22s %14s\n", kstat_sysctl_names[i], "-");
 		if (a != NULL)
 			printf("  advice: %s\n", a);
 	}

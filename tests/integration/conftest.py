@@ -706,7 +706,9 @@ def mxguard(tmp_path, request, dnsmasq):
     127.0.0.1 port), log_target = stderr, myhostname = mxguard.test,
     shutdown_timeout = 3s, dns_resolvers = the session's dnsmasq, and
     client_lists whitelisting 127.0.0.0/8 so that tests of the foundation
-    are not tarpitted (taRgrey tests set client_lists = ); keyword
+    are not tarpitted (taRgrey tests set client_lists = ), and
+    allow_clients = 127.0.0.0/8 so that the shield neither limits nor
+    blocks them (shield tests narrow it); keyword
     arguments override/add parameters.
     extra_args=[...] adds command-line arguments."""
     if not mxguard_bin().exists():
@@ -726,6 +728,7 @@ def mxguard(tmp_path, request, dnsmasq):
             "shutdown_timeout": "3s",
             "dns_resolvers": "127.0.0.1:%d" % dnsmasq.port,
             "client_lists": "cidr:%s" % _loopback_white(tmp_path),
+            "allow_clients": "127.0.0.0/8",
         }
         base.update({k: str(v) for k, v in params.items()})
         mx = Mxguard(workdir, base, extra_args)

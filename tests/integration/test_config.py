@@ -5,6 +5,7 @@ import re
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -35,11 +36,11 @@ TIME_PARAMS = {"backend_timeout", "smtp_timeout", "relay_timeout", "shutdown_tim
 
 CLOSE_RE = re.compile(
     r"^(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) mxguard\[(?P<pid>\d+)\]: info: close "
-    r"client=(?P<client>\S+) listener=(?P<listener>\S+) action=(?P<action>pass|inspect|refused) "
+    r"client=(?P<client>\S+) listener=(?P<listener>\S+) action=(?P<action>pass|inspect) "
     r"stage=(?P<stage>greet|dialogue|connect|handshake|replay|relay|tarpit) "
     r"duration=(?P<duration>\d+\.\d{3}) in=(?P<inb>\d+) out=(?P<outb>\d+) "
     r"end=(?P<end>quit|client_eof|client_error|backend_eof|backend_error|backend_fail|timeout|"
-    r"errors|shutdown|overload|tarpit_drop)(?P<extra>( [a-z_]+=\S.*)?)$")
+    r"errors|shutdown|tarpit_drop)(?P<extra>( [a-z_]+=\S.*)?)$")
 
 
 def to_seconds(v):
@@ -59,7 +60,7 @@ def run_check(tmp_path, text, *args, name="mxguard.conf"):
 def parse_check_output(out):
     pairs = []
     for line in out.splitlines():
-        m = re.fullmatch(r"([a-z_]+) = ?(.*)", line)
+        m = re.fullmatch(r"([a-z_0-9]+) = ?(.*)", line)
         assert m, "not a `name = value` line: %r" % line
         pairs.append((m.group(1), m.group(2)))
     return pairs
@@ -205,7 +206,7 @@ def test_startup_logs_listening_and_ready_once(mxguard):
     mx.wait_for_log(r" info: ready")
     log = mx.log()
     assert len(re.findall(r"(?m)^\S+ mxguard\[%d\]: info: ready(:.*)?$" % mx.pid, log)) == 1, log
-    assert re.search(r"(?m)^\S+ mxguard\[%d\]: info: listening on 127\.0\.0\.1:%d backlog=\d+$"
+    assert re.search(r"(?m)^\S+ mxguard\[%d\]: info: listening on 127\.0\.0\.1:%d backlog=\d+ service=smtp$"
                      % (mx.pid, mx.port), log), log
     assert log.index("listening on") < log.index("info: ready")
 
@@ -492,3 +493,26 @@ def test_close_line_action_is_inspect_even_when_client_resets_at_once(mxguard):
             wrong.append(line)
     assert not wrong, "%d of %d close lines of an inspect daemon say otherwise, e.g.:\n%s" % (
         len(wrong), len(ids), "\n".join(wrong[:3]))
+
+
+def test_example_configuration_names_every_parameter():
+    """etc/mxguard.conf.example is the admin's reference: every parameter
+    mxguard -n prints is there with a comment, and the file is valid."""
+    path = Path(__file__).resolve().parents[2] / "etc" / "mxguard.conf.example"
+    example = path.read_text()
+    r = subprocess.run([str(mxguard_bin()), "-n", "-o", "run_as=", "-o", "myhostname=x.test"],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0, r.stderr
+    names = [line.split(" =", 1)[0] for line in r.stdout.splitlines()]
+    # myhostname has no fixed default: the example shows it commented out.
+    missing = [n for n in names
+               if not re.search(r"(?m)^%s%s =" % ("#" if n == "myhostname" else "", re.escape(n)),
+                                example)]
+    assert not missing, "not in the example: %s" % missing
+    uncommented = [n for n in names
+                   if not re.search(r"(?m)^#[^\n]*\n(?:#?[a-z_0-9]+ =.*\n)*#?%s =" % re.escape(n),
+                                    example)]
+    assert not uncommented, "no comment above: %s" % uncommented
+    r = subprocess.run([str(mxguard_bin()), "-n", "-c", str(path), "-o", "run_as="],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0, r.stderr

@@ -91,6 +91,8 @@ def test_clean_name_passes_at_once(mxguard, postfix):
 
 def test_bot_is_tarpitted_recorded_and_its_retry_greylisted(mxguard, postfix):
     mx = engine(mxguard, postfix, tarpit_delay="6s")
+    # The maillog is the session's: other tests may have passed BOT before.
+    maillog_start = len(postfix.maillog_text())
     drop_out_of_tarpit(mx, BOT, after=3.0)
     line = mx.wait_for_log(r"tarpit drop client=127\.10\.0\.2 name=a1-2-3\.dyn\.example\.test "
                            r".* after=(\d+\.\d)s").group(0)
@@ -98,7 +100,7 @@ def test_bot_is_tarpitted_recorded_and_its_retry_greylisted(mxguard, postfix):
     assert 2.5 <= after < 6.0, line
     mx.wait_for_log(r"verdict client=127\.10\.0\.2 .*verdict=suspect reason=s25r:r1")
     # It never reached the backend.
-    assert "[127.10.0.2]" not in postfix.maillog_text()
+    assert "[127.10.0.2]" not in postfix.maillog_text()[maillog_start:]
     assert status(mx)["store"]["tarpit"] == 1
     # Its retry is greylisted at once instead of tarpitted again.
     c, r, took = to_rcpt(mx, BOT)

@@ -2,20 +2,31 @@
  * test_store.c - the LMDB store: lookups answered from the loop and never
  * synchronously, cancel, expiry (on lookup and in the background), listing
  * order, persistence across close/reopen and across kill -9, the value
- * layout on disk, bad keys and bad values.
+ * layout on disk, bad keys and bad values; then the Redis backend against a
+ * real redis-server the test starts on a free loopback port (skipped, with
+ * the reason, when redis-server is not installed): sharing between two
+ * instances, expiry, listing, messages, a stopped and a killed Redis.
  *
- * With STORE_BENCH=N in the environment it also times N puts and N gets.
+ * With STORE_BENCH=N in the environment it also times N puts and N gets;
+ * with STORE_BENCH_DECISIONS=N (and STORE_BENCH_REDIS=redis://...) it times
+ * greylist decisions, a get and a put each, on each backend (bench/store).
  */
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <hiredis/hiredis.h>
 #include <lmdb.h>
 
 #include "check.h"
@@ -44,7 +55,7 @@ static void got_cb(int found, const struct store_rec *rec, void *arg)
 static struct store *open_store(void)
 {
 	char err[512];
-	struct store *s = store_open(base, state, err, sizeof(err));
+	struct store *s = store_open(base, "lmdb", state, 50, 0, err, sizeof(err));
 
 	CHECK(s != NULL, "store_open: %s", err);
 	if (s == NULL)
@@ -411,7 +422,7 @@ static void test_crash(void)
 
 		/* Its own loop: the parent's must not be touched from here. */
 		base = event_base_new();
-		s = store_open(base, state, err, sizeof(err));
+		s = store_open(base, "lmdb", state, 50, 0, err, sizeof(err));
 		for (int i = 0; s != NULL && i < 1000; i++) {
 			char key[32];
 			struct store_rec r = mkrec(now, now + 3600, (uint32_t)i);
@@ -511,7 +522,7 @@ static void test_open_errors(void)
 	char err[512], path[256];
 	struct store *s;
 
-	s = store_open(base, "/dev/null/state", err, sizeof(err));
+	s = store_open(base, "lmdb", "/dev/null/state", 50, 0, err, sizeof(err));
 	CHECK(s == NULL && strncmp(err, "store: cannot create /dev/null/state: ", 38) == 0, "%s",
 	      err);
 	snprintf(path, sizeof(path), "%s/bad", dir);
@@ -519,7 +530,7 @@ static void test_open_errors(void)
 	snprintf(path, sizeof(path), "%s/bad/store.lmdb", dir);
 	mkdir(path, 0700);
 	snprintf(path, sizeof(path), "%s/bad", dir);
-	s = store_open(base, path, err, sizeof(err));
+	s = store_open(base, "lmdb", path, 50, 0, err, sizeof(err));
 	CHECK(s == NULL && strstr(err, "store: cannot open ") == err &&
 		  strstr(err, "/bad/store.lmdb: ") != NULL,
 	      "%s", err);
@@ -595,6 +606,469 @@ static void bench(long n)
 	store_close(&s);
 }
 
+/* ---- Redis: the shared backend, against a real redis-server the test starts. ---- */
+
+static pid_t redis_pid = -1;
+static int redis_port;
+
+/* free_port - a loopback port nobody listens on right now. */
+static int free_port(void)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	socklen_t len = sizeof(sin);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sin, &len) == 0)
+		port = ntohs(sin.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+/* redis_cmd - a blocking command to the test's redis-server; NULL if it is not there. */
+static redisReply *redis_cmd(const char *fmt, ...)
+{
+	struct timeval tv = {1, 0};
+	redisContext *c = redisConnectWithTimeout("127.0.0.1", redis_port, tv);
+	redisReply *rep = NULL;
+	va_list ap;
+
+	if (c != NULL && c->err == 0) {
+		redisSetTimeout(c, tv);
+		va_start(ap, fmt);
+		rep = redisvCommand(c, fmt, ap);
+		va_end(ap);
+	}
+	if (c != NULL)
+		redisFree(c);
+	return rep;
+}
+
+/* redis_start - redis-server on redis_port, no persistence; 0 once it answers. */
+static int redis_start(void)
+{
+	char port[16];
+
+	snprintf(port, sizeof(port), "%d", redis_port);
+	fflush(NULL);
+	if ((redis_pid = fork()) == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		dup2(null, 1);
+		execl("/usr/bin/redis-server", "redis-server", "--port", port, "--bind",
+		      "127.0.0.1", "--save", "", "--appendonly", "no", (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 100 && redis_pid > 0; i++) {
+		redisReply *rep = redis_cmd("PING");
+
+		if (rep != NULL) {
+			freeReplyObject(rep);
+			return 0;
+		}
+		usleep(20000);
+	}
+	return -1;
+}
+
+static void redis_stop(void)
+{
+	if (redis_pid > 0) {
+		kill(redis_pid, SIGKILL);
+		waitpid(redis_pid, NULL, 0);
+	}
+	redis_pid = -1;
+}
+
+/* remove_state - the state directory dir/name and its store file. */
+static void remove_state(const char *name)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/%s/store.lmdb", dir, name);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/%s/store.lmdb-lock", dir, name);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	rmdir(path);
+}
+
+static struct store *open_redis(const char *name)
+{
+	char spec[64], sdir[192], err[512];
+	struct store *s;
+
+	snprintf(spec, sizeof(spec), "redis://127.0.0.1:%d", redis_port);
+	snprintf(sdir, sizeof(sdir), "%s/%s", dir, name);
+	s = store_open(base, spec, sdir, 50, 100, err, sizeof(err));
+	CHECK(s != NULL, "store_open %s: %s", spec, err);
+	return s;
+}
+
+/* loop_until - run the loop until cond(s) holds, for at most ms milliseconds. */
+static int loop_until(struct store *s, int (*cond)(struct store *), int ms)
+{
+	double end = now_us() + ms * 1e3;
+	struct timeval slice = {0, 20000};
+
+	while (!cond(s) && now_us() < end) {
+		event_base_loopexit(base, &slice);
+		event_base_dispatch(base);
+	}
+	return cond(s);
+}
+
+static int never(struct store *s)
+{
+	return 0;
+}
+
+/* spin - run the loop for ms milliseconds (writes reach Redis, messages arrive). */
+static void spin(int ms)
+{
+	loop_until(NULL, never, ms);
+}
+
+static int is_up(struct store *s)
+{
+	struct store_status st;
+
+	store_status(s, &st);
+	return st.connected && !st.fallback;
+}
+
+static int is_down(struct store *s)
+{
+	return !is_up(s);
+}
+
+static int replayed(struct store *s)
+{
+	struct store_status st;
+
+	store_status(s, &st);
+	return st.connected && !st.fallback && st.replay_pending == 0;
+}
+
+struct msgs {
+	int n;
+	char last[600];
+};
+
+static void msg_cb(const char *msg, void *arg)
+{
+	struct msgs *m = arg;
+
+	m->n++;
+	snprintf(m->last, sizeof(m->last), "%s", msg);
+}
+
+static int list_keys(const char *key, const struct store_rec *rec, void *arg)
+{
+	char *out = arg;
+
+	if (strlen(out) + strlen(key) + 2 < 256) {
+		strcat(out, key);
+		strcat(out, ",");
+	}
+	return 0;
+}
+
+/* timed_get - a lookup and the time until its answer, in ms. */
+static int timed_get(struct store *s, enum store_kind kind, const char *key, double *ms)
+{
+	struct got g = {0, -2, {0, 0, 0, 0}};
+	double t = now_us();
+
+	if (store_get(s, kind, key, got_cb, &g) == NULL)
+		return -2;
+	for (int i = 0; i < 200 && g.calls == 0; i++)
+		event_base_loop(base, EVLOOP_ONCE);
+	*ms = (now_us() - t) / 1e3;
+	return g.calls == 1 ? g.found : -2;
+}
+
+static void close_cb(int found, const struct store_rec *rec, void *arg)
+{
+	struct store **sp = arg;
+
+	store_close(sp);
+}
+
+static void test_redis_specs(void)
+{
+	static const char *bad[] = {"redis://",	    "redis://host:0", "redis://host:x",
+				    "redis://h/x",  "unix:relative",  "redis:///s?x=1",
+				    "memcache://h", "redis://[::1",   "redis://pw@host"};
+	char err[512];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct store *s = store_open(base, bad[i], state, 50, 10, err, sizeof(err));
+
+		CHECK(s == NULL && strncmp(err, "store: ", 7) == 0, "%s accepted (%s)", bad[i],
+		      err);
+		store_close(&s);
+	}
+}
+
+static void test_redis(void)
+{
+	struct store *a, *b;
+	struct store_status st;
+	struct store_rec r, out;
+	struct msgs ma = {0, ""}, mb = {0, ""};
+	int64_t now = time(NULL);
+	redisReply *rep;
+	char keys[256] = "";
+	double ms;
+
+	if (access("/usr/bin/redis-server", X_OK) != 0) {
+		printf("store: redis tests skipped: /usr/bin/redis-server not installed\n");
+		return;
+	}
+	if ((redis_port = free_port()) < 0 || redis_start() < 0) {
+		CHECK(0, "cannot start redis-server on port %d", redis_port);
+		redis_stop();
+		return;
+	}
+	a = open_redis("ra");
+	b = open_redis("rb");
+	if (a == NULL || b == NULL)
+		goto out;
+	CHECK(loop_until(a, is_up, 3000) && loop_until(b, is_up, 3000), "both connect");
+	store_subscribe(a, msg_cb, &ma);
+	store_subscribe(b, msg_cb, &mb);
+
+	/* A record written by one instance is read by the other, with a Redis expiry. */
+	r = mkrec(now, now + 60, 3);
+	CHECK(store_put(a, STORE_GREY, "10.0.0.0/24/s@x.org/r y@z.net", &r) == 0, "put on a");
+	CHECK(get(b, STORE_GREY, "10.0.0.0/24/s@x.org/r y@z.net", &out) == 1 && same(&r, &out),
+	      "b reads a's record");
+	rep = redis_cmd("PTTL %s", "mxg:grey:10.0.0.0/24/s@x.org/r y@z.net");
+	CHECK(rep != NULL && rep->type == REDIS_REPLY_INTEGER && rep->integer > 55000 &&
+		  rep->integer <= 60000,
+	      "redis expiry %lld", rep ? rep->integer : -9);
+	freeReplyObject(rep);
+	CHECK(get(b, STORE_GREY, "absent", NULL) == 0, "absent key");
+	/* An expired record is not written (deleted), and a planted bad value is absent. */
+	r = mkrec(now - 10, now - 1, 1);
+	store_put(a, STORE_TARPIT, "gone", &r);
+	CHECK(get(b, STORE_TARPIT, "gone", NULL) == 0, "expired record absent");
+	freeReplyObject(redis_cmd("SET mxg:awl:bad %s", "2 1 2 3 4"));
+	CHECK(get(b, STORE_AWL, "bad", NULL) == 0, "bad value absent");
+	/* Listing: Redis' records, sorted. */
+	r = mkrec(now, now + 60, 1);
+	store_put(b, STORE_TARPIT, "k2", &r);
+	store_put(a, STORE_TARPIT, "k1", &r);
+	spin(50);
+	CHECK(store_list(a, STORE_TARPIT, list_keys, keys) == 2 && strcmp(keys, "k1,k2,") == 0,
+	      "list: %s", keys);
+	CHECK(store_del(a, STORE_TARPIT, "k2") == 1, "del of b's record from a");
+	/* A store just opened lists Redis' records before its first answer arrives. */
+	{
+		struct store *c = open_redis("rc");
+
+		keys[0] = '\0';
+		CHECK(c != NULL && store_list(c, STORE_TARPIT, list_keys, keys) == 1 &&
+			  strcmp(keys, "k1,") == 0,
+		      "list at open: %s", keys);
+		store_close(&c);
+		remove_state("rc");
+	}
+	CHECK(get(b, STORE_TARPIT, "k2", NULL) == 0, "deleted everywhere");
+
+	/* Messages: the other instance gets it, the sender does not. */
+	CHECK(store_publish(a, "block 192.0.2.1 600") == 0, "publish");
+	CHECK(store_publish(a, "bad\r\nline") < 0, "CR LF refused");
+	spin(200);
+	CHECK(mb.n == 1 && strcmp(mb.last, "block 192.0.2.1 600") == 0, "b got %d: %s", mb.n,
+	      mb.last);
+	CHECK(ma.n == 0, "a heard itself");
+
+	/* Slow Redis (stopped): lookups answered locally within the timeout, then a fallback. */
+	kill(redis_pid, SIGSTOP);
+	r = mkrec(now, now + 60, 7);
+	for (int i = 0; i < 3; i++) {
+		int found = timed_get(a, STORE_GREY, "10.0.0.0/24/s@x.org/r y@z.net", &ms);
+
+		CHECK(found == 1 && ms < 200, "lookup %d while stopped: found %d in %.0fms", i,
+		      found, ms);
+	}
+	store_status(a, &st);
+	CHECK(st.timeouts >= 3 && st.fallback && st.fallbacks == 1,
+	      "slow: %llu timeouts, fallback %d", (unsigned long long)st.timeouts, st.fallback);
+	/* b never wrote it but read it from Redis: it answers from its cache. */
+	CHECK(timed_get(b, STORE_GREY, "10.0.0.0/24/s@x.org/r y@z.net", &ms) == 1, "b from cache");
+	CHECK(store_put(a, STORE_AWL, "during-stop", &r) == 0, "put while stopped");
+	store_status(a, &st);
+	CHECK(st.replay_pending >= 1, "queued: %llu", (unsigned long long)st.replay_pending);
+	CHECK(timed_get(a, STORE_AWL, "during-stop", &ms) == 1 && ms < 20, "local answer");
+	kill(redis_pid, SIGCONT);
+	CHECK(loop_until(a, replayed, 4000), "back and replayed after SIGCONT");
+	rep = redis_cmd("GET mxg:awl:during-stop");
+	CHECK(rep != NULL && rep->type == REDIS_REPLY_STRING, "replayed record in redis");
+	freeReplyObject(rep);
+
+	/* Redis killed: fallback at once, writes queued, replayed on restart. */
+	redis_stop();
+	CHECK(loop_until(a, is_down, 2000), "a notices the loss");
+	CHECK(store_put(a, STORE_GREY, "while-dead", &r) == 0, "put while dead");
+	CHECK(store_publish(a, "attack on") < 0, "publish while dead fails");
+	CHECK(timed_get(a, STORE_GREY, "while-dead", &ms) == 1 && ms < 20, "local while dead");
+	if (redis_start() < 0) {
+		CHECK(0, "redis-server restart");
+		goto out;
+	}
+	CHECK(loop_until(a, replayed, 8000), "a reconnects and replays");
+	rep = redis_cmd("GET mxg:grey:while-dead");
+	CHECK(rep != NULL && rep->type == REDIS_REPLY_STRING && strncmp(rep->str, "1 ", 2) == 0,
+	      "write made while dead reached redis: %s", rep && rep->str ? rep->str : "-");
+	freeReplyObject(rep);
+	store_status(a, &st);
+	CHECK(st.fallbacks == 2 && st.fallback_since == 0, "fallbacks %llu",
+	      (unsigned long long)st.fallbacks);
+	CHECK(loop_until(b, is_up, 8000), "b reconnects");
+	/* The subscriber reconnects too. */
+	mb.n = 0;
+	for (int i = 0; i < 100 && mb.n == 0; i++) {
+		store_publish(a, "attack on");
+		spin(50);
+	}
+	CHECK(mb.n > 0 && strcmp(mb.last, "attack on") == 0, "messages after restart: %d", mb.n);
+
+	/* Closing the store from a lookup's callback, with a reply still on its way. */
+	kill(redis_pid, SIGSTOP);
+	CHECK(store_get(b, STORE_GREY, "x", close_cb, &b) != NULL, "get");
+	for (int i = 0; i < 20 && b != NULL; i++)
+		spin(10);
+	CHECK(b == NULL, "closed from the callback");
+	/* And a cancelled lookup whose reply never comes. */
+	store_cancel(store_get(a, STORE_GREY, "y", got_cb, NULL));
+	kill(redis_pid, SIGCONT);
+out:
+	store_close(&a);
+	store_close(&b);
+	redis_stop();
+	remove_state("ra");
+	remove_state("rb");
+}
+
+/* ---- Decisions benchmark (bench/store): get + put of a greylist triplet. ---- */
+
+struct dbench {
+	struct store *s;
+	long next, n, done;
+	int64_t now;
+	double *lat; /* per decision, us (sequential run only) */
+	double t0;
+};
+
+static void dbench_key(char *key, size_t keysz, long i)
+{
+	snprintf(key, keysz, "192.0.%ld.0/24/sender#@example%ld.org/rcpt%ld@example.net",
+		 (i / 256) % 256, i % 997, i);
+}
+
+static void dbench_issue(struct dbench *d);
+
+static void dbench_cb(int found, const struct store_rec *rec, void *arg)
+{
+	struct dbench *d = arg;
+	struct store_rec r = found == 1 ? *rec : mkrec(d->now, d->now + 3600, 0);
+	char key[128];
+
+	/* The engine's write after a lookup: count the comeback, or create. */
+	r.count++;
+	r.last = d->now;
+	dbench_key(key, sizeof(key), d->done);
+	store_put(d->s, STORE_GREY, key, &r);
+	d->done++;
+	if (d->lat != NULL) {
+		d->lat[d->done - 1] = now_us() - d->t0;
+		d->t0 = now_us();
+	}
+	dbench_issue(d);
+}
+
+static void dbench_issue(struct dbench *d)
+{
+	char key[128];
+
+	if (d->next >= d->n)
+		return;
+	dbench_key(key, sizeof(key), d->next++);
+	if (store_get(d->s, STORE_GREY, key, dbench_cb, d) == NULL)
+		d->done++, d->next = d->n; /* cannot happen with valid keys: stop */
+}
+
+static int dcmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* bench_decisions - n decisions one at a time, then n with conc in flight. */
+static void bench_decisions(const char *spec, const char *label, long n, int conc)
+{
+	char err[512], sdir[192];
+	struct store_status st;
+	struct dbench d;
+	double t, cpu;
+	int64_t deadline;
+
+	snprintf(sdir, sizeof(sdir), "%s/bench-%s", dir, label);
+	memset(&d, 0, sizeof(d));
+	if ((d.s = store_open(base, spec, sdir, 50, 100000, err, sizeof(err))) == NULL) {
+		printf("decisions: %s: %s\n", label, err);
+		return;
+	}
+	if (strcmp(label, "redis") == 0 && !loop_until(d.s, is_up, 3000)) {
+		printf("decisions: %s: not connected\n", label);
+		store_close(&d.s);
+		snprintf(sdir, sizeof(sdir), "bench-%s", label);
+		remove_state(sdir);
+		return;
+	}
+	d.now = time(NULL);
+	d.lat = calloc((size_t)n, sizeof(*d.lat));
+	/* One at a time: the latency a dialogue sees. */
+	d.n = n;
+	d.t0 = t = now_us();
+	dbench_issue(&d);
+	deadline = (int64_t)(now_us() + 60e6);
+	while (d.done < n && now_us() < deadline)
+		event_base_loop(base, EVLOOP_ONCE);
+	t = now_us() - t;
+	qsort(d.lat, (size_t)d.done, sizeof(*d.lat), dcmp);
+	printf("decisions: %s sequential: %ld in %.3f s, %.1f us each (p50 %.1f, p99 %.1f)\n",
+	       label, d.done, t / 1e6, t / (double)(d.done ? d.done : 1),
+	       d.done ? d.lat[d.done / 2] : 0.0, d.done ? d.lat[d.done * 99 / 100] : 0.0);
+	free(d.lat);
+	d.lat = NULL;
+	/* conc in flight: how many decisions per second the process can make. */
+	d.next = d.done = 0;
+	t = now_us();
+	cpu = cpu_us();
+	for (int i = 0; i < conc; i++)
+		dbench_issue(&d);
+	deadline = (int64_t)(now_us() + 60e6);
+	while (d.done < n && now_us() < deadline)
+		event_base_loop(base, EVLOOP_ONCE);
+	t = now_us() - t;
+	cpu = cpu_us() - cpu;
+	store_status(d.s, &st);
+	printf("decisions: %s concurrent %d: %ld in %.3f s, %.0f per second, %.1f us CPU each, "
+	       "%llu timeouts\n",
+	       label, conc, d.done, t / 1e6, (double)d.done / (t / 1e6), cpu / (double)n,
+	       (unsigned long long)st.timeouts);
+	store_close(&d.s);
+	snprintf(sdir, sizeof(sdir), "bench-%s", label);
+	remove_state(sdir);
+}
+
 /* cleanup - remove the temporary directory and what the tests left in it. */
 static void cleanup(void)
 {
@@ -619,6 +1093,17 @@ int main(void)
 	}
 	/* Not there yet: store_open creates it. */
 	snprintf(state, sizeof(state), "%s/state", dir);
+	/* STORE_BENCH_DECISIONS=N [STORE_BENCH_REDIS=spec]: only that (bench/store). */
+	if (getenv("STORE_BENCH_DECISIONS") != NULL) {
+		long n = atol(getenv("STORE_BENCH_DECISIONS"));
+
+		bench_decisions("lmdb", "lmdb", n, 100);
+		if (getenv("STORE_BENCH_REDIS") != NULL)
+			bench_decisions(getenv("STORE_BENCH_REDIS"), "redis", n, 100);
+		cleanup();
+		event_base_free(base);
+		return check_done("store");
+	}
 	test_open_errors();
 	test_basic();
 	test_cancel();
@@ -627,6 +1112,8 @@ int main(void)
 	test_crash();
 	test_layout();
 	test_expiry();
+	test_redis_specs();
+	test_redis();
 	if (nbench != NULL)
 		bench(atol(nbench));
 	cleanup();

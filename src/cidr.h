@@ -1,0 +1,42 @@
+/*
+ * cidr.h - sets of addresses and networks (IPv4 and IPv6) with a lookup
+ * that costs one hash probe per distinct prefix length in the set: the
+ * allow and block lists the shield checks on every accept.
+ */
+#ifndef MXG_CIDR_H
+#define MXG_CIDR_H
+
+#include <stddef.h>
+
+#include "netaddr.h"
+
+struct cidr;
+
+/* cidr_new - an empty set. NULL: out of memory. */
+struct cidr *cidr_new(void);
+
+/*
+ * cidr_add - add "a.b.c.d", "a.b.c.d/len", "v6", "v6/len". Host bits
+ * after len must be zero (as in Postfix cidr tables: a typo should not
+ * silently block a whole network). Returns 0, or -1 with a message in err.
+ */
+int cidr_add(struct cidr *set, const char *text, char *err, size_t errsz);
+
+/*
+ * cidr_load - add every entry of spec: white-space or comma separated
+ * addresses and networks, and "cidr:PATH" files: one network per line,
+ * '#' comments; a Postfix cidr table works as it is (words after the
+ * network are ignored). Returns 0, or -1 with "PATH:LINE: message" (or
+ * the bad entry) in err.
+ */
+int cidr_load(struct cidr *set, const char *spec, char *err, size_t errsz);
+
+/* cidr_match - is key in one of the set's networks? */
+int cidr_match(const struct cidr *set, const struct ipkey *key);
+
+/* cidr_count - entries in the set. */
+size_t cidr_count(const struct cidr *set);
+
+void cidr_free(struct cidr **setp);
+
+#endif

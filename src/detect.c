@@ -1,0 +1,898 @@
+/*
+ * detect.c - the flood detector (see detect.h for the contract).
+ *
+ * Three bounded structures, all sized from the configuration when the
+ * detector is made or reconfigured, never by the input:
+ *
+ * Per-source rates. An open-addressing table of exactly max_sources
+ * slots. A key may sit in any of the PROBE slots after its home slot, so
+ * a lookup reads a 16-bit tag per slot of that window (one cache line) and
+ * compares keys only on a tag match; removal just clears the tag. A new
+ * key takes a free slot of its window, or else evicts the stalest entry of
+ * the window: a flood of fresh addresses recycles the slots of sources not
+ * seen for the longest time, and a busy source, seen recently, stays. The
+ * rate is the sliding-window counter of two fixed windows: the count of
+ * the current window plus the previous window's count weighted by how much
+ * of it still overlaps [now - W, now]. Two counters per source instead of
+ * a ring of slots: the estimate is exact for a steady rate, an event
+ * counts fully while in the current window and not at all after 2W.
+ *
+ * Distinct sources per group. Exact while that is affordable: a set of
+ * 64-bit key hashes with their last-seen time (a collision of two 64-bit
+ * hashes among exact_max keys is improbable enough to call the count
+ * exact) in two-choice buckets, swept of entries older than the window.
+ * Once exact_max live sources do not fit, new ones are dropped from the
+ * set and the count
+ * comes from a HyperLogLog of 2^12 registers (1.6% standard error) for at
+ * least one window after the last dropped source. So that the sketch can
+ * slide, it is kept per sub-window of W/8 in a ring of 9 (so the union
+ * covers at least the last W, at most 9W/8), and the union by register
+ * maximum is kept incrementally with its harmonic sum: an event costs
+ * O(1), a rotation O(ring x registers) every W/8.
+ *
+ * Attacks. NORMAL -> ATTACK at ddos_threshold, ATTACK -> CONVERGING below
+ * ddos_release, back to ATTACK at the threshold again, CONVERGING ->
+ * NORMAL after quiet_ms without reaching the release level (the gap
+ * between the two levels and the quiet time keep a flood hovering around
+ * the threshold from flapping). While an attack lasts (ATTACK or
+ * CONVERGING) the group counts attempts, a HyperLogLog of all sources of
+ * the attack, and space-saving heavy hitters for sources and prefixes.
+ *
+ * Known good. A table like the source table: key -> first and last time
+ * marked; eviction by the oldest last mark.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "detect.h"
+
+#define PROBE 16    /* slots a key may occupy after its home slot */
+#define HLL_BITS 12 /* 2^12 registers: 1.04/64 = 1.6% error */
+#define HLL_M (1u << HLL_BITS)
+#define HLL_RING 9		/* sub-windows kept: current + 8 full ones */
+#define HLL_SUBS (HLL_RING - 1) /* sub-windows per window */
+#define SS_K (4 * DETECT_TOP)	/* space-saving counters kept for a top 10 */
+#define SWEEP_STEP 8		/* exact-set slots swept per event */
+#define XBUCKET 8		/* exact-set bucket: 8 x 16 bytes, two cache lines */
+
+/* One slot of the source and good tables (32 bytes). */
+struct kent {
+	struct ipkey key;
+	uint64_t t; /* last event (source) or last mark (good) */
+	uint64_t u; /* counts: cur | prev << 32 (source); first mark (good) */
+};
+
+/* Open-addressing table of n slots with a tag array; tag 0: free. */
+struct ktab {
+	uint32_t n, used;
+	uint16_t *tag;
+	struct kent *ent;
+};
+
+/* Exact distinct set: key hash (0: free) and last seen. */
+struct xent {
+	uint64_t h, t;
+};
+
+/* Space-saving heavy hitters; parallel arrays, so a miss scans 320 bytes of hashes. */
+struct ss {
+	int n;
+	uint64_t h[SS_K], count[SS_K];
+	uint64_t err[SS_K]; /* what a newcomer inherited: count - err is certain */
+	struct ipkey key[SS_K];
+};
+
+struct group {
+	/* exact set */
+	struct xent *x;
+	uint32_t xcap, xn, xcursor;
+	int dropped;	    /* a new source did not fit ... */
+	uint64_t last_drop; /* ... at this time */
+	/* sliding HyperLogLog */
+	uint8_t ring[HLL_RING][HLL_M];
+	uint8_t uni[HLL_M]; /* max over the ring */
+	double usum;	    /* sum of 2^-uni[j] */
+	uint32_t uzeros;    /* uni[j] == 0 */
+	uint64_t epoch;	    /* sub-window of ring[cur] */
+	int cur;
+	/* state machine */
+	enum detect_state state;
+	uint64_t since, quiet_from, attack_start, attack_end;
+	uint32_t peak;
+	/* the current or last attack */
+	uint64_t attempts;
+	uint8_t ahll[HLL_M];
+	struct ss top_src, top_pfx;
+};
+
+struct detect {
+	struct detect_cfg cfg;
+	int ngroups;
+	unsigned changed;
+	uint64_t last_now; /* latest time seen, for detect_configure */
+	uint64_t sub_ms;   /* HyperLogLog sub-window */
+	struct ktab src, good;
+	struct group *g;
+};
+
+/*
+ * Key tables.
+ */
+
+static uint16_t ktab_tagof(uint64_t h)
+{
+	uint16_t tag = (uint16_t)h;
+
+	return tag ? tag : 1;
+}
+
+/* ktab_home - the home slot, from the high bits (the tag uses the low). */
+static uint32_t ktab_home(const struct ktab *t, uint64_t h)
+{
+	return (uint32_t)(((h >> 32) * (uint64_t)t->n) >> 32);
+}
+
+static int ktab_init(struct ktab *t, uint32_t n)
+{
+	t->n = n < PROBE ? PROBE : n;
+	t->used = 0;
+	t->tag = calloc(t->n, sizeof(*t->tag));
+	t->ent = calloc(t->n, sizeof(*t->ent));
+	if (t->tag == NULL || t->ent == NULL) {
+		free(t->tag);
+		free(t->ent);
+		t->tag = NULL;
+		t->ent = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static void ktab_free(struct ktab *t)
+{
+	free(t->tag);
+	free(t->ent);
+	t->tag = NULL;
+	t->ent = NULL;
+}
+
+static size_t ktab_memory(const struct ktab *t)
+{
+	return (size_t)t->n * (sizeof(*t->tag) + sizeof(*t->ent));
+}
+
+/* ktab_find - the slot of key, or -1. */
+static int64_t ktab_find(const struct ktab *t, const struct ipkey *key, uint64_t h)
+{
+	uint16_t tag = ktab_tagof(h);
+	uint32_t i = ktab_home(t, h);
+
+	for (int p = 0; p < PROBE; p++) {
+		if (t->tag[i] == tag && memcmp(&t->ent[i].key, key, sizeof(*key)) == 0)
+			return i;
+		if (++i == t->n)
+			i = 0;
+	}
+	return -1;
+}
+
+/*
+ * ktab_get - the slot of key; when absent, a slot taken for it (a free one
+ * of its window, else the stalest of the window, whose entry is lost) with
+ * *isnew set. Never fails: the window is never empty.
+ */
+static uint32_t ktab_get(struct ktab *t, const struct ipkey *key, uint64_t h, int *isnew)
+{
+	uint16_t tag = ktab_tagof(h);
+	uint32_t i = ktab_home(t, h), free_slot = UINT32_MAX, stale = i;
+
+	for (int p = 0; p < PROBE; p++) {
+		if (t->tag[i] == tag && memcmp(&t->ent[i].key, key, sizeof(*key)) == 0) {
+			*isnew = 0;
+			return i;
+		}
+		if (t->tag[i] == 0) {
+			if (free_slot == UINT32_MAX)
+				free_slot = i;
+		} else if (t->ent[i].t < t->ent[stale].t || t->tag[stale] == 0) {
+			stale = i;
+		}
+		if (++i == t->n)
+			i = 0;
+	}
+	if (free_slot != UINT32_MAX) {
+		i = free_slot;
+		t->used++;
+	} else {
+		i = stale;
+	}
+	t->tag[i] = tag;
+	t->ent[i].key = *key;
+	t->ent[i].t = 0;
+	t->ent[i].u = 0;
+	*isnew = 1;
+	return i;
+}
+
+/* ktab_resize - move every entry into a table of n slots; -1: no memory, t unchanged. */
+static int ktab_resize(struct ktab *t, uint32_t n)
+{
+	struct ktab nt;
+	int isnew;
+
+	if ((n < PROBE ? PROBE : n) == t->n)
+		return 0;
+	if (ktab_init(&nt, n) < 0)
+		return -1;
+	for (uint32_t i = 0; i < t->n; i++) {
+		if (t->tag[i] == 0)
+			continue;
+		/* When shrinking, the stalest of a crowded window give way. */
+		const struct kent *e = &t->ent[i];
+		uint64_t h = netaddr_key_hash(&e->key);
+		uint32_t j = ktab_get(&nt, &e->key, h, &isnew);
+
+		if (isnew || nt.ent[j].t < e->t)
+			nt.ent[j] = *e;
+	}
+	ktab_free(t);
+	*t = nt;
+	return 0;
+}
+
+/*
+ * HyperLogLog.
+ */
+
+/* pow2neg - 2^-r for a register value r (at most 64 - HLL_BITS + 1). */
+static double pow2neg(uint8_t r)
+{
+	return 1.0 / (double)(1ull << r);
+}
+
+/*
+ * ln - natural logarithm of x >= 1, for linear counting; written here so
+ * the core library need not link libm: x = 2^e * m with m in [1, 2),
+ * ln m = 2 atanh((m - 1) / (m + 1)), a series with |z| <= 1/3.
+ */
+static double ln(double x)
+{
+	int e = 0;
+	double z, z2, term, sum = 0;
+
+	while (x >= 2.0) {
+		x /= 2.0;
+		e++;
+	}
+	z = (x - 1.0) / (x + 1.0);
+	z2 = z * z;
+	term = z;
+	for (int k = 1; k < 40; k += 2) {
+		sum += term / k;
+		term *= z2;
+	}
+	return e * 0.69314718055994530942 + 2.0 * sum;
+}
+
+static uint8_t hll_rank(uint64_t h)
+{
+	uint64_t w = h << HLL_BITS;
+
+	return w == 0 ? (uint8_t)(64 - HLL_BITS + 1) : (uint8_t)(__builtin_clzll(w) + 1);
+}
+
+static uint32_t hll_index(uint64_t h)
+{
+	return (uint32_t)(h >> (64 - HLL_BITS));
+}
+
+/* hll_estimate - from the harmonic sum and the empty registers. */
+static double hll_estimate(double sum, uint32_t zeros)
+{
+	const double m = HLL_M, alpha = 0.7213 / (1.0 + 1.079 / m);
+	double e = alpha * m * m / sum;
+
+	/* Small range: linear counting is the better estimate. */
+	if (e <= 2.5 * m && zeros > 0)
+		e = m * ln(m / zeros);
+	return e;
+}
+
+static double hll_count(const uint8_t *reg)
+{
+	double sum = 0;
+	uint32_t zeros = 0;
+
+	for (uint32_t j = 0; j < HLL_M; j++) {
+		sum += pow2neg(reg[j]);
+		zeros += reg[j] == 0;
+	}
+	return hll_estimate(sum, zeros);
+}
+
+/*
+ * Groups: the sliding sketch.
+ */
+
+/* group_union - recompute the union of the ring and its sum. */
+static void group_union(struct group *g)
+{
+	memcpy(g->uni, g->ring[0], HLL_M);
+	for (int r = 1; r < HLL_RING; r++)
+		for (uint32_t j = 0; j < HLL_M; j++)
+			if (g->ring[r][j] > g->uni[j])
+				g->uni[j] = g->ring[r][j];
+	g->usum = 0;
+	g->uzeros = 0;
+	for (uint32_t j = 0; j < HLL_M; j++) {
+		g->usum += pow2neg(g->uni[j]);
+		g->uzeros += g->uni[j] == 0;
+	}
+}
+
+/* group_rotate - move the ring to the sub-window of now, clearing those it leaves. */
+static void group_rotate(struct detect *d, struct group *g, uint64_t now)
+{
+	uint64_t epoch = now / d->sub_ms;
+
+	if (epoch <= g->epoch)
+		return;
+	uint64_t steps = epoch - g->epoch;
+
+	if (steps > HLL_RING)
+		steps = HLL_RING;
+	for (uint64_t s = 0; s < steps; s++) {
+		g->cur = (g->cur + 1) % HLL_RING;
+		memset(g->ring[g->cur], 0, HLL_M);
+	}
+	g->epoch = epoch;
+	group_union(g);
+}
+
+static void group_hll_add(struct group *g, uint64_t h)
+{
+	uint32_t j = hll_index(h);
+	uint8_t r = hll_rank(h);
+
+	if (r > g->ring[g->cur][j])
+		g->ring[g->cur][j] = r;
+	if (r > g->uni[j]) {
+		/* Keep the union's harmonic sum current: O(1) per event. */
+		g->usum += pow2neg(r) - pow2neg(g->uni[j]);
+		if (g->uni[j] == 0)
+			g->uzeros--;
+		g->uni[j] = r;
+	}
+}
+
+/*
+ * Groups: the exact set.
+ */
+
+static int xent_live(const struct detect *d, const struct xent *e, uint64_t now)
+{
+	return e->h != 0 && e->t + d->cfg.ddos_window_ms > now;
+}
+
+/* xset_new - an empty exact set for exact_max, its capacity in *cap; NULL: no memory. */
+static struct xent *xset_new(uint32_t exact_max, uint32_t *cap)
+{
+	uint64_t n = 64;
+
+	/* Load at most one half: a full pair of buckets stays improbable. */
+	while (n < 2 * (uint64_t)exact_max)
+		n <<= 1;
+	*cap = (uint32_t)n;
+	return calloc(n, sizeof(struct xent));
+}
+
+/* group_sweep - clear expired entries of n slots from the cursor. */
+static void group_sweep(const struct detect *d, struct group *g, uint64_t now, uint32_t n)
+{
+	for (uint32_t k = 0; k < n; k++) {
+		struct xent *e = &g->x[g->xcursor];
+
+		if (e->h != 0 && !xent_live(d, e, now)) {
+			e->h = 0;
+			g->xn--;
+		}
+		if (++g->xcursor == g->xcap)
+			g->xcursor = 0;
+	}
+}
+
+/*
+ * group_exact_add - note h at now. The set is two-choice hashing with
+ * buckets of XBUCKET: h may sit in either of two buckets and a new hash
+ * goes to the emptier one; at the load kept (one half) a full pair of
+ * buckets is rare enough (none in 20 million trial inserts) that "exact
+ * below exact_max" holds in practice, where single linear-probe windows
+ * overflowed a few times in ten thousand. A new hash takes a free or
+ * expired slot while fewer than exact_max are held; otherwise it is
+ * dropped and the exact count is not trusted for a window.
+ */
+static void group_exact_add(struct detect *d, struct group *g, uint64_t h, uint64_t now)
+{
+	uint32_t mask = (g->xcap - 1) & ~(uint32_t)(XBUCKET - 1);
+	uint32_t b[2], slot = UINT32_MAX, nfree[2] = {0, 0}, first_free[2];
+
+	h = h ? h : 1;
+	b[0] = (uint32_t)(h >> 32) & mask;
+	b[1] = (uint32_t)h & mask;
+	for (int k = 0; k < 2; k++) {
+		first_free[k] = UINT32_MAX;
+		for (uint32_t i = b[k]; i < b[k] + XBUCKET; i++) {
+			struct xent *e = &g->x[i];
+
+			if (e->h == h) {
+				e->t = now;
+				return;
+			}
+			if (e->h == 0) {
+				if (nfree[k]++ == 0)
+					first_free[k] = i;
+			} else if (slot == UINT32_MAX && !xent_live(d, e, now)) {
+				slot = i; /* expired: reuse, the count does not change */
+			}
+		}
+	}
+	if (slot == UINT32_MAX) {
+		int k = nfree[1] > nfree[0];
+
+		if (nfree[k] == 0 || g->xn >= d->cfg.exact_max) {
+			g->dropped = 1;
+			g->last_drop = now;
+			return;
+		}
+		slot = first_free[k];
+		g->xn++;
+	}
+	g->x[slot].h = h;
+	g->x[slot].t = now;
+}
+
+/* group_exact_valid - no source was dropped from the set within the window. */
+static int group_exact_valid(const struct detect *d, const struct group *g, uint64_t now)
+{
+	return !g->dropped || g->last_drop + d->cfg.ddos_window_ms <= now;
+}
+
+/* group_distinct - the distinct sources of the window, cheaply (per event). */
+static uint32_t group_distinct(const struct detect *d, const struct group *g, uint64_t now)
+{
+	double e;
+
+	if (group_exact_valid(d, g, now))
+		return g->xn;
+	e = hll_estimate(g->usum, g->uzeros);
+	return e > g->xn ? (e >= UINT32_MAX ? UINT32_MAX : (uint32_t)(e + 0.5)) : g->xn;
+}
+
+/*
+ * Groups: the attack report.
+ */
+
+static void ss_add(struct ss *s, const struct ipkey *key, uint64_t h)
+{
+	int min = 0;
+
+	for (int i = 0; i < s->n; i++)
+		if (s->h[i] == h && memcmp(&s->key[i], key, sizeof(*key)) == 0) {
+			s->count[i]++;
+			return;
+		}
+	if (s->n < SS_K) {
+		min = s->n++;
+		s->count[min] = 0;
+		s->err[min] = 0;
+	} else {
+		for (int i = 1; i < SS_K; i++)
+			if (s->count[i] < s->count[min])
+				min = i;
+	}
+	/* Space-saving: the newcomer inherits the smallest count (its error bound). */
+	s->err[min] = s->count[min];
+	s->h[min] = h;
+	s->key[min] = *key;
+	s->count[min]++;
+}
+
+static void group_attack_begin(struct group *g, uint64_t now)
+{
+	g->attack_start = now;
+	g->attack_end = 0;
+	g->attempts = 0;
+	g->peak = 0;
+	memset(g->ahll, 0, sizeof(g->ahll));
+	g->top_src.n = 0;
+	g->top_pfx.n = 0;
+}
+
+static void group_attack_add(const struct detect *d, struct group *g, const struct ipkey *key,
+			     uint64_t h)
+{
+	struct ipkey pfx = *key;
+	uint32_t j = hll_index(h);
+	uint8_t r = hll_rank(h);
+
+	g->attempts++;
+	if (r > g->ahll[j])
+		g->ahll[j] = r;
+	ss_add(&g->top_src, key, h);
+	netaddr_key_prefix(&pfx, netaddr_key_is_v4(key) ? d->cfg.prefix_v4 : d->cfg.prefix_v6);
+	ss_add(&g->top_pfx, &pfx, netaddr_key_hash(&pfx));
+}
+
+/* group_step - advance g's state machine with distinct n at now. */
+static void group_step(struct detect *d, int gi, uint32_t n, uint64_t now)
+{
+	struct group *g = &d->g[gi];
+	enum detect_state old = g->state;
+
+	switch (g->state) {
+	case DETECT_NORMAL:
+		if (n >= d->cfg.ddos_threshold) {
+			group_attack_begin(g, now);
+			g->state = DETECT_ATTACK;
+		}
+		break;
+	case DETECT_ATTACK:
+		if (n < d->cfg.ddos_release) {
+			g->state = DETECT_CONVERGING;
+			g->quiet_from = now;
+		}
+		break;
+	case DETECT_CONVERGING:
+		if (n >= d->cfg.ddos_threshold) {
+			g->state = DETECT_ATTACK;
+		} else if (n >= d->cfg.ddos_release) {
+			/* Rose again without reaching the threshold: not quiet. */
+			g->quiet_from = now;
+		} else if (now >= g->quiet_from && now - g->quiet_from >= d->cfg.quiet_ms) {
+			g->state = DETECT_NORMAL;
+			g->attack_end = now;
+		}
+		break;
+	}
+	if (g->state != DETECT_NORMAL && n > g->peak)
+		g->peak = n;
+	if (g->state != old) {
+		g->since = now;
+		d->changed |= 1u << gi;
+	}
+}
+
+/*
+ * The interface.
+ */
+
+static void detect_sanitize(struct detect_cfg *c)
+{
+	if (c->src_window_ms == 0)
+		c->src_window_ms = 1;
+	if (c->ddos_window_ms == 0)
+		c->ddos_window_ms = 1;
+	if (c->ddos_threshold == 0)
+		c->ddos_threshold = 1;
+	/* The release level must lie below the threshold, or nothing converges. */
+	if (c->ddos_release >= c->ddos_threshold)
+		c->ddos_release = c->ddos_threshold - 1;
+	if (c->exact_max == 0)
+		c->exact_max = 1;
+	if (c->prefix_v4 < 0 || c->prefix_v4 > 32)
+		c->prefix_v4 = 24;
+	if (c->prefix_v6 < 0 || c->prefix_v6 > 128)
+		c->prefix_v6 = 64;
+}
+
+static uint64_t detect_sub_ms(const struct detect_cfg *c)
+{
+	uint64_t s = (c->ddos_window_ms + HLL_SUBS - 1) / HLL_SUBS;
+
+	return s ? s : 1;
+}
+
+struct detect *detect_new(const struct detect_cfg *cfg, int ngroups)
+{
+	struct detect *d;
+
+	if (ngroups < 1 || ngroups > DETECT_MAX_GROUPS)
+		return NULL;
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		return NULL;
+	d->cfg = *cfg;
+	detect_sanitize(&d->cfg);
+	d->ngroups = ngroups;
+	d->sub_ms = detect_sub_ms(&d->cfg);
+	if (ktab_init(&d->src, d->cfg.max_sources) < 0 ||
+	    ktab_init(&d->good, d->cfg.good_max) < 0 ||
+	    (d->g = calloc((size_t)ngroups, sizeof(*d->g))) == NULL) {
+		detect_free(&d);
+		return NULL;
+	}
+	for (int i = 0; i < ngroups; i++) {
+		if ((d->g[i].x = xset_new(d->cfg.exact_max, &d->g[i].xcap)) == NULL) {
+			detect_free(&d);
+			return NULL;
+		}
+		group_union(&d->g[i]);
+	}
+	return d;
+}
+
+/* group_exact_resize - move the live entries into a set for exact_max. */
+static void group_exact_resize(struct detect *d, struct group *g)
+{
+	struct xent *old = g->x, *nx;
+	uint32_t oldcap = g->xcap, cap;
+	int was_dropped = g->dropped;
+	uint64_t last_drop = g->last_drop;
+
+	if ((nx = xset_new(d->cfg.exact_max, &cap)) == NULL)
+		return; /* keep the old set; the count is still right */
+	g->x = nx;
+	g->xcap = cap;
+	g->xn = 0;
+	g->xcursor = 0;
+	g->dropped = 0;
+	for (uint32_t i = 0; i < oldcap; i++)
+		if (xent_live(d, &old[i], d->last_now))
+			group_exact_add(d, g, old[i].h, old[i].t);
+	/* Sources that did not fit in a smaller set were lost just now. */
+	if (g->dropped)
+		g->last_drop = d->last_now;
+	else if (was_dropped) {
+		g->dropped = 1;
+		g->last_drop = last_drop;
+	}
+	free(old);
+}
+
+void detect_configure(struct detect *d, const struct detect_cfg *cfg)
+{
+	struct detect_cfg old = d->cfg;
+
+	d->cfg = *cfg;
+	detect_sanitize(&d->cfg);
+	/* No memory for a new size: keep the old table and its bound. */
+	if (ktab_resize(&d->src, d->cfg.max_sources) < 0)
+		d->cfg.max_sources = old.max_sources;
+	if (ktab_resize(&d->good, d->cfg.good_max) < 0)
+		d->cfg.good_max = old.good_max;
+	if (d->cfg.exact_max != old.exact_max)
+		for (int i = 0; i < d->ngroups; i++)
+			group_exact_resize(d, &d->g[i]);
+	if (d->cfg.ddos_window_ms != old.ddos_window_ms) {
+		/*
+		 * Sub-windows change length: the ring keeps its registers
+		 * and ages them out from the latest time seen.
+		 */
+		d->sub_ms = detect_sub_ms(&d->cfg);
+		for (int i = 0; i < d->ngroups; i++)
+			d->g[i].epoch = d->last_now / d->sub_ms;
+	}
+}
+
+uint32_t detect_source(struct detect *d, const struct ipkey *key, uint64_t now)
+{
+	uint64_t h = netaddr_key_hash(key), w = d->cfg.src_window_ms;
+	int isnew;
+	uint32_t i = ktab_get(&d->src, key, h, &isnew);
+	struct kent *e = &d->src.ent[i];
+	uint32_t cur = (uint32_t)e->u, prev = (uint32_t)(e->u >> 32);
+	uint64_t ep = now / w;
+
+	if (now > d->last_now)
+		d->last_now = now;
+	if (!isnew && e->t / w != ep) {
+		/* The entry's windows are older: shift them to now's. */
+		prev = e->t / w + 1 == ep ? cur : 0;
+		cur = 0;
+	}
+	if (isnew || now > e->t)
+		e->t = now;
+	if (cur < UINT32_MAX)
+		cur++;
+	e->u = (uint64_t)cur | (uint64_t)prev << 32;
+	/* The part of the previous window still inside [now - w, now]. */
+	uint64_t est = cur + (uint64_t)prev * (w - now % w) / w;
+
+	return est > UINT32_MAX ? UINT32_MAX : (uint32_t)est;
+}
+
+void detect_source_forget(struct detect *d, const struct ipkey *key)
+{
+	int64_t i = ktab_find(&d->src, key, netaddr_key_hash(key));
+
+	if (i >= 0) {
+		d->src.tag[i] = 0;
+		d->src.used--;
+	}
+}
+
+enum detect_state detect_group(struct detect *d, int gi, const struct ipkey *key, uint64_t now)
+{
+	struct group *g;
+	uint64_t h;
+
+	if (gi < 0 || gi >= d->ngroups)
+		return DETECT_NORMAL;
+	g = &d->g[gi];
+	h = netaddr_key_hash(key);
+	if (now > d->last_now)
+		d->last_now = now;
+	group_rotate(d, g, now);
+	group_hll_add(g, h);
+	group_exact_add(d, g, h, now);
+	group_sweep(d, g, now, SWEEP_STEP);
+	group_step(d, gi, group_distinct(d, g, now), now);
+	if (g->state != DETECT_NORMAL)
+		group_attack_add(d, g, key, h);
+	return g->state;
+}
+
+void detect_tick(struct detect *d, uint64_t now)
+{
+	if (now > d->last_now)
+		d->last_now = now;
+	for (int i = 0; i < d->ngroups; i++) {
+		struct group *g = &d->g[i];
+
+		group_rotate(d, g, now);
+		if (g->xn > 0)
+			group_sweep(d, g, now, g->xcap);
+		group_step(d, i, group_distinct(d, g, now), now);
+	}
+}
+
+unsigned detect_changed(struct detect *d)
+{
+	unsigned m = d->changed;
+
+	d->changed = 0;
+	return m;
+}
+
+enum detect_state detect_state_of(const struct detect *d, int g)
+{
+	return g >= 0 && g < d->ngroups ? d->g[g].state : DETECT_NORMAL;
+}
+
+/*
+ * ss_top - the heaviest of s, most first, into out (DETECT_TOP), by the
+ * count each is certain to have (count - err): a notice must not claim
+ * that a source seen once sent dozens of connections.
+ */
+static int ss_top(const struct ss *s, struct detect_top *out)
+{
+	int n = 0;
+	uint8_t taken[SS_K] = {0};
+
+	while (n < DETECT_TOP) {
+		int best = -1;
+
+		for (int i = 0; i < s->n; i++)
+			if (!taken[i] && (best < 0 || s->count[i] - s->err[i] >
+							      s->count[best] - s->err[best]))
+				best = i;
+		if (best < 0)
+			break;
+		taken[best] = 1;
+		out[n].key = s->key[best];
+		out[n].count = s->count[best] - s->err[best];
+		n++;
+	}
+	return n;
+}
+
+void detect_report(const struct detect *d, int gi, uint64_t now, struct detect_report *r)
+{
+	const struct group *g;
+	uint64_t exact = 0;
+	double est;
+
+	memset(r, 0, sizeof(*r));
+	if (gi < 0 || gi >= d->ngroups)
+		return;
+	g = &d->g[gi];
+	r->state = g->state;
+	r->since_ms = g->since;
+	r->attack_start_ms = g->attack_start;
+	r->attack_end_ms = g->attack_end;
+	r->peak_distinct = g->peak;
+	r->attempts = g->attempts;
+
+	/*
+	 * The distinct count now, precisely (a report is rare): live entries
+	 * of the set, or the union of the sub-windows still in the window.
+	 */
+	for (uint32_t i = 0; i < g->xcap; i++)
+		exact += xent_live(d, &g->x[i], now);
+	if (group_exact_valid(d, g, now)) {
+		r->distinct = (uint32_t)exact;
+	} else {
+		uint8_t uni[HLL_M] = {0};
+		uint64_t ep = now / d->sub_ms;
+
+		for (int k = 0; k < HLL_RING; k++) {
+			int slot = (g->cur - k + HLL_RING) % HLL_RING;
+
+			if (g->epoch < (uint64_t)k || g->epoch - (uint64_t)k + HLL_SUBS < ep)
+				break;
+			for (uint32_t j = 0; j < HLL_M; j++)
+				if (g->ring[slot][j] > uni[j])
+					uni[j] = g->ring[slot][j];
+		}
+		est = hll_count(uni);
+		r->distinct = est > exact ? (uint32_t)(est + 0.5) : (uint32_t)exact;
+	}
+	if (g->attack_start != 0 || g->attempts != 0) {
+		est = hll_count(g->ahll);
+		r->sources = (uint64_t)(est + 0.5);
+		if (r->sources > g->attempts)
+			r->sources = g->attempts;
+		r->ntop_sources = ss_top(&g->top_src, r->top_sources);
+		r->ntop_prefixes = ss_top(&g->top_pfx, r->top_prefixes);
+	}
+}
+
+void detect_good_mark(struct detect *d, const struct ipkey *key, uint64_t now)
+{
+	int isnew;
+	uint32_t i = ktab_get(&d->good, key, netaddr_key_hash(key), &isnew);
+
+	if (isnew)
+		d->good.ent[i].u = now; /* the first mark decides good_before */
+	d->good.ent[i].t = now;
+	if (now > d->last_now)
+		d->last_now = now;
+}
+
+int detect_good_before(const struct detect *d, int g, const struct ipkey *key)
+{
+	int64_t i = ktab_find(&d->good, key, netaddr_key_hash(key));
+
+	if (i < 0)
+		return 0;
+	if (g < 0 || g >= d->ngroups || d->g[g].state == DETECT_NORMAL)
+		return 1;
+	return d->good.ent[i].u < d->g[g].attack_start;
+}
+
+size_t detect_memory(const struct detect *d)
+{
+	size_t n = sizeof(*d) + ktab_memory(&d->src) + ktab_memory(&d->good);
+
+	for (int i = 0; i < d->ngroups; i++)
+		n += sizeof(d->g[i]) + (size_t)d->g[i].xcap * sizeof(*d->g[i].x);
+	return n;
+}
+
+const char *detect_state_name(enum detect_state s)
+{
+	switch (s) {
+	case DETECT_NORMAL:
+		return "normal";
+	case DETECT_ATTACK:
+		return "attack";
+	case DETECT_CONVERGING:
+		return "converging";
+	}
+	return "?";
+}
+
+void detect_free(struct detect **dp)
+{
+	struct detect *d = *dp;
+
+	if (d == NULL)
+		return;
+	ktab_free(&d->src);
+	ktab_free(&d->good);
+	if (d->g != NULL)
+		for (int i = 0; i < d->ngroups; i++)
+			free(d->g[i].x);
+	free(d->g);
+	free(d);
+	*dp = NULL;
+}

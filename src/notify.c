@@ -1,0 +1,949 @@
+/*
+ * notify.c - notices to the admin: the log, a mail, a command.
+ *
+ * Every notice is logged at once, as one line. Mail and command are
+ * rate-limited per kind: one notice of a kind per notify_interval goes out,
+ * the others are counted and the count rides along with the next one, so a
+ * flood of blocks or a flapping attack never becomes a mail storm. The one
+ * exception is an attack end whose start went out: the admin who was told
+ * "attack" must be told "over", whatever the interval says.
+ *
+ * The mail is a small asynchronous SMTP client on the daemon's loop, built
+ * on backend.c (connect timeout, bounded multi-line replies). The whole
+ * message is composed before the connection starts, so a reload in the
+ * middle changes nothing. A failed mail is logged with its stage and the
+ * server's reply, and retried once after NOTIFY_RETRY seconds when the
+ * failure looks temporary; never more, and never more than NOTIFY_MAILS_MAX
+ * at a time.
+ *
+ * The command runs with posix_spawn, without a shell: notify_command is
+ * split on white space, and the data travels in MXG_* environment
+ * variables, so nothing a client controls is ever parsed by a shell. stdin
+ * is /dev/null; stdout and stderr are the daemon's. A child is killed after
+ * NOTIFY_CMD_TIMEOUT seconds, and reaped from a SIGCHLD event with
+ * waitpid(pid, WNOHANG) on our own children only: another module may have
+ * children of its own, and waitpid(-1) would steal their status.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "backend.h"
+#include "log.h"
+#include "mxguard.h"
+#include "netaddr.h"
+#include "notify.h"
+#include "proxy.h"
+
+#define NOTIFY_RETRY 60	       /* seconds before the single retry of a mail */
+#define NOTIFY_MAILS_MAX 16    /* mails in flight or waiting for their retry */
+#define NOTIFY_RCPT_MAX 8      /* recipients in notify_recipient */
+#define NOTIFY_ADDR_MAX 256    /* longest envelope address */
+#define NOTIFY_CHILDREN_MAX 16 /* commands running at once */
+#define NOTIFY_CMD_TIMEOUT 30  /* seconds a command may run */
+#define NOTIFY_ARGS_MAX 32     /* words in notify_command */
+#define NOTIFY_KV_MAX 32       /* data items per notice */
+#define NOTIFY_VALUE_MAX 4096  /* longest data value, subject or body line kept */
+#define NOTIFY_BODY_MAX 65536  /* longest body kept */
+#define NOTIFY_GROUPS_MAX 16   /* groups whose attack start went out */
+#define NOTIFY_LINE_MAX 998    /* RFC 5322 line limit, CRLF excluded */
+
+enum mail_stage {
+	MAIL_GREETING,
+	MAIL_EHLO,
+	MAIL_HELO,
+	MAIL_FROM,
+	MAIL_RCPT,
+	MAIL_DATA,
+	MAIL_BODY,
+	MAIL_QUIT,
+};
+
+static const char *const mail_stage_names[] = {
+    "connect/greeting", "EHLO", "HELO", "MAIL FROM", "RCPT TO", "DATA", "message", "QUIT",
+};
+
+static const char *const notify_kind_names[NOTIFY_NKINDS] = {
+    "blocks",
+    "attack_start",
+    "attack_end",
+    "test",
+};
+
+struct notify_mail {
+	struct notify *n;
+	struct notify_mail *next;
+	struct backend *b;
+	struct event *retry;
+	enum notify_kind kind;
+	enum mail_stage stage;
+	int attempt;
+	int rcpt_next; /* next recipient to send RCPT TO for */
+	int rcpt_ok;   /* recipients accepted */
+	struct netaddr addr;
+	char relay[NETADDR_STRLEN];
+	char msgid[300]; /* for the log: the admin can find the mail */
+	char hdr[PROXY_HDR_MAX];
+	int hlen;
+	int timeout;
+	char *helo;
+	char *sender;
+	char *rcpts[NOTIFY_RCPT_MAX];
+	int nrcpt;
+	char *msg; /* the DATA part, dot-stuffed, ending in CRLF.CRLF */
+	size_t msglen;
+};
+
+struct notify_child {
+	struct notify *n;
+	struct notify_child *next;
+	pid_t pid;
+	enum notify_kind kind;
+	struct event *kill_timer;
+	int killed;
+};
+
+struct notify {
+	struct mxg *mxg;
+	struct notify_mail *mails;
+	int nmails;
+	struct notify_child *children;
+	int nchildren;
+	struct event *sigchld;
+	unsigned long seq;	    /* for Message-IDs */
+	time_t last[NOTIFY_NKINDS]; /* when the last notice of a kind went out; 0: never */
+	unsigned held[NOTIFY_NKINDS];
+	time_t held_since[NOTIFY_NKINDS];
+	char started[NOTIFY_GROUPS_MAX][CFG_NAME_MAX]; /* attack starts that went out */
+	int nstarted;
+};
+
+/* One notice being prepared: the caller's data, cleaned and bounded. */
+struct notice {
+	enum notify_kind kind;
+	const char *subject;
+	const char *body;
+	const struct notify_kv *kv;
+	int nkv;
+	unsigned held;
+	time_t held_since;
+};
+
+const char *notify_kind_name(enum notify_kind kind)
+{
+	return (unsigned)kind < NOTIFY_NKINDS ? notify_kind_names[kind] : "unknown";
+}
+
+/* A growing string: the message and the log line are built with it. */
+struct sbuf {
+	char *s;
+	size_t len, cap;
+	int oom;
+};
+
+static void sb_add(struct sbuf *sb, const char *data, size_t len)
+{
+	if (sb->oom)
+		return;
+	if (sb->len + len + 1 > sb->cap) {
+		size_t cap = sb->cap ? sb->cap : 1024;
+		char *s;
+
+		while (cap < sb->len + len + 1)
+			cap *= 2;
+		if ((s = realloc(sb->s, cap)) == NULL) {
+			sb->oom = 1;
+			return;
+		}
+		sb->s = s;
+		sb->cap = cap;
+	}
+	memcpy(sb->s + sb->len, data, len);
+	sb->len += len;
+	sb->s[sb->len] = '\0';
+}
+
+static void sb_str(struct sbuf *sb, const char *s)
+{
+	sb_add(sb, s, strlen(s));
+}
+
+static void sb_printf(struct sbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void sb_printf(struct sbuf *sb, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+	int len;
+
+	va_start(ap, fmt);
+	len = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (len > 0)
+		sb_add(sb, buf, (size_t)len < sizeof(buf) ? (size_t)len : sizeof(buf) - 1);
+}
+
+/* ---------------------------------------------------------------- log */
+
+/* notify_log_value - " NAME=value", quoted when empty or spaced, escaped. */
+static void notify_log_value(struct sbuf *sb, const char *name, const char *value)
+{
+	char esc[512];
+	size_t len = strnlen(value, NOTIFY_VALUE_MAX);
+
+	log_escape(esc, sizeof(esc), value, len);
+	if (len == 0 || strchr(esc, ' ') != NULL)
+		sb_printf(sb, " %s=\"%s\"", name, esc);
+	else
+		sb_printf(sb, " %s=%s", name, esc);
+}
+
+static void notify_log(const struct notice *nt, const char *out)
+{
+	struct sbuf sb = {0};
+	char esc[512], name[64];
+
+	log_escape(esc, sizeof(esc), nt->subject, strnlen(nt->subject, NOTIFY_VALUE_MAX));
+	sb_printf(&sb, "notice kind=%s subject=\"%s\"", notify_kind_name(nt->kind), esc);
+	for (int i = 0; i < nt->nkv; i++) {
+		log_escape(name, sizeof(name), nt->kv[i].name, strnlen(nt->kv[i].name, 32));
+		notify_log_value(&sb, name, nt->kv[i].value);
+	}
+	sb_printf(&sb, " out=%s", out);
+	if (nt->held > 0)
+		sb_printf(&sb, " held_back=%u", nt->held);
+	log_info("%s", sb.oom ? "notice (out of memory while formatting)" : sb.s);
+	free(sb.s);
+}
+
+/* ---------------------------------------------------------------- mail */
+
+static void mail_free(struct notify_mail *m)
+{
+	struct notify *n = m->n;
+
+	for (struct notify_mail **pp = &n->mails; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == m) {
+			*pp = m->next;
+			n->nmails--;
+			break;
+		}
+	backend_free(&m->b);
+	if (m->retry != NULL)
+		event_free(m->retry);
+	free(m->helo);
+	free(m->sender);
+	for (int i = 0; i < m->nrcpt; i++)
+		free(m->rcpts[i]);
+	free(m->msg);
+	free(m);
+}
+
+static void mail_start(struct notify_mail *m);
+
+static void mail_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	mail_start(arg);
+}
+
+/*
+ * mail_fail - log why the mail failed, with the stage and the server's
+ * first reply line (or the socket error), then retry once when it may be
+ * temporary (no answer, or a 4xx), or give up.
+ */
+static void mail_fail(struct notify_mail *m, const char *why, size_t whylen, int code)
+{
+	char esc[300];
+	struct timeval tv = {NOTIFY_RETRY, 0};
+	int retry = m->attempt == 1 && code / 100 != 5;
+
+	log_escape(esc, sizeof(esc), why, whylen);
+	log_warn("notice mail failed: kind=%s relay=%s stage=%s reply=\"%s\"%s",
+		 notify_kind_name(m->kind), m->relay, mail_stage_names[m->stage], esc,
+		 retry ? "; one retry in 60s" : "; giving up");
+	backend_free(&m->b);
+	if (retry && m->retry == NULL)
+		m->retry = evtimer_new(m->n->mxg->base, mail_retry_cb, m);
+	if (!retry || m->retry == NULL || evtimer_add(m->retry, &tv) < 0)
+		mail_free(m);
+}
+
+/* mail_cmd - send "prefix arg suffix CRLF" and expect the reply of stage next. */
+static void mail_cmd(struct notify_mail *m, enum mail_stage next, const char *prefix,
+		     const char *arg, const char *suffix)
+{
+	char line[NOTIFY_ADDR_MAX + 32];
+	int len = snprintf(line, sizeof(line), "%s%s%s\r\n", prefix, arg, suffix);
+
+	m->stage = next;
+	backend_send(m->b, line, (size_t)len);
+}
+
+/* mail_first_line - the length of the first line of a reply, without its end. */
+static size_t mail_first_line(const char *text, size_t len)
+{
+	const char *nl = memchr(text, '\n', len);
+	size_t l = nl ? (size_t)(nl - text) : len;
+
+	return l > 0 && text[l - 1] == '\r' ? l - 1 : l;
+}
+
+static void mail_cb(struct backend *b, enum backend_event ev, const struct reply *r,
+		    const char *text, void *arg)
+{
+	struct notify_mail *m = arg;
+	int ok;
+
+	if (ev == BACKEND_FAIL) {
+		if (m->stage == MAIL_QUIT) {
+			/* Closed right after QUIT: the mail was sent before. */
+			mail_free(m);
+			return;
+		}
+		mail_fail(m, text, strlen(text), 0);
+		return;
+	}
+	ok = r->code / 100 == 2 || (m->stage == MAIL_DATA && r->code == 354);
+	switch (m->stage) {
+	case MAIL_GREETING:
+		if (!ok)
+			break;
+		mail_cmd(m, MAIL_EHLO, "EHLO ", m->helo, "");
+		return;
+	case MAIL_EHLO:
+		/* An old server that does not know EHLO: fall back to HELO. */
+		if (r->code / 100 == 5) {
+			mail_cmd(m, MAIL_HELO, "HELO ", m->helo, "");
+			return;
+		}
+		/* FALLTHROUGH */
+	case MAIL_HELO:
+		if (!ok)
+			break;
+		mail_cmd(m, MAIL_FROM, "MAIL FROM:<", m->sender, ">");
+		return;
+	case MAIL_FROM:
+		if (!ok)
+			break;
+		mail_cmd(m, MAIL_RCPT, "RCPT TO:<", m->rcpts[m->rcpt_next++], ">");
+		return;
+	case MAIL_RCPT:
+		if (ok) {
+			m->rcpt_ok++;
+		} else if (m->nrcpt > 1) {
+			char esc[300];
+
+			/* One refused recipient does not cost the others their mail. */
+			log_escape(esc, sizeof(esc), text, mail_first_line(text, r->len));
+			log_warn("notice mail: kind=%s relay=%s recipient refused: %s",
+				 notify_kind_name(m->kind), m->relay, esc);
+		}
+		if (m->rcpt_next < m->nrcpt) {
+			mail_cmd(m, MAIL_RCPT, "RCPT TO:<", m->rcpts[m->rcpt_next++], ">");
+			return;
+		}
+		if (m->rcpt_ok == 0)
+			break;
+		mail_cmd(m, MAIL_DATA, "DATA", "", "");
+		return;
+	case MAIL_DATA:
+		if (r->code != 354)
+			break;
+		m->stage = MAIL_BODY;
+		backend_send(b, m->msg, m->msglen);
+		return;
+	case MAIL_BODY: {
+		char esc[300];
+
+		if (!ok)
+			break;
+		log_escape(esc, sizeof(esc), text, mail_first_line(text, r->len));
+		log_info("notice mail sent: kind=%s relay=%s recipients=%d message_id=%s "
+			 "reply=\"%s\"",
+			 notify_kind_name(m->kind), m->relay, m->rcpt_ok, m->msgid, esc);
+		mail_cmd(m, MAIL_QUIT, "QUIT", "", "");
+		return;
+	}
+	case MAIL_QUIT:
+		mail_free(m);
+		return;
+	}
+	mail_fail(m, text, mail_first_line(text, r->len), r->code);
+}
+
+static void mail_start(struct notify_mail *m)
+{
+	m->attempt++;
+	m->stage = MAIL_GREETING;
+	m->rcpt_next = m->rcpt_ok = 0;
+	m->b = backend_connect(m->n->mxg->base, &m->addr, m->timeout, m->hdr, (size_t)m->hlen,
+			       mail_cb, m);
+	if (m->b == NULL) {
+		const char *why = strerror(errno);
+
+		mail_fail(m, why, strlen(why), 0);
+	}
+}
+
+/* mail_addr_ok - an envelope address we can put between < and > as is. */
+static int mail_addr_ok(const char *a)
+{
+	size_t len = strlen(a);
+
+	if (len == 0 || len >= NOTIFY_ADDR_MAX)
+		return 0;
+	for (; *a; a++)
+		if ((unsigned char)*a <= ' ' || (unsigned char)*a >= 0x7f || *a == '<' ||
+		    *a == '>' || *a == ',')
+			return 0;
+	return 1;
+}
+
+/*
+ * mail_text_line - one line of text into the message: control characters
+ * other than tab become '?', and a line longer than RFC 5322 allows is
+ * broken. Dot-stuffing happens here, since every line starts here.
+ */
+static void mail_text_line(struct sbuf *sb, const char *s, size_t len)
+{
+	size_t col = 0;
+
+	if (len > 0 && s[0] == '.')
+		sb_add(sb, ".", 1);
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (col == NOTIFY_LINE_MAX - 2) {
+			sb_add(sb, "\r\n", 2);
+			col = 0;
+			if (c == '.')
+				sb_add(sb, ".", 1);
+		}
+		if (c == '\r')
+			continue;
+		if ((c < ' ' && c != '\t') || c == 0x7f)
+			c = '?';
+		sb_add(sb, (const char *)&c, 1);
+		col++;
+	}
+	sb_add(sb, "\r\n", 2);
+}
+
+/* mail_text - text of lines ending in \n (the last one may not) into the message. */
+static void mail_text(struct sbuf *sb, const char *text)
+{
+	size_t left = strnlen(text, NOTIFY_BODY_MAX);
+
+	while (left > 0) {
+		const char *nl = memchr(text, '\n', left);
+		size_t len = nl ? (size_t)(nl - text) : left;
+
+		mail_text_line(sb, text, len);
+		text += len + (nl != NULL);
+		left -= len + (nl != NULL);
+	}
+}
+
+/*
+ * mail_subject - the Subject header: as is when it is printable ASCII,
+ * else one RFC 2047 encoded word (UTF-8, base64), cut to a sane length.
+ */
+static void mail_subject(struct sbuf *sb, const char *subject)
+{
+	static const char b64[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t len = strnlen(subject, 180);
+	int plain = 1;
+
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)subject[i] < ' ' || (unsigned char)subject[i] >= 0x7f)
+			plain = 0;
+	sb_str(sb, "Subject: ");
+	if (plain) {
+		sb_add(sb, subject, len);
+		sb_str(sb, "\r\n");
+		return;
+	}
+	sb_str(sb, "=?UTF-8?B?");
+	for (size_t i = 0; i < len; i += 3) {
+		unsigned v = (unsigned char)subject[i] << 16;
+		char q[4];
+
+		if (i + 1 < len)
+			v |= (unsigned char)subject[i + 1] << 8;
+		if (i + 2 < len)
+			v |= (unsigned char)subject[i + 2];
+		q[0] = b64[v >> 18 & 63];
+		q[1] = b64[v >> 12 & 63];
+		q[2] = i + 1 < len ? b64[v >> 6 & 63] : '=';
+		q[3] = i + 2 < len ? b64[v & 63] : '=';
+		sb_add(sb, q, 4);
+	}
+	sb_str(sb, "?=\r\n");
+}
+
+/* mail_compose - the DATA part of the notice, dot-stuffed and terminated. */
+static int mail_compose(struct notify_mail *m, const struct notice *nt, const char *host)
+{
+	struct notify *n = m->n;
+	struct sbuf sb = {0};
+	char date[64], since[64];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	localtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	sb_printf(&sb, "From: %s\r\n", m->sender);
+	sb_str(&sb, "To: ");
+	for (int i = 0; i < m->nrcpt; i++)
+		sb_printf(&sb, "%s%s", i ? ", " : "", m->rcpts[i]);
+	sb_str(&sb, "\r\n");
+	mail_subject(&sb, nt->subject);
+	sb_printf(&sb, "Date: %s\r\n", date);
+	snprintf(m->msgid, sizeof(m->msgid), "<%lld.%ld.%lu@%s>", (long long)now, (long)getpid(),
+		 ++n->seq, host);
+	sb_printf(&sb, "Message-ID: %s\r\n", m->msgid);
+	sb_str(&sb, "Auto-Submitted: auto-generated\r\n");
+	sb_printf(&sb, "X-Mxguard-Event: %s\r\n", notify_kind_name(nt->kind));
+	sb_str(&sb, "MIME-Version: 1.0\r\n"
+		    "Content-Type: text/plain; charset=utf-8\r\n"
+		    "Content-Transfer-Encoding: 8bit\r\n"
+		    "\r\n");
+	mail_text(&sb, nt->body);
+	if (nt->nkv > 0)
+		sb_str(&sb, "\r\n");
+	for (int i = 0; i < nt->nkv; i++) {
+		struct sbuf kv = {0};
+
+		sb_printf(&kv, "%s: ", nt->kv[i].name);
+		sb_add(&kv, nt->kv[i].value, strnlen(nt->kv[i].value, NOTIFY_VALUE_MAX));
+		if (!kv.oom)
+			mail_text(&sb, kv.s);
+		sb.oom |= kv.oom;
+		free(kv.s);
+	}
+	if (nt->held > 0) {
+		gmtime_r(&nt->held_since, &tm);
+		strftime(since, sizeof(since), "%Y-%m-%d %H:%M:%S UTC", &tm);
+		sb_printf(&sb, "\r\n%u similar notice%s held back since %s.\r\n", nt->held,
+			  nt->held == 1 ? " was" : "s were", since);
+	}
+	sb_printf(&sb, "\r\n-- \r\nmxguard on %s\r\n.\r\n", host);
+	if (sb.oom) {
+		free(sb.s);
+		return -1;
+	}
+	m->msg = sb.s;
+	m->msglen = sb.len;
+	return 0;
+}
+
+/*
+ * notify_mail - start a mail for the notice when notify_recipient is set.
+ * Configuration mistakes are logged here, each time: they are rare (one
+ * per interval at most) and the admin needs to see them.
+ */
+static void notify_mail(struct notify *n, const struct notice *nt)
+{
+	const struct cfg *cfg = n->mxg->cfg;
+	char rcpts[1024], *words[NOTIFY_RCPT_MAX], err[256];
+	struct notify_mail *m;
+	int nw;
+
+	if (cfg->notify_recipient[0] == '\0')
+		return;
+	if (n->nmails >= NOTIFY_MAILS_MAX) {
+		log_warn("notice mail dropped: kind=%s: %d mails already in flight",
+			 notify_kind_name(nt->kind), n->nmails);
+		return;
+	}
+	if ((m = calloc(1, sizeof(*m))) == NULL) {
+		log_warn("notice mail dropped: out of memory");
+		return;
+	}
+	m->n = n;
+	m->kind = nt->kind;
+	m->timeout = cfg->backend_timeout;
+	snprintf(rcpts, sizeof(rcpts), "%s", cfg->notify_recipient);
+	nw = cfg_split_list(rcpts, words, NOTIFY_RCPT_MAX);
+	for (int i = 0; i < nw; i++) {
+		if (!mail_addr_ok(words[i])) {
+			log_escape(err, sizeof(err), words[i], strlen(words[i]));
+			log_warn("notify_recipient: '%s' is not a mail address; skipped", err);
+			continue;
+		}
+		if ((m->rcpts[m->nrcpt] = strdup(words[i])) != NULL)
+			m->nrcpt++;
+	}
+	if (cfg->notify_sender[0] != '\0')
+		m->sender = strdup(cfg->notify_sender);
+	else if (asprintf(&m->sender, "mxguard@%s", cfg->myhostname) < 0)
+		m->sender = NULL;
+	m->helo = strdup(cfg->myhostname);
+	if (m->sender != NULL && !mail_addr_ok(m->sender)) {
+		log_escape(err, sizeof(err), m->sender, strlen(m->sender));
+		log_warn("notify_sender: '%s' is not a mail address; no mail", err);
+		goto drop;
+	}
+	if (cfg->notify_relay[0] != '\0') {
+		/* A relay of the admin's choice: a plain SMTP server. */
+		if (netaddr_parse(cfg->notify_relay, &m->addr, err, sizeof(err)) < 0) {
+			log_warn("notify_relay: %s; no mail", err);
+			goto drop;
+		}
+	} else {
+		/* The backend expects what it gets from mxguard's own connections. */
+		m->addr = cfg->backend;
+		if (cfg->backend_protocol == BACKEND_PROXY2)
+			m->hlen = proxy_v2_local(m->hdr, sizeof(m->hdr));
+		else if (cfg->backend_protocol == BACKEND_PROXY1)
+			m->hlen = proxy_v1_unknown(m->hdr, sizeof(m->hdr));
+		if (m->hlen < 0)
+			m->hlen = 0;
+	}
+	netaddr_format(&m->addr.ss.sa, m->relay, sizeof(m->relay));
+	if (m->nrcpt == 0 || m->sender == NULL || m->helo == NULL ||
+	    mail_compose(m, nt, cfg->myhostname) < 0) {
+		if (m->nrcpt > 0)
+			log_warn("notice mail dropped: out of memory");
+		goto drop;
+	}
+	m->next = n->mails;
+	n->mails = m;
+	n->nmails++;
+	mail_start(m);
+	return;
+drop:
+	mail_free(m);
+}
+
+/* ---------------------------------------------------------------- command */
+
+static void child_free(struct notify_child *c)
+{
+	struct notify *n = c->n;
+
+	for (struct notify_child **pp = &n->children; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			n->nchildren--;
+			break;
+		}
+	if (c->kill_timer != NULL)
+		event_free(c->kill_timer);
+	free(c);
+}
+
+static void child_kill_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct notify_child *c = arg;
+
+	log_warn("notify_command for %s still running after %ds: killed (pid %ld)",
+		 notify_kind_name(c->kind), NOTIFY_CMD_TIMEOUT, (long)c->pid);
+	c->killed = 1;
+	/* The whole process group: a script's own children go with it. */
+	kill(-c->pid, SIGKILL);
+	kill(c->pid, SIGKILL);
+}
+
+/* notify_reap - collect our children that have ended; never blocks. */
+static void notify_reap(evutil_socket_t sig, short what, void *arg)
+{
+	struct notify *n = arg;
+	struct notify_child *c = n->children, *next;
+
+	for (; c != NULL; c = next) {
+		int status;
+		pid_t pid;
+
+		next = c->next;
+		while ((pid = waitpid(c->pid, &status, WNOHANG)) < 0 && errno == EINTR)
+			;
+		if (pid == 0)
+			continue;
+		if (pid < 0)
+			log_warn_errno("notify_command for %s: waitpid %ld",
+				       notify_kind_name(c->kind), (long)c->pid);
+		else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+			log_warn("notify_command for %s exited with status %d%s",
+				 notify_kind_name(c->kind), WEXITSTATUS(status),
+				 WEXITSTATUS(status) == 127 ? " (a missing interpreter?)" : "");
+		else if (WIFSIGNALED(status) && !c->killed)
+			log_warn("notify_command for %s killed by signal %d",
+				 notify_kind_name(c->kind), WTERMSIG(status));
+		child_free(c);
+	}
+}
+
+/* notify_env_name - "MXG_" and name with anything outside [A-Z0-9_] as '_'. */
+static void notify_env_name(struct sbuf *sb, const char *name)
+{
+	sb_str(sb, "MXG_");
+	for (size_t i = 0; name[i] != '\0' && i < 32; i++) {
+		char c = name[i];
+
+		if (c >= 'a' && c <= 'z')
+			c = (char)(c - 'a' + 'A');
+		else if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
+			c = '_';
+		sb_add(sb, &c, 1);
+	}
+	sb_add(sb, "=", 1);
+}
+
+/*
+ * notify_spawn - start argv with envp: stdin from /dev/null, stdout and
+ * stderr shared, no other descriptor (listeners, clients and the store are
+ * none of the command's business), default signal dispositions (SIGPIPE is
+ * ignored in the daemon, and ignoring survives execve), an empty signal
+ * mask, a process group of its own. posix_spawn rather than fork: glibc
+ * spawns with CLONE_VFORK, so a daemon holding thousands of connections
+ * does not copy its page tables, and a failed execve comes back here as an
+ * error number instead of an anonymous exit status.
+ * Returns 0 with *pid set, or an errno value.
+ */
+static int notify_spawn(char *const *argv, char *const *envp, pid_t *pid)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t none, dfl;
+	int rc;
+
+	if ((rc = posix_spawn_file_actions_init(&fa)) != 0)
+		return rc;
+	if ((rc = posix_spawnattr_init(&attr)) != 0) {
+		posix_spawn_file_actions_destroy(&fa);
+		return rc;
+	}
+	sigemptyset(&none);
+	sigemptyset(&dfl);
+	sigaddset(&dfl, SIGPIPE);
+	sigaddset(&dfl, SIGCHLD);
+	if ((rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)) == 0 &&
+	    (rc = posix_spawn_file_actions_addclosefrom_np(&fa, 3)) == 0 &&
+	    (rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+						      POSIX_SPAWN_SETSIGDEF)) == 0 &&
+	    (rc = posix_spawnattr_setpgroup(&attr, 0)) == 0 &&
+	    (rc = posix_spawnattr_setsigmask(&attr, &none)) == 0 &&
+	    (rc = posix_spawnattr_setsigdefault(&attr, &dfl)) == 0)
+		rc = posix_spawn(pid, argv[0], &fa, &attr, argv, envp);
+	posix_spawnattr_destroy(&attr);
+	posix_spawn_file_actions_destroy(&fa);
+	return rc;
+}
+
+static void notify_command(struct notify *n, const struct notice *nt)
+{
+	const struct cfg *cfg = n->mxg->cfg;
+	char cmd[2048], *argv[NOTIFY_ARGS_MAX + 1];
+	char *envp[NOTIFY_KV_MAX + 8];
+	struct sbuf env[NOTIFY_KV_MAX + 7];
+	int nenv = 0, argc, rc;
+	struct notify_child *c;
+	pid_t pid;
+
+	if (cfg->notify_command[0] == '\0')
+		return;
+	if (n->nchildren >= NOTIFY_CHILDREN_MAX) {
+		log_warn("notify_command for %s not run: %d commands still running",
+			 notify_kind_name(nt->kind), n->nchildren);
+		return;
+	}
+	if (snprintf(cmd, sizeof(cmd), "%s", cfg->notify_command) >= (int)sizeof(cmd)) {
+		log_warn("notify_command is too long; not run");
+		return;
+	}
+	/* White space only: the words are passed as they are, quotes and all. */
+	argc = 0;
+	for (char *save = NULL, *w = strtok_r(cmd, " \t", &save);
+	     w != NULL && argc < NOTIFY_ARGS_MAX; w = strtok_r(NULL, " \t", &save))
+		argv[argc++] = w;
+	argv[argc] = NULL;
+	if (argc == 0)
+		return;
+	if (argv[0][0] != '/') {
+		log_warn("notify_command: '%.200s' is not an absolute path; not run", argv[0]);
+		return;
+	}
+	memset(env, 0, sizeof(env));
+	sb_printf(&env[nenv++], "MXG_EVENT=%s", notify_kind_name(nt->kind));
+	sb_str(&env[nenv], "MXG_SUBJECT=");
+	sb_add(&env[nenv], nt->subject, strnlen(nt->subject, NOTIFY_VALUE_MAX));
+	nenv++;
+	sb_printf(&env[nenv++], "MXG_HOST=%s", cfg->myhostname);
+	sb_printf(&env[nenv++], "MXG_HELD=%u", nt->held);
+	sb_str(&env[nenv], "MXG_BODY=");
+	sb_add(&env[nenv], nt->body, strnlen(nt->body, NOTIFY_BODY_MAX));
+	nenv++;
+	sb_str(&env[nenv++], "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin");
+	for (int i = 0; i < nt->nkv; i++) {
+		notify_env_name(&env[nenv], nt->kv[i].name);
+		sb_add(&env[nenv], nt->kv[i].value, strnlen(nt->kv[i].value, NOTIFY_VALUE_MAX));
+		nenv++;
+	}
+	for (int i = 0; i < nenv; i++)
+		envp[i] = env[i].s;
+	envp[nenv] = NULL;
+	for (int i = 0; i < nenv; i++)
+		if (env[i].oom || env[i].s == NULL) {
+			log_warn("notify_command for %s not run: out of memory",
+				 notify_kind_name(nt->kind));
+			goto out;
+		}
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (c->kill_timer = evtimer_new(n->mxg->base, child_kill_cb, c)) == NULL) {
+		free(c);
+		log_warn("notify_command for %s not run: out of memory",
+			 notify_kind_name(nt->kind));
+		goto out;
+	}
+	if ((rc = notify_spawn(argv, envp, &pid)) != 0) {
+		log_warn("notify_command for %s: cannot run %.200s: %s", notify_kind_name(nt->kind),
+			 argv[0], strerror(rc));
+		event_free(c->kill_timer);
+		free(c);
+		goto out;
+	}
+	c->n = n;
+	c->pid = pid;
+	c->kind = nt->kind;
+	c->next = n->children;
+	n->children = c;
+	n->nchildren++;
+	struct timeval tv = {NOTIFY_CMD_TIMEOUT, 0};
+
+	evtimer_add(c->kill_timer, &tv);
+out:
+	for (int i = 0; i < nenv; i++)
+		free(env[i].s);
+}
+
+/* ---------------------------------------------------------------- notices */
+
+static const char *notify_group(const struct notify_kv *kv, int nkv)
+{
+	for (int i = 0; i < nkv; i++)
+		if (strcmp(kv[i].name, "GROUP") == 0 && kv[i].value != NULL)
+			return kv[i].value;
+	return "";
+}
+
+/* notify_started - find (and with del, forget) group among the attack starts that went out. */
+static int notify_started(struct notify *n, const char *group, int del)
+{
+	for (int i = 0; i < n->nstarted; i++)
+		if (strncmp(n->started[i], group, CFG_NAME_MAX - 1) == 0) {
+			if (del)
+				memmove(n->started[i], n->started[i + 1],
+					(size_t)(n->nstarted - i - 1) * CFG_NAME_MAX);
+			n->nstarted -= del;
+			return 1;
+		}
+	return 0;
+}
+
+struct notify *notify_new(struct mxg *mxg)
+{
+	struct notify *n = calloc(1, sizeof(*n));
+
+	if (n == NULL)
+		return NULL;
+	n->mxg = mxg;
+	n->sigchld = evsignal_new(mxg->base, SIGCHLD, notify_reap, n);
+	if (n->sigchld == NULL || evsignal_add(n->sigchld, NULL) < 0) {
+		if (n->sigchld != NULL)
+			event_free(n->sigchld);
+		free(n);
+		return NULL;
+	}
+	return n;
+}
+
+void notify_send(struct notify *n, enum notify_kind kind, const char *subject, const char *body,
+		 const struct notify_kv *kv, int nkv)
+{
+	struct notice nt;
+	time_t now = time(NULL);
+	const char *group;
+	struct notify_kv kvs[NOTIFY_KV_MAX];
+	int go;
+
+	if ((unsigned)kind >= NOTIFY_NKINDS)
+		log_panic("notify_send: bad kind %d", (int)kind);
+	nt.kind = kind;
+	nt.subject = subject ? subject : "";
+	nt.body = body ? body : "";
+	nt.nkv = kv == NULL || nkv < 0 ? 0 : nkv > NOTIFY_KV_MAX ? NOTIFY_KV_MAX : nkv;
+	/* From here on, every name and value is a string. */
+	for (int i = 0; i < nt.nkv; i++) {
+		kvs[i].name = kv[i].name ? kv[i].name : "DATA";
+		kvs[i].value = kv[i].value ? kv[i].value : "";
+	}
+	nt.kv = kvs;
+	nt.held = 0;
+	if (n == NULL) {
+		notify_log(&nt, "log");
+		return;
+	}
+	const struct cfg *cfg = n->mxg->cfg;
+
+	if (cfg->notify_recipient[0] == '\0' && cfg->notify_command[0] == '\0') {
+		notify_log(&nt, "log");
+		return;
+	}
+	group = notify_group(nt.kv, nt.nkv);
+	go = n->last[kind] == 0 || cfg->notify_interval == 0 ||
+	     now - n->last[kind] >= cfg->notify_interval || now < n->last[kind];
+	/* The end of an attack the admin was told about is never held back. */
+	if (kind == NOTIFY_ATTACK_END && notify_started(n, group, 1))
+		go = 1;
+	if (!go) {
+		if (n->held[kind]++ == 0)
+			n->held_since[kind] = now;
+		notify_log(&nt, "held");
+		return;
+	}
+	nt.held = n->held[kind];
+	nt.held_since = n->held_since[kind];
+	n->held[kind] = 0;
+	n->last[kind] = now;
+	if (kind == NOTIFY_ATTACK_START && !notify_started(n, group, 0)) {
+		if (n->nstarted == NOTIFY_GROUPS_MAX) {
+			memmove(n->started[0], n->started[1],
+				(size_t)(NOTIFY_GROUPS_MAX - 1) * CFG_NAME_MAX);
+			n->nstarted--;
+		}
+		snprintf(n->started[n->nstarted++], CFG_NAME_MAX, "%s", group);
+	}
+	notify_log(&nt, cfg->notify_recipient[0] && cfg->notify_command[0] ? "mail,command"
+			: cfg->notify_recipient[0]			   ? "mail"
+									   : "command");
+	notify_mail(n, &nt);
+	notify_command(n, &nt);
+}
+
+void notify_free(struct notify **np)
+{
+	struct notify *n = *np;
+
+	*np = NULL;
+	if (n == NULL)
+		return;
+	while (n->mails != NULL)
+		mail_free(n->mails);
+	/* Children still running are left to finish; init reaps them after us. */
+	while (n->children != NULL)
+		child_free(n->children);
+	event_free(n->sigchld);
+	free(n);
+}

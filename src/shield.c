@@ -1,0 +1,1190 @@
+/*
+ * shield.c - admission at accept, the flood detector's consequences, and
+ * the attack policy (see shield.h).
+ *
+ * The accept path is the hot path of a flood: every check below is a
+ * table probe or two on a fixed-size table, in the order of what is
+ * cheapest and most decisive. Allowed sources skip everything; blocked
+ * ones are refused before any other work. Nothing is allocated for a
+ * refused client and nothing is written for it but (at most) one line.
+ *
+ * Logging is bounded too: a flood must not turn into a log flood. Blocks
+ * are logged one line each (they are rate-limited by nature: a source is
+ * blocked once per block time); refusals are logged individually up to
+ * SHIELD_LOG_PER_SEC per second and summarised once a minute otherwise.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "block.h"
+#include "cidr.h"
+#include "conn.h"
+#include "detect.h"
+#include "fw.h"
+#include "geo.h"
+#include "grey.h"
+#include "srclimit.h"
+#include "listen.h"
+#include "log.h"
+#include "mxguard.h"
+#include "notify.h"
+#include "shield.h"
+#include "store.h"
+
+#define SHIELD_LOG_PER_SEC 10
+#define SHIELD_SUMMARY_SECS 60
+#define SHIELD_LIMIT_ENTRIES (1u << 18) /* 8 MB per table */
+#define SHIELD_BLOCK_ENTRIES (1u << 17)
+#define SHIELD_RECENT 16
+#define SHIELD_NCC (26 * 26)
+
+/* RFC 6890 special-purpose ranges, not globally reachable (and multicast). */
+static const char shield_bogus_list[] =
+	"0.0.0.0/8 10.0.0.0/8 100.64.0.0/10 127.0.0.0/8 169.254.0.0/16 172.16.0.0/12 "
+	"192.0.0.0/24 192.0.2.0/24 192.168.0.0/16 198.18.0.0/15 198.51.100.0/24 "
+	"203.0.113.0/24 224.0.0.0/4 240.0.0.0/4 "
+	"::/128 ::1/128 ::ffff:0:0/96 100::/64 2001:db8::/32 fc00::/7 fe80::/10 ff00::/8";
+
+static const char *const shield_reason_names[REFUSE_NREASONS] = {
+	"overload",    "blocked",     "static",	     "bogus",	     "country",
+	"conn_source", "conn_prefix", "rate_source", "rate_prefix", "attack",
+};
+
+struct shield_group {
+	char name[CFG_NAME_MAX];
+	enum detect_state state;      /* as last reported */
+	int64_t remote_until;	      /* another MX says this group is attacked */
+	uint64_t refused_at_start;    /* REFUSE_ATTACK count when the attack began */
+	int start_noticed;	      /* a start notice went out for this attack */
+	uint32_t cc[SHIELD_NCC + 1];  /* attempts by country during the attack */
+};
+
+/* What can change with a reload: rebuilt as a whole, then swapped. */
+struct shield_lists {
+	struct cidr *allow, *deny;
+	struct geo_filter *smtp_filter, *attack_filter;
+	struct geo_filter *svc_filter[CFG_MAX_SERVICES];
+};
+
+struct shield {
+	struct mxg *mxg;
+	struct shield_lists l;
+	struct shield_lists next; /* prepared by a reload, until commit or abort */
+	int have_next;
+	struct geo *next_geo;
+	struct cidr *bogus;
+	struct geo *geo; /* NULL unless a country filter needs it */
+	struct detect *det;
+	struct srclimit *src, *net;
+	struct blocks *blocks;
+	struct shield_group groups[DETECT_MAX_GROUPS];
+	int ngroups;
+	struct event *tick;
+	/* Refusal logging. */
+	int64_t log_second;
+	int log_count;
+	uint64_t unlogged[REFUSE_NREASONS];
+	int64_t summary_at;
+	/* Block bursts. */
+	int64_t burst_minute;
+	uint32_t burst_count;
+	int burst_noticed;
+	struct ipkey recent[SHIELD_RECENT];
+	uint32_t recent_secs[SHIELD_RECENT];
+	int nrecent;
+};
+
+/* The policy of one listener, from the current configuration. */
+struct shield_policy {
+	int shield, bogus;
+	const struct geo_filter *filter;
+	int conn_src, conn_net, rate_src, rate_net;
+};
+
+const char *shield_reason_name(int why)
+{
+	return why >= 0 && why < REFUSE_NREASONS ? shield_reason_names[why] : "?";
+}
+
+/* shield_now - the loop's cached clock: one call per accept, not two. */
+static void shield_now(const struct mxg *mxg, int64_t *secs, uint64_t *ms)
+{
+	struct timeval tv;
+
+	if (mxg->base == NULL || event_base_gettimeofday_cached(mxg->base, &tv) < 0)
+		gettimeofday(&tv, NULL);
+	*secs = tv.tv_sec;
+	*ms = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+}
+
+/* shield_key_sa - the socket address (port 0) of key. */
+static void shield_key_sa(const struct ipkey *k, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (netaddr_key_is_v4(k)) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+		sin->sin_family = AF_INET;
+		memcpy(&sin->sin_addr, k->b + 12, 4);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+		sin6->sin6_family = AF_INET6;
+		memcpy(&sin6->sin6_addr, k->b, 16);
+	}
+}
+
+/* shield_parse_addr - "a.b.c.d" or an IPv6 address into key. */
+static int shield_parse_addr(const char *text, struct ipkey *k)
+{
+	memset(k, 0, sizeof(*k));
+	if (inet_pton(AF_INET, text, k->b + 12) == 1) {
+		k->b[10] = k->b[11] = 0xff;
+		return 0;
+	}
+	return inet_pton(AF_INET6, text, k->b) == 1 ? 0 : -1;
+}
+
+static void shield_lists_free(struct shield_lists *l)
+{
+	cidr_free(&l->allow);
+	cidr_free(&l->deny);
+	geo_filter_free(&l->smtp_filter);
+	geo_filter_free(&l->attack_filter);
+	for (int i = 0; i < CFG_MAX_SERVICES; i++)
+		geo_filter_free(&l->svc_filter[i]);
+}
+
+/* shield_filter - parse a country filter; empty text: none. */
+static int shield_filter(const char *what, const char *text, struct geo_filter **out, char *err,
+			 size_t errsz)
+{
+	char why[256];
+
+	*out = NULL;
+	if (text == NULL || text[strspn(text, " \t,")] == '\0')
+		return 0;
+	if ((*out = geo_filter_parse(text, why, sizeof(why))) == NULL) {
+		snprintf(err, errsz, "%s: %s", what, why);
+		return -1;
+	}
+	return 0;
+}
+
+/* shield_reply_ok - an SMTP reply line the shield may send: "4NN text" / "5NN text". */
+static int shield_reply_ok(const char *what, const char *reply, int perm_ok, char *err,
+			   size_t errsz)
+{
+	if (!(reply[0] == '4' || (perm_ok && reply[0] == '5')) || reply[1] < '0' ||
+	    reply[1] > '9' || reply[2] < '0' || reply[2] > '9' || reply[3] != ' ' ||
+	    strlen(reply) > 400) {
+		snprintf(err, errsz, "%s: expected \"%sNN text\" of at most 400 characters", what,
+			 perm_ok ? "4NN or 5" : "4");
+		return -1;
+	}
+	return 0;
+}
+
+/* shield_lists_build - everything reloadable, from cfg. */
+static int shield_lists_build(const struct cfg *cfg, struct shield_lists *l, char *err,
+			      size_t errsz)
+{
+	char why[512];
+
+	memset(l, 0, sizeof(*l));
+	if (shield_reply_ok("smtp_refuse_temp", cfg->smtp_refuse_temp, 0, err, errsz) < 0 ||
+	    shield_reply_ok("smtp_refuse_perm", cfg->smtp_refuse_perm, 1, err, errsz) < 0)
+		return -1;
+	if ((l->allow = cidr_new()) == NULL || (l->deny = cidr_new()) == NULL) {
+		snprintf(err, errsz, "out of memory");
+		goto fail;
+	}
+	if (cidr_load(l->allow, cfg->allow_clients, why, sizeof(why)) < 0) {
+		snprintf(err, errsz, "allow_clients: %s", why);
+		goto fail;
+	}
+	if (cidr_load(l->deny, cfg->block_clients, why, sizeof(why)) < 0) {
+		snprintf(err, errsz, "block_clients: %s", why);
+		goto fail;
+	}
+	if (shield_filter("smtp_countries", cfg->smtp_countries, &l->smtp_filter, err, errsz) < 0 ||
+	    shield_filter("attack_countries", cfg->attack_countries, &l->attack_filter, err,
+			  errsz) < 0)
+		goto fail;
+	for (int i = 0; i < cfg->nservices; i++) {
+		char what[CFG_NAME_MAX + 32];
+
+		snprintf(what, sizeof(what), "service_%s: countries", cfg->services[i].name);
+		if (shield_filter(what, cfg->services[i].countries, &l->svc_filter[i], err,
+				  errsz) < 0)
+			goto fail;
+	}
+	return 0;
+fail:
+	shield_lists_free(l);
+	return -1;
+}
+
+/* shield_needs_geo - does any filter of cfg need the country database? */
+static int shield_needs_geo(const struct shield_lists *l, const struct cfg *cfg)
+{
+	if (l->smtp_filter != NULL || l->attack_filter != NULL)
+		return 1;
+	for (int i = 0; i < cfg->nservices; i++)
+		if (l->svc_filter[i] != NULL)
+			return 1;
+	return 0;
+}
+
+int shield_check(const struct cfg *cfg, char *err, size_t errsz)
+{
+	struct shield_lists l;
+
+	if (shield_lists_build(cfg, &l, err, errsz) < 0)
+		return -1;
+	shield_lists_free(&l);
+	return 0;
+}
+
+static void shield_detect_cfg(const struct cfg *cfg, struct detect_cfg *dc)
+{
+	memset(dc, 0, sizeof(*dc));
+	dc->src_window_ms = (uint32_t)cfg->flood_window * 1000;
+	dc->max_sources = 262144;
+	dc->ddos_window_ms = (uint32_t)cfg->ddos_window * 1000;
+	dc->ddos_threshold = (uint32_t)cfg->ddos_threshold;
+	/* The release point must lie below the threshold, or there is no hysteresis. */
+	dc->ddos_release = (uint32_t)(cfg->ddos_release < cfg->ddos_threshold
+					      ? cfg->ddos_release
+					      : cfg->ddos_threshold / 2 + 1);
+	dc->quiet_ms = (uint32_t)cfg->ddos_quiet * 1000;
+	dc->exact_max = 65536;
+	dc->good_max = 262144;
+	dc->prefix_v4 = cfg->prefix_v4;
+	dc->prefix_v6 = cfg->prefix_v6;
+}
+
+/* shield_policy_of - listener lst's policy under cfg and lists l. */
+static void shield_policy_of(const struct cfg *cfg, const struct shield_lists *l,
+			     const struct listener *lst, struct shield_policy *p)
+{
+	if (lst->svc < 0) {
+		p->shield = cfg->smtp_shield;
+		p->bogus = cfg->smtp_bogus_check;
+		p->filter = l->smtp_filter;
+		p->conn_src = cfg->conn_per_source;
+		p->conn_net = cfg->conn_per_prefix;
+		p->rate_src = cfg->rate_per_source;
+		p->rate_net = cfg->rate_per_prefix;
+		return;
+	}
+	const struct cfg_service *sv = &cfg->services[lst->svc];
+
+	p->shield = sv->shield;
+	p->bogus = sv->bogus;
+	p->filter = l->svc_filter[lst->svc];
+	p->conn_src = sv->conn_per_source >= 0 ? sv->conn_per_source : cfg->conn_per_source;
+	p->conn_net = sv->conn_per_prefix >= 0 ? sv->conn_per_prefix : cfg->conn_per_prefix;
+	p->rate_src = sv->rate_per_source >= 0 ? sv->rate_per_source : cfg->rate_per_source;
+	p->rate_net = sv->rate_per_prefix >= 0 ? sv->rate_per_prefix : cfg->rate_per_prefix;
+}
+
+/* shield_attacked - is group g under attack here or, by another MX's word, there? */
+static int shield_attacked(const struct shield *sh, int g, int64_t now)
+{
+	return detect_state_of(sh->det, g) != DETECT_NORMAL || sh->groups[g].remote_until > now;
+}
+
+/* shield_cc_index - "DE" -> 0..675; anything else (unknown) -> SHIELD_NCC. */
+static int shield_cc_index(const char cc[3])
+{
+	if (cc[0] < 'A' || cc[0] > 'Z' || cc[1] < 'A' || cc[1] > 'Z')
+		return SHIELD_NCC;
+	return (cc[0] - 'A') * 26 + (cc[1] - 'A');
+}
+
+/* shield_persist - a block into the store, and to the other instances. */
+static void shield_persist(struct shield *sh, const struct ipkey *k, const struct block_info *bi)
+{
+	struct mxg *mxg = sh->mxg;
+	struct store *st = mxg->engine ? grey_store(mxg->engine) : NULL;
+	struct store_rec rec;
+	char ip[NETADDR_STRLEN], msg[200];
+
+	netaddr_key_format(k, ip, sizeof(ip));
+	memset(&rec, 0, sizeof(rec));
+	rec.first = bi->first;
+	rec.last = bi->until;
+	rec.expires = bi->until + mxg->cfg->block_memory;
+	rec.count = bi->level;
+	if (st == NULL)
+		return;
+	if (store_put(st, STORE_BLOCK, ip, &rec) < 0)
+		log_warn("block %s: cannot record it in the store", ip);
+	snprintf(msg, sizeof(msg), "block %s %lld %u %lld %lld", ip, (long long)bi->until,
+		 bi->level, (long long)bi->first, (long long)bi->last);
+	store_publish(st, msg);
+}
+
+/* shield_fw - push key's block to nftables for its remaining time. */
+static void shield_fw(struct shield *sh, const struct ipkey *k, int64_t until, int64_t now)
+{
+	struct sockaddr_storage ss;
+
+	if (sh->mxg->fw == NULL || until <= now)
+		return;
+	shield_key_sa(k, &ss);
+	fw_block(sh->mxg->fw, (struct sockaddr *)&ss, (uint32_t)(until - now));
+}
+
+/* shield_burst - count a block toward a burst notice. */
+static void shield_burst(struct shield *sh, const struct ipkey *k, uint32_t secs, int64_t now)
+{
+	const struct cfg *cfg = sh->mxg->cfg;
+
+	if (now / 60 != sh->burst_minute) {
+		sh->burst_minute = now / 60;
+		sh->burst_count = 0;
+		sh->burst_noticed = 0;
+		sh->nrecent = 0;
+	}
+	sh->burst_count++;
+	if (sh->nrecent < SHIELD_RECENT) {
+		sh->recent[sh->nrecent] = *k;
+		sh->recent_secs[sh->nrecent++] = secs;
+	}
+	if (sh->burst_noticed || sh->burst_count < (uint32_t)cfg->block_burst ||
+	    sh->mxg->notify == NULL)
+		return;
+	sh->burst_noticed = 1;
+
+	char subject[200], body[2048], sources[1024], count[32];
+	size_t bo = 0, so = 0;
+
+	snprintf(count, sizeof(count), "%u", sh->burst_count);
+	snprintf(subject, sizeof(subject), "mxguard %s: %u sources blocked within a minute",
+		 cfg->myhostname, sh->burst_count);
+	bo += (size_t)snprintf(body + bo, sizeof(body) - bo,
+			       "mxguard on %s blocked %u sources within a minute (block_burst = %d).\n"
+			       "Each made more than flood_threshold = %d connection attempts within "
+			       "flood_window = %ds.\n\nFirst blocks of this minute:\n",
+			       cfg->myhostname, sh->burst_count, cfg->block_burst,
+			       cfg->flood_threshold, cfg->flood_window);
+	sources[0] = '\0';
+	for (int i = 0; i < sh->nrecent; i++) {
+		char ip[NETADDR_STRLEN];
+
+		netaddr_key_format(&sh->recent[i], ip, sizeof(ip));
+		if (bo < sizeof(body))
+			bo += (size_t)snprintf(body + bo, sizeof(body) - bo, "  %s for %us\n", ip,
+					       sh->recent_secs[i]);
+		if (so < sizeof(sources))
+			so += (size_t)snprintf(sources + so, sizeof(sources) - so, "%s%s",
+					       i ? " " : "", ip);
+	}
+	struct notify_kv kv[] = {{"BLOCKS", count}, {"TOP_SOURCES", sources}};
+
+	notify_send(sh->mxg->notify, NOTIFY_BLOCKS, subject, body, kv, 2);
+}
+
+/* shield_offend - key flooded: block it, everywhere mxguard can. */
+static void shield_offend(struct shield *sh, const struct listener *lst, const struct ipkey *k,
+			  uint32_t attempts, int64_t now)
+{
+	struct mxg *mxg = sh->mxg;
+	const struct cfg *cfg = mxg->cfg;
+	struct block_info bi;
+	char ip[NETADDR_STRLEN];
+	uint32_t secs = block_offend(sh->blocks, k, now, (uint32_t)cfg->block_time,
+				     (uint32_t)cfg->block_time_max, (uint32_t)cfg->block_memory,
+				     &bi);
+
+	detect_source_forget(sh->det, k);
+	mxg->stats.blocks++;
+	log_info("block client=%s seconds=%u level=%u attempts=%u window=%ds listener=%s "
+		 "service=%s",
+		 netaddr_key_format(k, ip, sizeof(ip)), secs, bi.level, attempts,
+		 cfg->flood_window, lst->name, lst->service);
+	shield_persist(sh, k, &bi);
+	shield_fw(sh, k, bi.until, now);
+	shield_burst(sh, k, secs, now);
+}
+
+int shield_admit(struct mxg *mxg, struct listener *lst, const struct sockaddr *sa)
+{
+	struct shield *sh = mxg->shield;
+	const struct cfg *cfg = mxg->cfg;
+	struct shield_policy p;
+	struct ipkey k, net;
+	int64_t now;
+	uint64_t now_ms;
+	int g = lst->group, attacked, div;
+	char cc[3];
+
+	/* Descriptors and memory first: this limit protects mxguard itself. */
+	if (mxg->nconns >= cfg->max_connections)
+		return REFUSE_OVERLOAD;
+	if (sh == NULL)
+		return -1;
+	netaddr_key(sa, &k);
+	if (cidr_match(sh->l.allow, &k))
+		return -1;
+	shield_now(mxg, &now, &now_ms);
+	shield_policy_of(cfg, &sh->l, lst, &p);
+	/* Every attempt counts toward the group's distinct sources, refused or not. */
+	if (detect_group(sh->det, g, &k, now_ms) != DETECT_NORMAL && sh->geo != NULL) {
+		geo_lookup(sh->geo, sa, cc);
+		sh->groups[g].cc[shield_cc_index(cc)]++;
+	}
+	if (p.shield && block_until(sh->blocks, &k, now) != 0)
+		return REFUSE_BLOCKED;
+	if (cidr_match(sh->l.deny, &k))
+		return REFUSE_STATIC;
+	if (p.bogus && cidr_match(sh->bogus, &k))
+		return REFUSE_BOGUS;
+	if (p.shield) {
+		uint32_t n = detect_source(sh->det, &k, now_ms);
+
+		if (n >= (uint32_t)cfg->flood_threshold) {
+			shield_offend(sh, lst, &k, n, now);
+			return REFUSE_BLOCKED;
+		}
+	}
+	attacked = p.shield && shield_attacked(sh, g, now);
+	if (attacked && lst->svc >= 0 && cfg->attack_service_policy == ATTACK_SVC_KNOWN &&
+	    !detect_good_before(sh->det, g, &k)) {
+		/* attack_countries may keep a country open even to unknown sources. */
+		if (sh->l.attack_filter == NULL || sh->geo == NULL)
+			return REFUSE_ATTACK;
+		geo_lookup(sh->geo, sa, cc);
+		if (!geo_filter_allows(sh->l.attack_filter, cc))
+			return REFUSE_ATTACK;
+	}
+	if (p.filter != NULL && sh->geo != NULL) {
+		geo_lookup(sh->geo, sa, cc);
+		if (!geo_filter_allows(p.filter, cc))
+			return REFUSE_COUNTRY;
+	}
+	/* Under attack every limit tightens (never below one). */
+	div = attacked ? cfg->attack_limit_divisor : 1;
+#define SHIELD_LIMIT(v) ((v) == 0 ? 0 : (v) / div > 0 ? (v) / div : 1)
+	net = k;
+	netaddr_key_prefix(&net, netaddr_key_is_v4(&k) ? cfg->prefix_v4 : cfg->prefix_v6);
+	if (p.conn_src && srclimit_conns(sh->src, &k) >= (uint32_t)SHIELD_LIMIT(p.conn_src))
+		return REFUSE_CONN_SOURCE;
+	if (p.conn_net && srclimit_conns(sh->net, &net) >= (uint32_t)SHIELD_LIMIT(p.conn_net))
+		return REFUSE_CONN_PREFIX;
+	if (p.rate_src && srclimit_attempt(sh->src, &k, (uint32_t)now) > (uint32_t)SHIELD_LIMIT(p.rate_src))
+		return REFUSE_RATE_SOURCE;
+	if (p.rate_net && srclimit_attempt(sh->net, &net, (uint32_t)now) > (uint32_t)SHIELD_LIMIT(p.rate_net))
+		return REFUSE_RATE_PREFIX;
+#undef SHIELD_LIMIT
+	return -1;
+}
+
+/* shield_log_refusal - one line per refusal up to a few per second. */
+static void shield_log_refusal(struct shield *sh, const struct listener *lst,
+			       const struct sockaddr *sa, int why)
+{
+	int64_t now;
+	uint64_t ms;
+	char ip[NETADDR_STRLEN];
+
+	if (sh == NULL) {
+		log_info("refuse client=%s listener=%s service=%s reason=%s",
+			 netaddr_ip(sa, ip, sizeof(ip)), lst->name, lst->service,
+			 shield_reason_name(why));
+		return;
+	}
+	shield_now(sh->mxg, &now, &ms);
+	if (now != sh->log_second) {
+		sh->log_second = now;
+		sh->log_count = 0;
+	}
+	if (sh->log_count++ < SHIELD_LOG_PER_SEC)
+		log_info("refuse client=%s listener=%s service=%s reason=%s",
+			 netaddr_ip(sa, ip, sizeof(ip)), lst->name, lst->service,
+			 shield_reason_name(why));
+	else
+		sh->unlogged[why]++;
+}
+
+void shield_refuse(struct mxg *mxg, struct listener *lst, int fd, const struct sockaddr *sa,
+		   int why)
+{
+	const struct cfg *cfg = mxg->cfg;
+
+	mxg->stats.refused++;
+	mxg->stats.refusals[why]++;
+	lst->stats.refused++;
+	shield_log_refusal(mxg->shield, lst, sa, why);
+	if (lst->svc < 0) {
+		char reply[512];
+		int n;
+
+		if (why == REFUSE_OVERLOAD)
+			n = snprintf(reply, sizeof(reply),
+				     "421 4.7.0 %s Error: too many connections\r\n",
+				     cfg->myhostname);
+		else
+			n = snprintf(reply, sizeof(reply), "%s\r\n",
+				     why == REFUSE_STATIC || why == REFUSE_BOGUS ||
+						     why == REFUSE_COUNTRY
+					     ? cfg->smtp_refuse_perm
+					     : cfg->smtp_refuse_temp);
+		/*
+		 * One line, no waiting: the client has sent nothing yet, and
+		 * under a flood a lingering refusal would hold the very
+		 * descriptors the shield protects.
+		 */
+		(void)send(fd, reply, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	} else if (cfg->services[lst->svc].refuse == REFUSE_RST) {
+		struct linger lg = {1, 0};
+
+		/* A reset frees the socket at once: no FIN_WAIT, no TIME_WAIT here. */
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
+	close(fd);
+}
+
+void shield_conn_open(struct conn *c)
+{
+	struct shield *sh = c->mxg->shield;
+	struct ipkey k, net;
+	int64_t now;
+	uint64_t ms;
+
+	if (sh == NULL)
+		return;
+	netaddr_key((const struct sockaddr *)&c->client.ss, &k);
+	if (cidr_match(sh->l.allow, &k))
+		return;
+	shield_now(c->mxg, &now, &ms);
+	net = k;
+	netaddr_key_prefix(&net, netaddr_key_is_v4(&k) ? c->cfg->prefix_v4 : c->cfg->prefix_v6);
+	c->lim_src = srclimit_open(sh->src, &k, (uint32_t)now) == 0;
+	c->lim_net = srclimit_open(sh->net, &net, (uint32_t)now) == 0;
+}
+
+void shield_conn_close(struct conn *c)
+{
+	struct shield *sh = c->mxg->shield;
+	struct ipkey k, net;
+	int64_t now;
+	uint64_t ms;
+
+	if (sh == NULL)
+		return;
+	netaddr_key((const struct sockaddr *)&c->client.ss, &k);
+	net = k;
+	netaddr_key_prefix(&net, netaddr_key_is_v4(&k) ? c->cfg->prefix_v4 : c->cfg->prefix_v6);
+	if (c->lim_src)
+		srclimit_close(sh->src, &k);
+	if (c->lim_net)
+		srclimit_close(sh->net, &net);
+	c->lim_src = c->lim_net = 0;
+	/*
+	 * Good standing: the client reached its backend and said something
+	 * there. Flood bots that connect and go, or hang in the dialogue,
+	 * never get here; they are what the attack policy keeps out.
+	 */
+	if (c->stage == STAGE_RELAY && c->bytes_in > 0 && c->end != END_BACKEND_FAIL) {
+		shield_now(c->mxg, &now, &ms);
+		detect_good_mark(sh->det, &k, ms);
+	}
+}
+
+int shield_smtp_suspect(const struct conn *c)
+{
+	const struct shield *sh = c->mxg->shield;
+	struct ipkey k;
+	int64_t now;
+	uint64_t ms;
+
+	if (sh == NULL || c->lst->svc >= 0 || !c->cfg->smtp_shield ||
+	    c->cfg->attack_smtp_policy != ATTACK_SMTP_SUSPECT)
+		return 0;
+	shield_now(c->mxg, &now, &ms);
+	if (!shield_attacked(sh, c->lst->group, now))
+		return 0;
+	netaddr_key((const struct sockaddr *)&c->client.ss, &k);
+	return !cidr_match(sh->l.allow, &k) && !detect_good_before(sh->det, c->lst->group, &k);
+}
+
+/* shield_top_text - "a (n), b (m)" of the report's tops. */
+static void shield_top_text(const struct detect_top *top, int n, char *buf, size_t bufsz)
+{
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; i < n && o < bufsz; i++) {
+		char ip[NETADDR_STRLEN];
+
+		o += (size_t)snprintf(buf + o, bufsz - o, "%s%s (%llu)", i ? ", " : "",
+				      netaddr_key_format(&top[i].key, ip, sizeof(ip)),
+				      (unsigned long long)top[i].count);
+	}
+}
+
+/* shield_top_countries - the five countries with most attempts in group g. */
+static void shield_top_countries(const struct shield_group *grp, char *buf, size_t bufsz)
+{
+	uint32_t done[5] = {0};
+	int picked[5], npicked = 0;
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (int round = 0; round < 5; round++) {
+		int best = -1;
+
+		for (int i = 0; i <= SHIELD_NCC; i++) {
+			int taken = 0;
+
+			for (int j = 0; j < npicked; j++)
+				taken |= picked[j] == i;
+			if (!taken && grp->cc[i] > 0 && (best < 0 || grp->cc[i] > grp->cc[best]))
+				best = i;
+		}
+		if (best < 0)
+			break;
+		picked[npicked] = best;
+		done[npicked++] = grp->cc[best];
+		if (o < bufsz)
+			o += (size_t)snprintf(buf + o, bufsz - o, "%s%c%c (%u)", round ? ", " : "",
+					      best == SHIELD_NCC ? '?' : 'A' + best / 26,
+					      best == SHIELD_NCC ? '?' : 'A' + best % 26,
+					      done[npicked - 1]);
+	}
+}
+
+/* shield_group_notice - attack start or end of group g. */
+static void shield_group_notice(struct shield *sh, int g, enum notify_kind kind, int64_t now,
+				uint64_t now_ms)
+{
+	struct mxg *mxg = sh->mxg;
+	const struct cfg *cfg = mxg->cfg;
+	struct shield_group *grp = &sh->groups[g];
+	struct detect_report r;
+	char subject[256], body[4096], srcs[1024], nets[1024], ccs[256], nsrc[32], natt[32],
+		npeak[32], ndur[32], nref[32], listeners[512];
+	size_t bo = 0, lo = 0;
+	uint64_t dur_ms, refused = mxg->stats.refusals[REFUSE_ATTACK] - grp->refused_at_start;
+
+	detect_report(sh->det, g, now_ms, &r);
+	shield_top_text(r.top_sources, r.ntop_sources, srcs, sizeof(srcs));
+	shield_top_text(r.top_prefixes, r.ntop_prefixes, nets, sizeof(nets));
+	if (sh->geo != NULL)
+		shield_top_countries(grp, ccs, sizeof(ccs));
+	else
+		snprintf(ccs, sizeof(ccs), "(no country database loaded)");
+	listeners[0] = '\0';
+	for (int i = 0; i < mxg->nlisteners; i++)
+		if (mxg->listeners[i].group == g && lo < sizeof(listeners))
+			lo += (size_t)snprintf(listeners + lo, sizeof(listeners) - lo, "%s%s %s",
+					       lo ? ", " : "", mxg->listeners[i].service,
+					       mxg->listeners[i].name);
+	dur_ms = (r.attack_end_ms ? r.attack_end_ms : now_ms) - r.attack_start_ms;
+	snprintf(nsrc, sizeof(nsrc), "%llu", (unsigned long long)r.sources);
+	snprintf(natt, sizeof(natt), "%llu", (unsigned long long)r.attempts);
+	snprintf(npeak, sizeof(npeak), "%u", r.peak_distinct);
+	snprintf(ndur, sizeof(ndur), "%llu", (unsigned long long)(dur_ms / 1000));
+	snprintf(nref, sizeof(nref), "%llu", (unsigned long long)refused);
+	if (kind == NOTIFY_ATTACK_START)
+		snprintf(subject, sizeof(subject),
+			 "mxguard %s: distributed flood on %s: %u sources within %ds",
+			 cfg->myhostname, grp->name, r.distinct, cfg->ddos_window);
+	else
+		snprintf(subject, sizeof(subject),
+			 "mxguard %s: flood on %s ended after %llus: %llu sources, %llu attempts",
+			 cfg->myhostname, grp->name, (unsigned long long)(dur_ms / 1000),
+			 (unsigned long long)r.sources, (unsigned long long)r.attempts);
+	bo += (size_t)snprintf(
+		body + bo, sizeof(body) - bo,
+		"mxguard on %s: %s of a distributed connection flood.\n\n"
+		"Group:             %s (%s)\n"
+		"Duration:          %llu s\n"
+		"Distinct sources:  %llu (peak %u within %ds; threshold %d, release %d)\n"
+		"Attempts:          %llu\n"
+		"Refused by the attack policy: %llu\n"
+		"Top sources:       %s\n"
+		"Top prefixes:      %s\n"
+		"Top countries:     %s\n\n",
+		cfg->myhostname, kind == NOTIFY_ATTACK_START ? "start" : "end", grp->name,
+		listeners, (unsigned long long)(dur_ms / 1000), (unsigned long long)r.sources,
+		r.peak_distinct, cfg->ddos_window, cfg->ddos_threshold, cfg->ddos_release,
+		(unsigned long long)r.attempts, (unsigned long long)refused, srcs, nets, ccs);
+	if (bo < sizeof(body) && kind == NOTIFY_ATTACK_START)
+		bo += (size_t)snprintf(
+			body + bo, sizeof(body) - bo,
+			"Policy until the flood ends and %ds pass quietly:\n"
+			"- services: %s\n- SMTP: %s; limits divided by %d\n",
+			cfg->ddos_quiet,
+			cfg->attack_service_policy == ATTACK_SVC_KNOWN
+				? "only sources known in good standing before the attack (and "
+				  "attack_countries) are admitted"
+				: "unchanged",
+			cfg->attack_smtp_policy == ATTACK_SMTP_SUSPECT
+				? "clients not known before are treated as suspects"
+				: "unchanged",
+			cfg->attack_limit_divisor);
+	else if (bo < sizeof(body))
+		snprintf(body + bo, sizeof(body) - bo, "The normal policy applies again.\n");
+
+	struct notify_kv kv[] = {
+		{"GROUP", grp->name},	 {"STATE", detect_state_name(r.state)},
+		{"SOURCES", nsrc},	 {"ATTEMPTS", natt},
+		{"PEAK", npeak},	 {"DURATION", ndur},
+		{"REFUSED", nref},	 {"TOP_SOURCES", srcs},
+		{"TOP_PREFIXES", nets}, {"TOP_COUNTRIES", ccs},
+	};
+
+	log_warn("attack group=%s state=%s sources=%s attempts=%s peak=%s duration=%ss refused=%s "
+		 "top_sources=\"%s\"",
+		 grp->name, detect_state_name(r.state), nsrc, natt, npeak, ndur, nref, srcs);
+	if (mxg->notify != NULL)
+		notify_send(mxg->notify, kind, subject, body, kv, (int)(sizeof(kv) / sizeof(kv[0])));
+	(void)now;
+}
+
+/* shield_group_changed - the detector moved group g to a new state. */
+static void shield_group_changed(struct shield *sh, int g, int64_t now, uint64_t now_ms)
+{
+	struct shield_group *grp = &sh->groups[g];
+	enum detect_state st = detect_state_of(sh->det, g), was = grp->state;
+	struct store *store = sh->mxg->engine ? grey_store(sh->mxg->engine) : NULL;
+	char msg[128];
+
+	if (st == was)
+		return;
+	grp->state = st;
+	log_warn("attack group=%s state %s -> %s", grp->name, detect_state_name(was),
+		 detect_state_name(st));
+	if (was == DETECT_NORMAL && st == DETECT_ATTACK) {
+		memset(grp->cc, 0, sizeof(grp->cc));
+		grp->refused_at_start = sh->mxg->stats.refusals[REFUSE_ATTACK];
+		grp->start_noticed = 1;
+		shield_group_notice(sh, g, NOTIFY_ATTACK_START, now, now_ms);
+	} else if (st == DETECT_NORMAL && grp->start_noticed) {
+		grp->start_noticed = 0;
+		shield_group_notice(sh, g, NOTIFY_ATTACK_END, now, now_ms);
+	}
+	if (store != NULL) {
+		snprintf(msg, sizeof(msg), "attack %s %s", grp->name, detect_state_name(st));
+		store_publish(store, msg);
+	}
+}
+
+/* shield_summary - once a minute: the refusals that were not logged one by one. */
+static void shield_summary(struct shield *sh, int64_t now)
+{
+	char line[512];
+	size_t o = 0;
+	uint64_t total = 0;
+
+	if (now - sh->summary_at < SHIELD_SUMMARY_SECS)
+		return;
+	sh->summary_at = now;
+	for (int i = 0; i < REFUSE_NREASONS; i++) {
+		if (sh->unlogged[i] == 0)
+			continue;
+		total += sh->unlogged[i];
+		o += (size_t)snprintf(line + o, sizeof(line) - o, " %s=%llu", shield_reason_names[i],
+				      (unsigned long long)sh->unlogged[i]);
+		sh->unlogged[i] = 0;
+	}
+	if (total > 0)
+		log_info("refused %llu more connections not logged one by one:%s",
+			 (unsigned long long)total, line);
+}
+
+static void shield_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct shield *sh = arg;
+	int64_t now;
+	uint64_t ms;
+	unsigned changed;
+
+	shield_now(sh->mxg, &now, &ms);
+	detect_tick(sh->det, ms);
+	changed = detect_changed(sh->det);
+	for (int g = 0; g < sh->ngroups; g++)
+		if (changed & (1u << g))
+			shield_group_changed(sh, g, now, ms);
+	shield_summary(sh, now);
+}
+
+/* shield_peer_msg - a line another mxguard published through the shared store. */
+static void shield_peer_msg(const char *msg, void *arg)
+{
+	struct shield *sh = arg;
+	struct mxg *mxg = sh->mxg;
+	char ip[NETADDR_STRLEN], a[CFG_NAME_MAX], b[32];
+	long long until, first, last;
+	unsigned level;
+	struct ipkey k;
+	int64_t now;
+	uint64_t ms;
+
+	shield_now(mxg, &now, &ms);
+	if (sscanf(msg, "block %63s %lld %u %lld %lld", ip, &until, &level, &first, &last) == 5 &&
+	    shield_parse_addr(ip, &k) == 0 && level > 0) {
+		struct block_info bi = {first, until, last, level};
+
+		if (block_until(sh->blocks, &k, now) >= until)
+			return; /* known already */
+		block_set(sh->blocks, &k, &bi);
+		mxg->stats.blocks++;
+		log_info("block client=%s seconds=%lld level=%u from=peer", ip, until - now, level);
+		shield_fw(sh, &k, until, now);
+	} else if (sscanf(msg, "unblock %63s", ip) == 1 && shield_parse_addr(ip, &k) == 0) {
+		struct sockaddr_storage ss;
+
+		if (block_del(sh->blocks, &k)) {
+			mxg->stats.blocks_released++;
+			log_info("unblock client=%s from=peer", ip);
+		}
+		shield_key_sa(&k, &ss);
+		if (mxg->fw != NULL)
+			fw_unblock(mxg->fw, (struct sockaddr *)&ss);
+	} else if (sscanf(msg, "attack %31s %31s", a, b) == 2) {
+		for (int g = 0; g < sh->ngroups; g++) {
+			if (strcmp(sh->groups[g].name, a) != 0)
+				continue;
+			/* Until the peer says it is over, or a quiet period at most after. */
+			sh->groups[g].remote_until =
+				strcmp(b, "normal") == 0 ? 0 : now + mxg->cfg->ddos_quiet;
+			log_info("attack group=%s state=%s from=peer", a, b);
+		}
+	}
+}
+
+/* shield_restore_cb - a block kept in the store (start-up). */
+static int shield_restore_cb(const char *key, const struct store_rec *rec, void *arg)
+{
+	struct shield *sh = arg;
+	struct block_info bi = {rec->first, rec->last, rec->last, rec->count};
+	struct ipkey k;
+	int64_t now = time(NULL);
+
+	if (shield_parse_addr(key, &k) < 0 || rec->count == 0)
+		return 0;
+	block_set(sh->blocks, &k, &bi);
+	shield_fw(sh, &k, rec->last, now);
+	return 0;
+}
+
+/* shield_groups - group 0 is "smtp"; services name theirs (default "services"). */
+static int shield_groups(struct shield *sh, char *err, size_t errsz)
+{
+	struct mxg *mxg = sh->mxg;
+
+	snprintf(sh->groups[0].name, sizeof(sh->groups[0].name), "smtp");
+	sh->ngroups = 1;
+	for (int i = 0; i < mxg->nlisteners; i++) {
+		struct listener *l = &mxg->listeners[i];
+		const char *name = l->svc < 0 ? "smtp" : mxg->cfg->services[l->svc].group;
+		int g;
+
+		for (g = 0; g < sh->ngroups; g++)
+			if (strcmp(sh->groups[g].name, name) == 0)
+				break;
+		if (g == sh->ngroups) {
+			if (g == DETECT_MAX_GROUPS) {
+				snprintf(err, errsz, "more than %d listener groups", DETECT_MAX_GROUPS);
+				return -1;
+			}
+			snprintf(sh->groups[g].name, sizeof(sh->groups[g].name), "%s", name);
+			sh->ngroups++;
+		}
+		l->group = g;
+	}
+	return 0;
+}
+
+struct shield *shield_new(struct mxg *mxg, char *err, size_t errsz)
+{
+	const struct cfg *cfg = mxg->cfg;
+	struct shield *sh = calloc(1, sizeof(*sh));
+	struct detect_cfg dc;
+	struct store *store = mxg->engine ? grey_store(mxg->engine) : NULL;
+	static const struct timeval second = {1, 0};
+	char why[512];
+
+	if (sh == NULL) {
+		snprintf(err, errsz, "out of memory");
+		return NULL;
+	}
+	sh->mxg = mxg;
+	if (shield_lists_build(cfg, &sh->l, err, errsz) < 0) {
+		free(sh);
+		return NULL;
+	}
+	if (shield_groups(sh, err, errsz) < 0)
+		goto fail;
+	shield_detect_cfg(cfg, &dc);
+	sh->bogus = cidr_new();
+	sh->det = detect_new(&dc, sh->ngroups);
+	sh->src = srclimit_new(SHIELD_LIMIT_ENTRIES);
+	sh->net = srclimit_new(SHIELD_LIMIT_ENTRIES);
+	sh->blocks = block_new(SHIELD_BLOCK_ENTRIES);
+	if (sh->bogus == NULL || sh->det == NULL || sh->src == NULL || sh->net == NULL ||
+	    sh->blocks == NULL || cidr_load(sh->bogus, shield_bogus_list, why, sizeof(why)) < 0) {
+		snprintf(err, errsz, "shield: out of memory");
+		goto fail;
+	}
+	if (shield_needs_geo(&sh->l, cfg)) {
+		if ((sh->geo = geo_open(cfg->geo_database, why, sizeof(why))) == NULL) {
+			snprintf(err, errsz, "geo_database (needed by a country filter): %s", why);
+			goto fail;
+		}
+		log_info("countries: %zu ranges from %s", geo_count(sh->geo), cfg->geo_database);
+	}
+	if (store != NULL) {
+		int n = store_list(store, STORE_BLOCK, shield_restore_cb, sh);
+
+		if (n > 0)
+			log_info("blocks: %d restored from the store, %zu in force", n,
+				 block_active(sh->blocks, time(NULL)));
+		store_subscribe(store, shield_peer_msg, sh);
+	}
+	if (mxg->base != NULL) {
+		sh->tick = event_new(mxg->base, -1, EV_PERSIST, shield_tick_cb, sh);
+		if (sh->tick == NULL || event_add(sh->tick, &second) < 0) {
+			snprintf(err, errsz, "shield: cannot start its timer");
+			goto fail;
+		}
+	}
+	sh->summary_at = time(NULL);
+	return sh;
+fail:
+	shield_free(&sh);
+	return NULL;
+}
+
+int shield_prepare(struct mxg *mxg, const struct cfg *fresh, char *err, size_t errsz)
+{
+	struct shield *sh = mxg->shield;
+
+	if (sh == NULL)
+		return shield_check(fresh, err, errsz);
+	shield_abort(mxg);
+	if (shield_lists_build(fresh, &sh->next, err, errsz) < 0)
+		return -1;
+	sh->have_next = 1;
+	/* The database is opened now, so that a damaged file fails the reload. */
+	if (sh->geo == NULL && shield_needs_geo(&sh->next, fresh)) {
+		char why[512];
+
+		if ((sh->next_geo = geo_open(fresh->geo_database, why, sizeof(why))) == NULL) {
+			snprintf(err, errsz, "geo_database (needed by a country filter): %s", why);
+			shield_abort(mxg);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void shield_abort(struct mxg *mxg)
+{
+	struct shield *sh = mxg->shield;
+
+	if (sh == NULL)
+		return;
+	if (sh->have_next)
+		shield_lists_free(&sh->next);
+	sh->have_next = 0;
+	geo_free(&sh->next_geo);
+}
+
+void shield_commit(struct mxg *mxg, const struct cfg *fresh)
+{
+	struct shield *sh = mxg->shield;
+	struct detect_cfg dc;
+
+	if (sh == NULL || !sh->have_next)
+		return;
+	shield_lists_free(&sh->l);
+	sh->l = sh->next;
+	sh->have_next = 0;
+	if (sh->next_geo != NULL) {
+		sh->geo = sh->next_geo;
+		sh->next_geo = NULL;
+		log_info("countries: %zu ranges from %s", geo_count(sh->geo), fresh->geo_database);
+	}
+	shield_detect_cfg(fresh, &dc);
+	detect_configure(sh->det, &dc);
+}
+
+int shield_block(struct mxg *mxg, const char *addr, uint32_t seconds, char *err, size_t errsz)
+{
+	struct shield *sh = mxg->shield;
+	struct ipkey k;
+	struct block_info bi;
+	int64_t now = time(NULL);
+
+	if (sh == NULL) {
+		snprintf(err, errsz, "the shield is not running");
+		return -1;
+	}
+	if (shield_parse_addr(addr, &k) < 0) {
+		snprintf(err, errsz, "not an IP address: %.64s", addr);
+		return -1;
+	}
+	if (seconds == 0)
+		seconds = (uint32_t)mxg->cfg->block_time;
+	bi.first = bi.last = now;
+	bi.until = now + seconds;
+	bi.level = 1;
+	block_set(sh->blocks, &k, &bi);
+	mxg->stats.blocks++;
+	log_info("block client=%s seconds=%u level=1 from=operator", addr, seconds);
+	shield_persist(sh, &k, &bi);
+	shield_fw(sh, &k, bi.until, now);
+	return 0;
+}
+
+int shield_unblock(struct mxg *mxg, const char *addr, char *err, size_t errsz)
+{
+	struct shield *sh = mxg->shield;
+	struct store *store = mxg->engine ? grey_store(mxg->engine) : NULL;
+	struct sockaddr_storage ss;
+	struct ipkey k;
+	char ip[NETADDR_STRLEN], msg[128];
+	int had;
+
+	if (sh == NULL) {
+		snprintf(err, errsz, "the shield is not running");
+		return -1;
+	}
+	if (shield_parse_addr(addr, &k) < 0) {
+		snprintf(err, errsz, "not an IP address: %.64s", addr);
+		return -1;
+	}
+	netaddr_key_format(&k, ip, sizeof(ip));
+	had = block_del(sh->blocks, &k);
+	if (store != NULL) {
+		had |= store_del(store, STORE_BLOCK, ip) == 1;
+		snprintf(msg, sizeof(msg), "unblock %s", ip);
+		store_publish(store, msg);
+	}
+	shield_key_sa(&k, &ss);
+	if (mxg->fw != NULL)
+		fw_unblock(mxg->fw, (struct sockaddr *)&ss);
+	if (had) {
+		mxg->stats.blocks_released++;
+		log_info("unblock client=%s from=operator", ip);
+	}
+	return had;
+}
+
+void shield_status(struct mxg *mxg, struct evbuffer *out)
+{
+	struct shield *sh = mxg->shield;
+	int64_t now = time(NULL);
+	uint64_t ms = (uint64_t)now * 1000;
+
+	if (sh == NULL) {
+		evbuffer_add_printf(out, "null");
+		return;
+	}
+	evbuffer_add_printf(out, "{\"groups\":[");
+	for (int g = 0; g < sh->ngroups; g++) {
+		struct detect_report r;
+
+		detect_report(sh->det, g, ms, &r);
+		evbuffer_add_printf(out,
+				    "%s{\"name\":\"%s\",\"state\":\"%s\",\"remote\":%s,"
+				    "\"distinct\":%u,\"threshold\":%d,\"since\":%lld}",
+				    g ? "," : "", sh->groups[g].name, detect_state_name(r.state),
+				    sh->groups[g].remote_until > now ? "true" : "false", r.distinct,
+				    mxg->cfg->ddos_threshold, (long long)(r.since_ms / 1000));
+	}
+	evbuffer_add_printf(out,
+			    "],\"blocks_active\":%zu,\"allow_entries\":%zu,\"block_entries\":%zu,"
+			    "\"geo_ranges\":%zu,\"firewall\":%s,\"firewall_lost\":%lu,"
+			    "\"untracked\":%llu,\"memory\":%zu}",
+			    block_active(sh->blocks, now), cidr_count(sh->l.allow),
+			    cidr_count(sh->l.deny), sh->geo ? geo_count(sh->geo) : (size_t)0,
+			    mxg->fw ? "true" : "false", mxg->fw ? fw_lost(mxg->fw) : 0UL,
+			    (unsigned long long)(srclimit_untracked(sh->src) +
+						 srclimit_untracked(sh->net)),
+			    detect_memory(sh->det) + srclimit_memory(sh->src) + srclimit_memory(sh->net) +
+				    block_memory(sh->blocks));
+}
+
+void shield_metrics(const struct mxg *mxg, struct evbuffer *out)
+{
+	struct shield *sh = mxg->shield;
+	int64_t now = time(NULL);
+	uint64_t ms = (uint64_t)now * 1000;
+
+	if (sh == NULL)
+		return;
+	evbuffer_add_printf(out, "# HELP mxguard_attack_state Listener group state: 0 normal, "
+				 "1 attack, 2 converging.\n# TYPE mxguard_attack_state gauge\n");
+	for (int g = 0; g < sh->ngroups; g++)
+		evbuffer_add_printf(out, "mxguard_attack_state{group=\"%s\"} %d\n",
+				    sh->groups[g].name, (int)detect_state_of(sh->det, g));
+	evbuffer_add_printf(out, "# HELP mxguard_group_distinct_sources Distinct sources in the "
+				 "detector window.\n# TYPE mxguard_group_distinct_sources gauge\n");
+	for (int g = 0; g < sh->ngroups; g++) {
+		struct detect_report r;
+
+		detect_report(sh->det, g, ms, &r);
+		evbuffer_add_printf(out, "mxguard_group_distinct_sources{group=\"%s\"} %u\n",
+				    sh->groups[g].name, r.distinct);
+	}
+	evbuffer_add_printf(out,
+			    "# HELP mxguard_blocks_active Dynamic blocks in force.\n"
+			    "# TYPE mxguard_blocks_active gauge\nmxguard_blocks_active %zu\n"
+			    "# HELP mxguard_shield_memory_bytes Memory of the shield's tables.\n"
+			    "# TYPE mxguard_shield_memory_bytes gauge\nmxguard_shield_memory_bytes %zu\n",
+			    block_active(sh->blocks, now),
+			    detect_memory(sh->det) + srclimit_memory(sh->src) + srclimit_memory(sh->net) +
+				    block_memory(sh->blocks));
+}
+
+int shield_fw_ports(const struct cfg *cfg, uint16_t *ports, int max)
+{
+	int n = 0;
+
+	for (int i = 0; i < cfg->smtp_listen_n && cfg->smtp_shield; i++)
+		if (n < max)
+			ports[n++] = (uint16_t)netaddr_port(
+				(const struct sockaddr *)&cfg->smtp_listen[i].ss);
+	for (int s = 0; s < cfg->nservices; s++)
+		for (int i = 0; i < cfg->services[s].nlisten && cfg->services[s].shield; i++)
+			if (n < max)
+				ports[n++] = (uint16_t)netaddr_port(
+					(const struct sockaddr *)&cfg->services[s].listen[i].ss);
+	return n;
+}
+
+void shield_free(struct shield **sp)
+{
+	struct shield *sh = *sp;
+
+	if (sh == NULL)
+		return;
+	if (sh->tick != NULL)
+		event_free(sh->tick);
+	shield_abort(sh->mxg);
+	shield_lists_free(&sh->l);
+	cidr_free(&sh->bogus);
+	geo_free(&sh->geo);
+	detect_free(&sh->det);
+	srclimit_free(&sh->src);
+	srclimit_free(&sh->net);
+	block_free(&sh->blocks);
+	free(sh);
+	*sp = NULL;
+}

@@ -1,0 +1,101 @@
+/*
+ * shield.h - the shield: admission at accept on every listener (allow and
+ * block lists, dynamic blocks, bogus sources, country filters, per-source
+ * and per-prefix limits), the flood detector that feeds it, the attack
+ * policy, and what follows a block or an attack: the log, the store (and
+ * through it every other mxguard sharing it), nftables, notices.
+ */
+#ifndef MXG_SHIELD_H
+#define MXG_SHIELD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct mxg;
+struct cfg;
+struct conn;
+struct listener;
+struct evbuffer;
+struct shield;
+
+/*
+ * shield_new - build the shield for mxg->cfg once the listeners are open
+ * and the engine (and its store) exists: parse the lists, load the
+ * country database when a filter needs it, size the tables, assign each
+ * listener its detector group, and re-apply the blocks kept in the store
+ * (to nftables too when mxg->fw is set). Returns NULL with a message in err.
+ */
+struct shield *shield_new(struct mxg *mxg, char *err, size_t errsz);
+
+/*
+ * shield_check - would cfg build a shield (lists readable, filters valid,
+ * replies well-formed)? For the reload path and mxguard -n. Returns 0, or
+ * -1 with a message in err.
+ */
+int shield_check(const struct cfg *cfg, char *err, size_t errsz);
+
+/*
+ * A reload in two steps, so that nothing commits before everything was
+ * read: shield_prepare builds the lists, filters and (when a filter newly
+ * needs it) the country database of fresh, and returns 0, or -1 with err
+ * and nothing kept; then shield_commit swaps them in (with the detector's
+ * new parameters), or shield_abort drops them. Tables, counts and blocks
+ * are kept across reloads.
+ */
+int shield_prepare(struct mxg *mxg, const struct cfg *fresh, char *err, size_t errsz);
+void shield_commit(struct mxg *mxg, const struct cfg *fresh);
+void shield_abort(struct mxg *mxg);
+
+/*
+ * shield_admit - decide on a client at accept, before anything is
+ * allocated for it. Returns -1 to admit it, or the enum refuse_reason.
+ * Every attempt also feeds the detector.
+ */
+int shield_admit(struct mxg *mxg, struct listener *lst, const struct sockaddr *sa);
+
+/*
+ * shield_refuse - count the refusal, log it (rate-limited), answer (one
+ * SMTP line, or RST / close on other services) and close fd.
+ */
+void shield_refuse(struct mxg *mxg, struct listener *lst, int fd, const struct sockaddr *sa,
+		   int why);
+
+/* shield_conn_open / shield_conn_close - an admitted connection begins / ends. */
+void shield_conn_open(struct conn *c);
+void shield_conn_close(struct conn *c);
+
+/*
+ * shield_smtp_suspect - should this SMTP client be treated as a suspect
+ * because its listener group is under attack and it was not known in
+ * good standing before (attack_smtp_policy = suspect)?
+ */
+int shield_smtp_suspect(const struct conn *c);
+
+/*
+ * shield_block / shield_unblock - the operator's blocks (mxguardctl add
+ * block ADDR [SECONDS], del block ADDR): like a detector block, kept in
+ * the store, shared, and pushed to nftables. Return 0 (unblock: 1 when
+ * the block existed), or -1 with err.
+ */
+int shield_block(struct mxg *mxg, const char *addr, uint32_t seconds, char *err, size_t errsz);
+int shield_unblock(struct mxg *mxg, const char *addr, char *err, size_t errsz);
+
+/* shield_status - a JSON object: groups and their attack state, blocks, lists. */
+void shield_status(struct mxg *mxg, struct evbuffer *out);
+
+/* shield_metrics - Prometheus lines: attack state, distinct sources, active blocks. */
+void shield_metrics(const struct mxg *mxg, struct evbuffer *out);
+
+/* shield_reason_name - "overload", "blocked", ... (enum refuse_reason). */
+const char *shield_reason_name(int why);
+
+/*
+ * shield_fw_ports - the TCP ports whose listeners the dynamic blocks
+ * apply to (for the nftables chain). Returns how many were written.
+ */
+int shield_fw_ports(const struct cfg *cfg, uint16_t *ports, int max);
+
+void shield_free(struct shield **sp);
+
+#endif

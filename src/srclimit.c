@@ -1,0 +1,152 @@
+/*
+ * srclimit.c - bounded per-key connection counters (see srclimit.h).
+ *
+ * Slots are 32 bytes; a window of SRCLIMIT_WAYS slots is two cache lines.
+ * The window does not wrap: the array has SRCLIMIT_WAYS - 1 spare slots at
+ * the end, so a probe is one straight scan.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "srclimit.h"
+
+struct srclimit_slot {
+	struct ipkey key;
+	uint32_t conns;	 /* open connections */
+	uint32_t minute; /* minute of cur, plus one; 0: free slot */
+	uint32_t cur;	 /* attempts in that minute */
+	uint32_t prev;	 /* attempts in the minute before */
+};
+
+struct srclimit {
+	struct srclimit_slot *slot;
+	uint32_t mask;
+	uint64_t untracked;
+};
+
+struct srclimit *srclimit_new(uint32_t size)
+{
+	struct srclimit *l = calloc(1, sizeof(*l));
+	uint32_t n = SRCLIMIT_WAYS;
+
+	if (l == NULL)
+		return NULL;
+	while (n < size && n < (1u << 30))
+		n <<= 1;
+	l->mask = n - 1;
+	l->slot = calloc((size_t)n + SRCLIMIT_WAYS - 1, sizeof(*l->slot));
+	if (l->slot == NULL) {
+		free(l);
+		return NULL;
+	}
+	return l;
+}
+
+static struct srclimit_slot *srclimit_window(const struct srclimit *l, const struct ipkey *key)
+{
+	return &l->slot[netaddr_key_hash(key) & l->mask];
+}
+
+static struct srclimit_slot *srclimit_find(const struct srclimit *l, const struct ipkey *key)
+{
+	struct srclimit_slot *w = srclimit_window(l, key);
+
+	for (int i = 0; i < SRCLIMIT_WAYS; i++)
+		if (w[i].minute != 0 && memcmp(&w[i].key, key, sizeof(*key)) == 0)
+			return &w[i];
+	return NULL;
+}
+
+/* srclimit_take - key's slot, made if needed; NULL when its window is all busy. */
+static struct srclimit_slot *srclimit_take(struct srclimit *l, const struct ipkey *key, uint32_t minute)
+{
+	struct srclimit_slot *w = srclimit_window(l, key), *victim = NULL;
+
+	for (int i = 0; i < SRCLIMIT_WAYS; i++) {
+		if (w[i].minute != 0 && memcmp(&w[i].key, key, sizeof(*key)) == 0)
+			return &w[i];
+		if (w[i].minute == 0) {
+			if (victim == NULL || victim->minute != 0)
+				victim = &w[i];
+		} else if (w[i].conns == 0 && (victim == NULL || (victim->minute != 0 &&
+								   w[i].minute < victim->minute))) {
+			victim = &w[i];
+		}
+	}
+	if (victim == NULL) {
+		l->untracked++;
+		return NULL;
+	}
+	memset(victim, 0, sizeof(*victim));
+	victim->key = *key;
+	victim->minute = minute;
+	return victim;
+}
+
+/* srclimit_roll - move s's buckets forward to minute. */
+static void srclimit_roll(struct srclimit_slot *s, uint32_t minute)
+{
+	if (s->minute == minute)
+		return;
+	s->prev = s->minute + 1 == minute ? s->cur : 0;
+	s->cur = 0;
+	s->minute = minute;
+}
+
+uint32_t srclimit_attempt(struct srclimit *l, const struct ipkey *key, uint32_t now)
+{
+	uint32_t minute = now / 60 + 1;
+	struct srclimit_slot *s = srclimit_take(l, key, minute);
+
+	if (s == NULL)
+		return 0;
+	srclimit_roll(s, minute);
+	s->cur++;
+	/* The part of the previous minute still inside the last 60 seconds. */
+	return s->cur + (uint32_t)((uint64_t)s->prev * (60 - now % 60) / 60);
+}
+
+uint32_t srclimit_conns(const struct srclimit *l, const struct ipkey *key)
+{
+	const struct srclimit_slot *s = srclimit_find(l, key);
+
+	return s ? s->conns : 0;
+}
+
+int srclimit_open(struct srclimit *l, const struct ipkey *key, uint32_t now)
+{
+	struct srclimit_slot *s = srclimit_take(l, key, now / 60 + 1);
+
+	if (s == NULL)
+		return -1;
+	s->conns++;
+	return 0;
+}
+
+void srclimit_close(struct srclimit *l, const struct ipkey *key)
+{
+	struct srclimit_slot *s = srclimit_find(l, key);
+
+	/* A slot with open connections is never reused: it is still there. */
+	if (s != NULL && s->conns > 0)
+		s->conns--;
+}
+
+uint64_t srclimit_untracked(const struct srclimit *l)
+{
+	return l->untracked;
+}
+
+size_t srclimit_memory(const struct srclimit *l)
+{
+	return sizeof(*l) + ((size_t)l->mask + SRCLIMIT_WAYS) * sizeof(struct srclimit_slot);
+}
+
+void srclimit_free(struct srclimit **lp)
+{
+	if (*lp == NULL)
+		return;
+	free((*lp)->slot);
+	free(*lp);
+	*lp = NULL;
+}

@@ -1,0 +1,51 @@
+/*
+ * store_ops.h - what store.c (the dispatcher) expects of a store backend,
+ * private to store*.c. Callers use store.h only.
+ *
+ * A backend is an ops table plus an opaque pointer. Its lookup requests
+ * start with a struct store_req, so store_cancel() finds the backend from
+ * the request alone.
+ */
+#ifndef MXG_STORE_OPS_H
+#define MXG_STORE_OPS_H
+
+#include "store.h"
+
+/* The head of every backend's lookup request. */
+struct store_req {
+	void (*cancel)(struct store_req *req);
+};
+
+typedef int (*store_list_fn)(const char *key, const struct store_rec *rec, void *arg);
+typedef void (*store_msg_fn)(const char *msg, void *arg);
+
+struct store_ops {
+	const char *name;
+	struct store_req *(*get)(void *b, enum store_kind kind, const char *key, store_get_cb cb,
+				 void *arg);
+	int (*put)(void *b, enum store_kind kind, const char *key, const struct store_rec *rec);
+	int (*del)(void *b, enum store_kind kind, const char *key);
+	int (*list)(void *b, enum store_kind kind, store_list_fn fn, void *arg);
+	long (*count)(void *b, enum store_kind kind);
+	int (*publish)(void *b, const char *msg);
+	void (*subscribe)(void *b, store_msg_fn cb, void *arg);
+	void (*status)(void *b, struct store_status *st);
+	void (*set_timeout)(void *b, int timeout_ms); /* NULL: no timeout to set */
+	void (*close)(void *b);
+};
+
+/* store_key_valid - 1 for 1 to STORE_KEY_MAX bytes without control characters. */
+int store_key_valid(const char *key);
+
+/* The embedded backend (store_lmdb.c). */
+extern const struct store_ops store_lmdb_ops;
+void *store_lmdb_open(struct event_base *base, const char *state_dir, char *err, size_t errsz);
+/* store_lmdb_lookup - synchronous lookup: 1 and rec, 0 for none, -1 on error. */
+int store_lmdb_lookup(void *b, enum store_kind kind, const char *key, struct store_rec *rec);
+
+/* The shared backend (store_redis.c); spec is "redis://..." or "unix:...". */
+extern const struct store_ops store_redis_ops;
+void *store_redis_open(struct event_base *base, const char *spec, const char *state_dir,
+		       int timeout_ms, int cache_size, char *err, size_t errsz);
+
+#endif

@@ -1,0 +1,182 @@
+"""Shared state on Redis: two mxguard instances (the MX farm) on one real
+redis-server the test starts on a free loopback port, without persistence.
+
+* a suspect that drops out of A's tarpit is greylisted on B (not tarpitted
+  again), and passes on B once the greylist delay has gone by;
+* Redis killed mid-test: both instances keep deciding locally (4xx or 250,
+  never a 5xx), the fallback is in the log and in `mxguardctl status`, and
+  the records written meanwhile reach Redis once it is back.
+
+Publish/subscribe between instances is tested against a real redis-server
+in tests/unit/test_store.c (test_redis), since nothing in the daemon
+publishes yet; the shield adds its own test of blocks shared between hosts.
+"""
+import json
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from mxgtest import free_port, mxguard_bin, new_message_id
+from test_targrey import BOT, CLEAN, drop_out_of_tarpit, engine, finish, to_rcpt
+
+REDIS_SERVER = "/usr/bin/redis-server"
+REDIS_CLI = "/usr/bin/redis-cli"
+
+pytestmark = pytest.mark.skipif(
+    not (shutil.which(REDIS_SERVER) and shutil.which(REDIS_CLI)),
+    reason="redis-server or redis-cli is not installed (Debian packages redis-server, "
+    "redis-tools)")
+
+
+class Redis:
+    """A redis-server on 127.0.0.1:port, no persistence; start/kill at will."""
+
+    def __init__(self, tmp_path):
+        self.port = free_port()
+        self.dir = tmp_path / "redis"
+        self.dir.mkdir()
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.dir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.cli("PING", check=False) == "PONG":
+                return
+            time.sleep(0.05)
+        raise RuntimeError("redis-server did not start on port %d" % self.port)
+
+    def kill(self):
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+    def cli(self, *args, check=True):
+        p = subprocess.run([REDIS_CLI, "-h", "127.0.0.1", "-p", str(self.port), *args],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           timeout=10, check=False)
+        if check:
+            assert p.returncode == 0, p.stderr
+        return p.stdout.strip()
+
+    def keys(self, kind):
+        out = self.cli("--scan", "--pattern", "mxg:%s:*" % kind)
+        return [k for k in out.splitlines() if k]
+
+    @property
+    def spec(self):
+        return "redis://127.0.0.1:%d" % self.port
+
+
+@pytest.fixture
+def redis(tmp_path):
+    r = Redis(tmp_path)
+    r.start()
+    yield r
+    r.kill()
+
+
+def full_status(mx):
+    p = subprocess.run([str(mxguard_bin().parent / "mxguardctl"), "-c", str(mx.config_file),
+                        "status"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=20)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)
+
+
+def wait_store(mx, pred, timeout=15):
+    """Wait until pred(status["store"]) holds; return that store status."""
+    deadline = time.monotonic() + timeout
+    st = None
+    while time.monotonic() < deadline:
+        st = full_status(mx)["store"]
+        if pred(st):
+            return st
+        time.sleep(0.2)
+    raise AssertionError("store status never matched: %r" % st)
+
+
+def farm(mxguard, postfix, redis, **params):
+    a = engine(mxguard, postfix, store=redis.spec, **params)
+    b = engine(mxguard, postfix, store=redis.spec, **params)
+    for mx in (a, b):
+        st = wait_store(mx, lambda s: s["connected"] and not s["fallback"])
+        assert st["backend"] == "redis", st
+    return a, b
+
+
+def test_suspect_dropped_on_a_is_greylisted_on_b(mxguard, postfix, redis):
+    a, b = farm(mxguard, postfix, redis)
+    drop_out_of_tarpit(a, BOT, after=0.5)
+    a.wait_for_log(r"tarpit drop client=127\.10\.0\.2 ")
+    assert len(redis.keys("tarpit")) == 1, redis.keys("tarpit")
+    ttl = int(redis.cli("TTL", redis.keys("tarpit")[0]))
+    assert ttl > 0, ttl  # expiry is Redis' job
+    # B has never seen it: greylisted at once, not held in B's tarpit.
+    c, r, took = to_rcpt(b, BOT)
+    assert r.code == 450 and "4.7.1" in r.text and took < 2.0, (r, took)
+    c.close()
+    b.wait_for_log(r"greylist new client=127\.10\.0\.2 ")
+    assert "tarpit start client=127.10.0.2" not in b.log()
+    # The triplet is shared too: its comeback on A counts.
+    c, r, _ = to_rcpt(a, BOT)
+    assert r.code == 450, r
+    c.close()
+    a.wait_for_log(r"greylist early client=127\.10\.0\.2 .*retries=1")
+    time.sleep(2.2)
+    mid = new_message_id("farm")
+    c, r, took = to_rcpt(b, BOT)
+    assert r.code == 250 and took < 2.0, (r, took)
+    finish(c, mid)
+    postfix.wait_for_message(mid)
+    b.wait_for_log(r"greylist pass client=127\.10\.0\.2 .*retries=2")
+    assert full_status(b)["store"]["timeouts"] == 0
+
+
+def test_redis_down_decides_locally_and_replays(mxguard, postfix, redis):
+    a, b = farm(mxguard, postfix, redis)
+    redis.kill()
+    for mx in (a, b):
+        mx.wait_for_log(r"store: redis 127\.0\.0\.1:%d unavailable \(" % redis.port)
+        st = wait_store(mx, lambda s: s["fallback"])
+        assert not st["connected"] and st["fallback_since"] > 0 and st["fallbacks"] == 1, st
+    # A: a bot drops out of the tarpit, then its retry is greylisted, all locally.
+    drop_out_of_tarpit(a, BOT, after=0.5)
+    a.wait_for_log(r"tarpit drop client=127\.10\.0\.2 ")
+    c, r, took = to_rcpt(a, BOT)
+    assert r.code == 450 and took < 2.0, (r, took)
+    c.close()
+    # B: a clean client is delivered; a suspect is tarpitted (B has not heard of it).
+    mid = new_message_id("redis-down")
+    c, r, took = to_rcpt(b, CLEAN)
+    assert r.code == 250 and took < 2.0, (r, took)
+    finish(c, mid)
+    postfix.wait_for_message(mid)
+    c, r, took = to_rcpt(b, BOT)
+    assert r.code in (250, 450) and took >= 2.5, (r, took)
+    c.close()
+    pending = full_status(a)["store"]["replay_pending"]
+    assert pending >= 2, pending  # the tarpit record and the triplet
+    # The fallback is logged once, however many decisions were made meanwhile.
+    assert a.log().count("store: redis 127.0.0.1:%d unavailable" % redis.port) == 1
+    # Redis returns (empty: no persistence). What A wrote meanwhile arrives.
+    redis.start()
+    for mx in (a, b):
+        st = wait_store(mx, lambda s: not s["fallback"] and s["replay_pending"] == 0)
+        assert st["connected"] and st["fallback_since"] == 0, st
+        mx.wait_for_log(r"store: redis 127\.0\.0\.1:%d back after \d+s" % redis.port)
+    assert len(redis.keys("tarpit")) == 1, redis.keys("tarpit")
+    grey = redis.keys("grey")
+    assert len(grey) >= 1, grey
+    value = redis.cli("GET", grey[0]).split()
+    assert value[0] == "1" and len(value) == 5, value
+    assert int(redis.cli("TTL", grey[0])) > 0
+    # And the shared state is used again: B greylists A's bot at once.
+    c, r, took = to_rcpt(b, BOT, sender="other@client.test")
+    assert r.code == 450 and took < 2.0, (r, took)
+    c.close()
