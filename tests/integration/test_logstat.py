@@ -212,6 +212,69 @@ def test_year_rollover(tmp_path):
     assert by_label(r)["<3s"]["sessions"] == 1
 
 
+def overlapping_sessions():
+    """3000 sessions on 12 hosts, hundreds open at once, in both formats.
+
+    Every third session has traditional timestamps (whole seconds, many
+    lines a second); the others RFC 3339 with microseconds, in UTC or at
+    +02:00. Sessions end in order of their end, so a session's two lines
+    are far apart and far from its neighbours'. Every other session ends
+    with quit=1; the rest have a quit=12 first (the first " quit=1"
+    decides) or no quit at all. Returns (lines, expected report facts).
+    """
+    edges = [0.1, 0.3, 1, 3, 10, 30, 100, 300]
+    trad_d = [0, 1, 2, 5, 40, 400]
+    rfc_d = [0.05, 0.2, 0.5, 2.25, 5.5, 20.125, 50.0625, 200.5, 400.75]
+    events = []
+    bucket = [0] * (len(edges) + 1)
+    total = 0
+    quit = noquit = 0
+    for i in range(3000):
+        host, pid = f"host{i % 12}", 100 + i // 12
+        client = f"{names(i)}[198.51.100.{i % 50}]"
+        start = T0 + timedelta(seconds=i * 0.2)
+        if i % 3 == 0:
+            start = start.replace(microsecond=0)
+            d = trad_d[i % len(trad_d)]
+            stamp = lambda t: t.strftime("%b %e %H:%M:%S")
+        else:
+            d = rfc_d[i % len(rfc_d)]
+            tz = timezone(timedelta(hours=2)) if i % 2 else timezone.utc
+            stamp = lambda t, tz=tz: rfc3339(t.astimezone(tz))
+        end = start + timedelta(seconds=d)
+        tag = f"{host} postfix/smtpd[{pid}]:"
+        tail = " quit=1" if i % 2 else [" quit=12 x=1 quit=1", ""][i % 4 // 2]
+        # The sort key keeps a connect before its disconnect at equal times.
+        events.append((start, 0, i, f"{stamp(start)} {tag} connect from {client}"))
+        events.append((end, 1, i, f"{stamp(end)} {tag} disconnect from {client} ehlo=1"
+                                  f"{tail} commands=2"))
+        quit += tail == " quit=1"
+        noquit += tail != " quit=1"
+        bucket[sum(d >= e for e in edges)] += 1
+        total += d
+    events.sort(key=lambda e: e[:3])
+    return [e[3] for e in events], {"bucket": bucket, "time": total, "quit": quit,
+                                    "noquit": noquit}
+
+
+def test_many_overlapping_sessions_exact(tmp_path):
+    """Pairing holds however far apart a session's lines are, on many hosts."""
+    lines, facts = overlapping_sessions()
+    path = write(tmp_path, "m.log", lines)
+    for src in (path, "-"):
+        rc, out, err = logstat("--json", "--year", "2026", src,
+                               stdin=path.read_bytes() if src == "-" else None)
+        assert rc == 0, err
+        r = json.loads(out)
+        assert r["lines"] == len(lines) and r["unparseable"] == 0
+        assert r["sessions"] == 3000 and r["negative"] == 0
+        assert r["missing_disconnect"] == 0 and r["orphan_disconnect"] == 0
+        assert [b["sessions"] for b in r["buckets"]] == facts["bucket"]
+        assert r["time"] == pytest.approx(facts["time"], abs=1e-5)
+        assert ended(r) == {"quit": facts["quit"],
+                            "disconnect without quit": facts["noquit"]}
+
+
 def test_garbage_lines_counted(tmp_path):
     lines = [
         "this is not a log line",
