@@ -7,9 +7,11 @@ redis-server the test starts on a free loopback port, without persistence.
   never a 5xx), the fallback is in the log and in `mxguardctl status`, and
   the records written meanwhile reach Redis once it is back.
 
-Publish/subscribe between instances is tested against a real redis-server
-in tests/unit/test_store.c (test_redis), since nothing in the daemon
-publishes yet; the shield adds its own test of blocks shared between hosts.
+* a block made on A (a one-source flood) refuses the same source on B
+  within a second, through the events channel; so does an operator's
+  unblock; an attack on A puts B's group under the attack policy too.
+
+Publish/subscribe itself is also tested in tests/unit/test_store.c.
 """
 import json
 import shutil
@@ -18,7 +20,10 @@ import time
 
 import pytest
 
-from mxgtest import free_port, mxguard_bin, new_message_id
+import re
+import socket
+
+from mxgtest import free_port, mxguard_bin, new_message_id, next_client_ip
 from test_targrey import BOT, CLEAN, drop_out_of_tarpit, engine, finish, to_rcpt
 
 REDIS_SERVER = "/usr/bin/redis-server"
@@ -180,3 +185,58 @@ def test_redis_down_decides_locally_and_replays(mxguard, postfix, redis):
     c, r, took = to_rcpt(b, BOT, sender="other@client.test")
     assert r.code == 450 and took < 2.0, (r, took)
     c.close()
+
+
+def _first_line(port, source_ip):
+    s = socket.socket()
+    s.settimeout(3)
+    s.bind((source_ip, 0))
+    try:
+        s.connect(("127.0.0.1", port))
+        return s.recv(200).split(b"\r\n")[0].decode()
+    except ConnectionResetError:
+        return "reset"
+    finally:
+        s.close()
+
+
+def test_blocks_and_attack_state_are_shared(mxguard, postfix, redis):
+    params = dict(allow_clients="127.0.0.1", flood_window="10s", flood_threshold=5,
+                  block_time="10m", conn_per_prefix=0, backend_protocol="proxy2",
+                  backend=postfix.backend_for("proxy2"), store=redis.spec,
+                  ddos_window="10s", ddos_threshold=40, ddos_release=5, ddos_quiet="2s")
+    a = mxguard(**params)
+    b = mxguard(**params)
+    for mx in (a, b):
+        wait_store(mx, lambda s: s["connected"] and not s["fallback"])
+    flooder = next_client_ip()
+    for _ in range(4):
+        assert _first_line(a.port, flooder).startswith("220")
+    assert _first_line(a.port, flooder).startswith("421 4.7.0")
+    a.wait_for_log(r"block client=%s seconds=600 level=1 " % re.escape(flooder))
+    t0 = time.monotonic()
+    b.wait_for_log(r"block client=%s seconds=\d+ level=1 from=peer" % re.escape(flooder),
+                   timeout=1.0)
+    assert time.monotonic() - t0 <= 1.0
+    # B never saw this source before, and refuses it.
+    assert _first_line(b.port, flooder).startswith("421 4.7.0")
+    b.wait_for_log(r"refuse client=%s .*reason=blocked" % re.escape(flooder))
+    assert redis.keys("block") == ["mxg:block:%s" % flooder]
+    # The operator lifts it on B: A lets it in again.
+    p = subprocess.run([str(mxguard_bin().parent / "mxguardctl"), "-c", str(b.config_file),
+                        "--json", "del", "block", flooder], capture_output=True, text=True,
+                       timeout=20)
+    assert p.returncode == 0, p.stdout + p.stderr
+    a.wait_for_log(r"unblock client=%s from=peer" % re.escape(flooder), timeout=2)
+    assert _first_line(a.port, flooder).startswith("220")
+
+    # 50 distinct sources on A: A's smtp group is attacked, and B hears it.
+    for ip in ["127.140.%d.9" % i for i in range(50)]:
+        _first_line(a.port, ip)
+    a.wait_for_log(r"attack group=smtp state normal -> attack", timeout=5)
+    b.wait_for_log(r"attack group=smtp state=attack from=peer", timeout=5)
+    st = full_status(b)["shield"]["groups"][0]
+    assert st["name"] == "smtp" and st["remote"] is True and st["state"] == "normal", st
+    a.wait_for_log(r"attack group=smtp state converging -> normal", timeout=20)
+    b.wait_for_log(r"attack group=smtp state=normal from=peer", timeout=5)
+    assert full_status(b)["shield"]["groups"][0]["remote"] is False

@@ -353,3 +353,41 @@ def test_operator_blocks_and_status(postfix, mxguard):
     assert smtp_first_line(mx.port, b).startswith("220")
     rc, st = run("status")
     assert st["shield"]["blocks_active"] == 0, st
+
+
+def test_smtp_attack_policy_inspects_unknown_clients_and_tightens_limits(postfix, mxguard):
+    """With default_action = pass, an attack on the smtp group makes clients
+    not known before suspects (tarpitted at RCPT, reason attack:unknown),
+    while a client known before still passes at once; limits are divided."""
+    from mxgtest import full_session
+    from test_targrey import to_rcpt
+    known, fresh = "127.10.1.1", "127.10.0.1"  # both verified, clean names
+    mx = mxguard(backend=postfix.backend_for("proxy2"), backend_protocol="proxy2",
+                 default_action="pass", client_lists="", allow_clients="127.0.0.1",
+                 ddos_window="10s", ddos_threshold=30, ddos_release=5, ddos_quiet="2s",
+                 tarpit_delay="2s", conn_per_source=8, attack_limit_divisor=4,
+                 conn_per_prefix=0)
+    full_session(mx.port, source_ip=known)
+    mx.wait_for_log(r"close client=%s:\d+ .*stage=relay" % re.escape(known))
+    for ip in spread_sources(40):
+        probe(mx.port, ip, timeout=0.5)
+    mx.wait_for_log(r"attack group=smtp state normal -> attack", timeout=5)
+    # The known client is handed over at once, as in normal times.
+    c, r, took = to_rcpt(mx, known)
+    assert r.code == 250 and took < 1.5, (r, took)
+    c.close()
+    # A clean client unknown before the attack is inspected and tarpitted.
+    c, r, took = to_rcpt(mx, fresh)
+    assert r.code == 250 and took >= 1.8, (r, took)
+    c.close()
+    mx.wait_for_log(r"verdict client=%s .*verdict=suspect reason=attack:unknown"
+                    % re.escape(fresh))
+    # conn_per_source 8 / 4: a third connection from one source is refused.
+    x = next_client_ip()
+    held = [hold(mx.port, x), hold(mx.port, x)]
+    try:
+        assert smtp_first_line(mx.port, x).startswith("421 4.7.0")
+        mx.wait_for_log(r"refuse client=%s .*reason=conn_source" % re.escape(x))
+    finally:
+        for s in held:
+            s.close()
