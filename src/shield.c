@@ -49,23 +49,23 @@
 
 /* RFC 6890 special-purpose ranges, not globally reachable (and multicast). */
 static const char shield_bogus_list[] =
-	"0.0.0.0/8 10.0.0.0/8 100.64.0.0/10 127.0.0.0/8 169.254.0.0/16 172.16.0.0/12 "
-	"192.0.0.0/24 192.0.2.0/24 192.168.0.0/16 198.18.0.0/15 198.51.100.0/24 "
-	"203.0.113.0/24 224.0.0.0/4 240.0.0.0/4 "
-	"::/128 ::1/128 ::ffff:0:0/96 100::/64 2001:db8::/32 fc00::/7 fe80::/10 ff00::/8";
+    "0.0.0.0/8 10.0.0.0/8 100.64.0.0/10 127.0.0.0/8 169.254.0.0/16 172.16.0.0/12 "
+    "192.0.0.0/24 192.0.2.0/24 192.168.0.0/16 198.18.0.0/15 198.51.100.0/24 "
+    "203.0.113.0/24 224.0.0.0/4 240.0.0.0/4 "
+    "::/128 ::1/128 ::ffff:0:0/96 100::/64 2001:db8::/32 fc00::/7 fe80::/10 ff00::/8";
 
 static const char *const shield_reason_names[REFUSE_NREASONS] = {
-	"overload",    "blocked",     "static",	     "bogus",	     "country",
-	"conn_source", "conn_prefix", "rate_source", "rate_prefix", "attack",
+    "overload",	   "blocked",	  "static",	 "bogus",	"country",
+    "conn_source", "conn_prefix", "rate_source", "rate_prefix", "attack",
 };
 
 struct shield_group {
 	char name[CFG_NAME_MAX];
-	enum detect_state state;      /* as last reported */
-	int64_t remote_until;	      /* another MX says this group is attacked */
-	uint64_t refused_at_start;    /* REFUSE_ATTACK count when the attack began */
-	int start_noticed;	      /* a start notice went out for this attack */
-	uint32_t cc[SHIELD_NCC + 1];  /* attempts by country during the attack */
+	enum detect_state state;     /* as last reported */
+	int64_t remote_until;	     /* another MX says this group is attacked */
+	uint64_t refused_at_start;   /* REFUSE_ATTACK count when the attack began */
+	int start_noticed;	     /* a start notice went out for this attack */
+	uint32_t cc[SHIELD_NCC + 1]; /* attempts by country during the attack */
 };
 
 /* What can change with a reload: rebuilt as a whole, then swapped. */
@@ -224,8 +224,8 @@ static int shield_lists_build(const struct cfg *cfg, struct shield_lists *l, cha
 		char what[CFG_NAME_MAX + 32];
 
 		snprintf(what, sizeof(what), "service_%s: countries", cfg->services[i].name);
-		if (shield_filter(what, cfg->services[i].countries, &l->svc_filter[i], err,
-				  errsz) < 0)
+		if (shield_filter(what, cfg->services[i].countries, &l->svc_filter[i], err, errsz) <
+		    0)
 			goto fail;
 	}
 	return 0;
@@ -263,9 +263,9 @@ static void shield_detect_cfg(const struct cfg *cfg, struct detect_cfg *dc)
 	dc->ddos_window_ms = (uint32_t)cfg->ddos_window * 1000;
 	dc->ddos_threshold = (uint32_t)cfg->ddos_threshold;
 	/* The release point must lie below the threshold, or there is no hysteresis. */
-	dc->ddos_release = (uint32_t)(cfg->ddos_release < cfg->ddos_threshold
-					      ? cfg->ddos_release
-					      : cfg->ddos_threshold / 2 + 1);
+	dc->ddos_release =
+	    (uint32_t)(cfg->ddos_release < cfg->ddos_threshold ? cfg->ddos_release
+							       : cfg->ddos_threshold / 2 + 1);
 	dc->quiet_ms = (uint32_t)cfg->ddos_quiet * 1000;
 	dc->exact_max = 65536;
 	dc->good_max = 262144;
@@ -373,12 +373,13 @@ static void shield_burst(struct shield *sh, const struct ipkey *k, uint32_t secs
 	snprintf(count, sizeof(count), "%u", sh->burst_count);
 	snprintf(subject, sizeof(subject), "mxguard %s: %u sources blocked within a minute",
 		 cfg->myhostname, sh->burst_count);
-	bo += (size_t)snprintf(body + bo, sizeof(body) - bo,
-			       "mxguard on %s blocked %u sources within a minute (block_burst = %d).\n"
-			       "Each made more than flood_threshold = %d connection attempts within "
-			       "flood_window = %ds.\n\nFirst blocks of this minute:\n",
-			       cfg->myhostname, sh->burst_count, cfg->block_burst,
-			       cfg->flood_threshold, cfg->flood_window);
+	bo += (size_t)snprintf(
+	    body + bo, sizeof(body) - bo,
+	    "mxguard on %s blocked %u sources within a minute (block_burst = %d).\n"
+	    "Each made more than flood_threshold = %d connection attempts within "
+	    "flood_window = %ds.\n\nFirst blocks of this minute:\n",
+	    cfg->myhostname, sh->burst_count, cfg->block_burst, cfg->flood_threshold,
+	    cfg->flood_window);
 	sources[0] = '\0';
 	for (int i = 0; i < sh->nrecent; i++) {
 		char ip[NETADDR_STRLEN];
@@ -404,16 +405,16 @@ static void shield_offend(struct shield *sh, const struct listener *lst, const s
 	const struct cfg *cfg = mxg->cfg;
 	struct block_info bi;
 	char ip[NETADDR_STRLEN];
-	uint32_t secs = block_offend(sh->blocks, k, now, (uint32_t)cfg->block_time,
-				     (uint32_t)cfg->block_time_max, (uint32_t)cfg->block_memory,
-				     &bi);
+	uint32_t secs =
+	    block_offend(sh->blocks, k, now, (uint32_t)cfg->block_time,
+			 (uint32_t)cfg->block_time_max, (uint32_t)cfg->block_memory, &bi);
 
 	detect_source_forget(sh->det, k);
 	mxg->stats.blocks++;
 	log_info("block client=%s seconds=%u level=%u attempts=%u window=%ds listener=%s "
 		 "service=%s",
-		 netaddr_key_format(k, ip, sizeof(ip)), secs, bi.level, attempts,
-		 cfg->flood_window, lst->name, lst->service);
+		 netaddr_key_format(k, ip, sizeof(ip)), secs, bi.level, attempts, cfg->flood_window,
+		 lst->name, lst->service);
 	shield_persist(sh, k, &bi);
 	shield_fw(sh, k, bi.until, now);
 	shield_burst(sh, k, secs, now);
@@ -483,9 +484,11 @@ int shield_admit(struct mxg *mxg, struct listener *lst, const struct sockaddr *s
 		return REFUSE_CONN_SOURCE;
 	if (p.conn_net && srclimit_conns(sh->net, &net) >= (uint32_t)SHIELD_LIMIT(p.conn_net))
 		return REFUSE_CONN_PREFIX;
-	if (p.rate_src && srclimit_attempt(sh->src, &k, (uint32_t)now) > (uint32_t)SHIELD_LIMIT(p.rate_src))
+	if (p.rate_src &&
+	    srclimit_attempt(sh->src, &k, (uint32_t)now) > (uint32_t)SHIELD_LIMIT(p.rate_src))
 		return REFUSE_RATE_SOURCE;
-	if (p.rate_net && srclimit_attempt(sh->net, &net, (uint32_t)now) > (uint32_t)SHIELD_LIMIT(p.rate_net))
+	if (p.rate_net &&
+	    srclimit_attempt(sh->net, &net, (uint32_t)now) > (uint32_t)SHIELD_LIMIT(p.rate_net))
 		return REFUSE_RATE_PREFIX;
 #undef SHIELD_LIMIT
 	return -1;
@@ -538,9 +541,9 @@ void shield_refuse(struct mxg *mxg, struct listener *lst, int fd, const struct s
 		else
 			n = snprintf(reply, sizeof(reply), "%s\r\n",
 				     why == REFUSE_STATIC || why == REFUSE_BOGUS ||
-						     why == REFUSE_COUNTRY
-					     ? cfg->smtp_refuse_perm
-					     : cfg->smtp_refuse_temp);
+					     why == REFUSE_COUNTRY
+					 ? cfg->smtp_refuse_perm
+					 : cfg->smtp_refuse_temp);
 		/*
 		 * One line, no waiting: the client has sent nothing yet, and
 		 * under a flood a lingering refusal would hold the very
@@ -556,6 +559,14 @@ void shield_refuse(struct mxg *mxg, struct listener *lst, int fd, const struct s
 	close(fd);
 }
 
+/* shield_conn_keys - c's address and its network (prefix_v4/prefix_v6). */
+static void shield_conn_keys(const struct conn *c, struct ipkey *k, struct ipkey *net)
+{
+	netaddr_key((const struct sockaddr *)&c->client.ss, k);
+	*net = *k;
+	netaddr_key_prefix(net, netaddr_key_is_v4(k) ? c->cfg->prefix_v4 : c->cfg->prefix_v6);
+}
+
 void shield_conn_open(struct conn *c)
 {
 	struct shield *sh = c->mxg->shield;
@@ -565,12 +576,10 @@ void shield_conn_open(struct conn *c)
 
 	if (sh == NULL)
 		return;
-	netaddr_key((const struct sockaddr *)&c->client.ss, &k);
+	shield_conn_keys(c, &k, &net);
 	if (cidr_match(sh->l.allow, &k))
 		return;
 	shield_now(c->mxg, &now, &ms);
-	net = k;
-	netaddr_key_prefix(&net, netaddr_key_is_v4(&k) ? c->cfg->prefix_v4 : c->cfg->prefix_v6);
 	c->lim_src = srclimit_open(sh->src, &k, (uint32_t)now) == 0;
 	c->lim_net = srclimit_open(sh->net, &net, (uint32_t)now) == 0;
 }
@@ -584,9 +593,7 @@ void shield_conn_close(struct conn *c)
 
 	if (sh == NULL)
 		return;
-	netaddr_key((const struct sockaddr *)&c->client.ss, &k);
-	net = k;
-	netaddr_key_prefix(&net, netaddr_key_is_v4(&k) ? c->cfg->prefix_v4 : c->cfg->prefix_v6);
+	shield_conn_keys(c, &k, &net);
 	if (c->lim_src)
 		srclimit_close(sh->src, &k);
 	if (c->lim_net)
@@ -675,7 +682,7 @@ static void shield_group_notice(struct shield *sh, int g, enum notify_kind kind,
 	struct shield_group *grp = &sh->groups[g];
 	struct detect_report r;
 	char subject[256], body[4096], srcs[1024], nets[1024], ccs[256], nsrc[32], natt[32],
-		npeak[32], ndur[32], nref[32], listeners[512];
+	    npeak[32], ndur[32], nref[32], listeners[512];
 	size_t bo = 0, lo = 0;
 	uint64_t dur_ms, refused = mxg->stats.refusals[REFUSE_ATTACK] - grp->refused_at_start;
 
@@ -708,50 +715,51 @@ static void shield_group_notice(struct shield *sh, int g, enum notify_kind kind,
 			 cfg->myhostname, grp->name, (unsigned long long)(dur_ms / 1000),
 			 (unsigned long long)r.sources, (unsigned long long)r.attempts);
 	bo += (size_t)snprintf(
-		body + bo, sizeof(body) - bo,
-		"mxguard on %s: %s of a distributed connection flood.\n\n"
-		"Group:             %s (%s)\n"
-		"Duration:          %llu s\n"
-		"Distinct sources:  %llu (peak %u within %ds; threshold %d, release %d)\n"
-		"Attempts:          %llu\n"
-		"Refused by the attack policy: %llu\n"
-		"Top sources:       %s\n"
-		"Top prefixes:      %s\n"
-		"Top countries:     %s\n\n",
-		cfg->myhostname, kind == NOTIFY_ATTACK_START ? "start" : "end", grp->name,
-		listeners, (unsigned long long)(dur_ms / 1000), (unsigned long long)r.sources,
-		r.peak_distinct, cfg->ddos_window, cfg->ddos_threshold, cfg->ddos_release,
-		(unsigned long long)r.attempts, (unsigned long long)refused, srcs, nets, ccs);
+	    body + bo, sizeof(body) - bo,
+	    "mxguard on %s: %s of a distributed connection flood.\n\n"
+	    "Group:             %s (%s)\n"
+	    "Duration:          %llu s\n"
+	    "Distinct sources:  %llu (peak %u within %ds; threshold %d, release %d)\n"
+	    "Attempts:          %llu\n"
+	    "Refused by the attack policy: %llu\n"
+	    "Top sources:       %s\n"
+	    "Top prefixes:      %s\n"
+	    "Top countries:     %s\n\n",
+	    cfg->myhostname, kind == NOTIFY_ATTACK_START ? "start" : "end", grp->name, listeners,
+	    (unsigned long long)(dur_ms / 1000), (unsigned long long)r.sources, r.peak_distinct,
+	    cfg->ddos_window, cfg->ddos_threshold, cfg->ddos_release,
+	    (unsigned long long)r.attempts, (unsigned long long)refused, srcs, nets, ccs);
 	if (bo < sizeof(body) && kind == NOTIFY_ATTACK_START)
 		bo += (size_t)snprintf(
-			body + bo, sizeof(body) - bo,
-			"Policy until the flood ends and %ds pass quietly:\n"
-			"- services: %s\n- SMTP: %s; limits divided by %d\n",
-			cfg->ddos_quiet,
-			cfg->attack_service_policy == ATTACK_SVC_KNOWN
-				? "only sources known in good standing before the attack (and "
-				  "attack_countries) are admitted"
-				: "unchanged",
-			cfg->attack_smtp_policy == ATTACK_SMTP_SUSPECT
-				? "clients not known before are treated as suspects"
-				: "unchanged",
-			cfg->attack_limit_divisor);
+		    body + bo, sizeof(body) - bo,
+		    "Policy until the flood ends and %ds pass quietly:\n"
+		    "- services: %s\n- SMTP: %s; limits divided by %d\n",
+		    cfg->ddos_quiet,
+		    cfg->attack_service_policy == ATTACK_SVC_KNOWN
+			? "only sources known in good standing before the attack (and "
+			  "attack_countries) are admitted"
+			: "unchanged",
+		    cfg->attack_smtp_policy == ATTACK_SMTP_SUSPECT
+			? "clients not known before are treated as suspects"
+			: "unchanged",
+		    cfg->attack_limit_divisor);
 	else if (bo < sizeof(body))
 		snprintf(body + bo, sizeof(body) - bo, "The normal policy applies again.\n");
 
 	struct notify_kv kv[] = {
-		{"GROUP", grp->name},	 {"STATE", detect_state_name(r.state)},
-		{"SOURCES", nsrc},	 {"ATTEMPTS", natt},
-		{"PEAK", npeak},	 {"DURATION", ndur},
-		{"REFUSED", nref},	 {"TOP_SOURCES", srcs},
-		{"TOP_PREFIXES", nets}, {"TOP_COUNTRIES", ccs},
+	    {"GROUP", grp->name},   {"STATE", detect_state_name(r.state)},
+	    {"SOURCES", nsrc},	    {"ATTEMPTS", natt},
+	    {"PEAK", npeak},	    {"DURATION", ndur},
+	    {"REFUSED", nref},	    {"TOP_SOURCES", srcs},
+	    {"TOP_PREFIXES", nets}, {"TOP_COUNTRIES", ccs},
 	};
 
 	log_warn("attack group=%s state=%s sources=%s attempts=%s peak=%s duration=%ss refused=%s "
 		 "top_sources=\"%s\"",
 		 grp->name, detect_state_name(r.state), nsrc, natt, npeak, ndur, nref, srcs);
 	if (mxg->notify != NULL)
-		notify_send(mxg->notify, kind, subject, body, kv, (int)(sizeof(kv) / sizeof(kv[0])));
+		notify_send(mxg->notify, kind, subject, body, kv,
+			    (int)(sizeof(kv) / sizeof(kv[0])));
 	(void)now;
 }
 
@@ -797,8 +805,8 @@ static void shield_summary(struct shield *sh, int64_t now)
 		if (sh->unlogged[i] == 0)
 			continue;
 		total += sh->unlogged[i];
-		o += (size_t)snprintf(line + o, sizeof(line) - o, " %s=%llu", shield_reason_names[i],
-				      (unsigned long long)sh->unlogged[i]);
+		o += (size_t)snprintf(line + o, sizeof(line) - o, " %s=%llu",
+				      shield_reason_names[i], (unsigned long long)sh->unlogged[i]);
 		sh->unlogged[i] = 0;
 	}
 	if (total > 0)
@@ -861,7 +869,7 @@ static void shield_peer_msg(const char *msg, void *arg)
 				continue;
 			/* Until the peer says it is over, or a quiet period at most after. */
 			sh->groups[g].remote_until =
-				strcmp(b, "normal") == 0 ? 0 : now + mxg->cfg->ddos_quiet;
+			    strcmp(b, "normal") == 0 ? 0 : now + mxg->cfg->ddos_quiet;
 			log_info("attack group=%s state=%s from=peer", a, b);
 		}
 	}
@@ -899,7 +907,8 @@ static int shield_groups(struct shield *sh, char *err, size_t errsz)
 				break;
 		if (g == sh->ngroups) {
 			if (g == DETECT_MAX_GROUPS) {
-				snprintf(err, errsz, "more than %d listener groups", DETECT_MAX_GROUPS);
+				snprintf(err, errsz, "more than %d listener groups",
+					 DETECT_MAX_GROUPS);
 				return -1;
 			}
 			snprintf(sh->groups[g].name, sizeof(sh->groups[g].name), "%s", name);
@@ -1108,17 +1117,17 @@ void shield_status(struct mxg *mxg, struct evbuffer *out)
 				    sh->groups[g].remote_until > now ? "true" : "false", r.distinct,
 				    mxg->cfg->ddos_threshold, (long long)(r.since_ms / 1000));
 	}
-	evbuffer_add_printf(out,
-			    "],\"blocks_active\":%zu,\"allow_entries\":%zu,\"block_entries\":%zu,"
-			    "\"geo_ranges\":%zu,\"firewall\":%s,\"firewall_lost\":%lu,"
-			    "\"untracked\":%llu,\"memory\":%zu}",
-			    block_active(sh->blocks, now), cidr_count(sh->l.allow),
-			    cidr_count(sh->l.deny), sh->geo ? geo_count(sh->geo) : (size_t)0,
-			    mxg->fw ? "true" : "false", mxg->fw ? fw_lost(mxg->fw) : 0UL,
-			    (unsigned long long)(srclimit_untracked(sh->src) +
-						 srclimit_untracked(sh->net)),
-			    detect_memory(sh->det) + srclimit_memory(sh->src) + srclimit_memory(sh->net) +
-				    block_memory(sh->blocks));
+	evbuffer_add_printf(
+	    out,
+	    "],\"blocks_active\":%zu,\"allow_entries\":%zu,\"block_entries\":%zu,"
+	    "\"geo_ranges\":%zu,\"firewall\":%s,\"firewall_lost\":%lu,"
+	    "\"untracked\":%llu,\"memory\":%zu}",
+	    block_active(sh->blocks, now), cidr_count(sh->l.allow), cidr_count(sh->l.deny),
+	    sh->geo ? geo_count(sh->geo) : (size_t)0, mxg->fw ? "true" : "false",
+	    mxg->fw ? fw_lost(mxg->fw) : 0UL,
+	    (unsigned long long)(srclimit_untracked(sh->src) + srclimit_untracked(sh->net)),
+	    detect_memory(sh->det) + srclimit_memory(sh->src) + srclimit_memory(sh->net) +
+		block_memory(sh->blocks));
 }
 
 void shield_metrics(const struct mxg *mxg, struct evbuffer *out)
@@ -1143,14 +1152,15 @@ void shield_metrics(const struct mxg *mxg, struct evbuffer *out)
 		evbuffer_add_printf(out, "mxguard_group_distinct_sources{group=\"%s\"} %u\n",
 				    sh->groups[g].name, r.distinct);
 	}
-	evbuffer_add_printf(out,
-			    "# HELP mxguard_blocks_active Dynamic blocks in force.\n"
-			    "# TYPE mxguard_blocks_active gauge\nmxguard_blocks_active %zu\n"
-			    "# HELP mxguard_shield_memory_bytes Memory of the shield's tables.\n"
-			    "# TYPE mxguard_shield_memory_bytes gauge\nmxguard_shield_memory_bytes %zu\n",
-			    block_active(sh->blocks, now),
-			    detect_memory(sh->det) + srclimit_memory(sh->src) + srclimit_memory(sh->net) +
-				    block_memory(sh->blocks));
+	evbuffer_add_printf(
+	    out,
+	    "# HELP mxguard_blocks_active Dynamic blocks in force.\n"
+	    "# TYPE mxguard_blocks_active gauge\nmxguard_blocks_active %zu\n"
+	    "# HELP mxguard_shield_memory_bytes Memory of the shield's tables.\n"
+	    "# TYPE mxguard_shield_memory_bytes gauge\nmxguard_shield_memory_bytes %zu\n",
+	    block_active(sh->blocks, now),
+	    detect_memory(sh->det) + srclimit_memory(sh->src) + srclimit_memory(sh->net) +
+		block_memory(sh->blocks));
 }
 
 int shield_fw_ports(const struct cfg *cfg, uint16_t *ports, int max)
@@ -1160,12 +1170,12 @@ int shield_fw_ports(const struct cfg *cfg, uint16_t *ports, int max)
 	for (int i = 0; i < cfg->smtp_listen_n && cfg->smtp_shield; i++)
 		if (n < max)
 			ports[n++] = (uint16_t)netaddr_port(
-				(const struct sockaddr *)&cfg->smtp_listen[i].ss);
+			    (const struct sockaddr *)&cfg->smtp_listen[i].ss);
 	for (int s = 0; s < cfg->nservices; s++)
 		for (int i = 0; i < cfg->services[s].nlisten && cfg->services[s].shield; i++)
 			if (n < max)
 				ports[n++] = (uint16_t)netaddr_port(
-					(const struct sockaddr *)&cfg->services[s].listen[i].ss);
+				    (const struct sockaddr *)&cfg->services[s].listen[i].ss);
 	return n;
 }
 

@@ -58,7 +58,8 @@ static struct srclimit_slot *srclimit_find(const struct srclimit *l, const struc
 }
 
 /* srclimit_take - key's slot, made if needed; NULL when its window is all busy. */
-static struct srclimit_slot *srclimit_take(struct srclimit *l, const struct ipkey *key, uint32_t minute)
+static struct srclimit_slot *srclimit_take(struct srclimit *l, const struct ipkey *key,
+					   uint32_t minute)
 {
 	struct srclimit_slot *w = srclimit_window(l, key), *victim = NULL;
 
@@ -69,7 +70,7 @@ static struct srclimit_slot *srclimit_take(struct srclimit *l, const struct ipke
 			if (victim == NULL || victim->minute != 0)
 				victim = &w[i];
 		} else if (w[i].conns == 0 && (victim == NULL || (victim->minute != 0 &&
-								   w[i].minute < victim->minute))) {
+								  w[i].minute < victim->minute))) {
 			victim = &w[i];
 		}
 	}

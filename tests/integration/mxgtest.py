@@ -515,3 +515,57 @@ class FakeBackend:
 def unused_port():
     """A loopback port with nothing listening (bound and released)."""
     return free_port()
+
+
+# ---------------------------------------------------------------------------
+# Raw connections for the shield's tests, and the kernel's counters
+
+
+def probe(port, source_ip, timeout=3.0, send=None, host="127.0.0.1"):
+    """Connect from source_ip to host:port, optionally send bytes, and read
+    one line: ("data", bytes), ("reset", b""), ("eof", b"") or ("timeout",
+    bytes read so far)."""
+    s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    s.settimeout(timeout)
+    s.bind((source_ip, 0))
+    try:
+        try:
+            s.connect((host, port))
+            if send:
+                s.sendall(send)
+        except ConnectionResetError:
+            # On loopback the reset can come before connect() returns.
+            return ("reset", b"")
+        data = b""
+        while True:
+            try:
+                chunk = s.recv(4096)
+            except ConnectionResetError:
+                return ("reset", data)
+            except socket.timeout:
+                return ("timeout" if not data else "data", data)
+            if not chunk:
+                return ("eof" if not data else "data", data)
+            data += chunk
+            if data.endswith(b"\r\n"):
+                return ("data", data)
+    finally:
+        s.close()
+
+
+def smtp_first_line(port, source_ip):
+    """The first line a client from source_ip gets on port (empty if none)."""
+    kind, data = probe(port, source_ip)
+    return data.split(b"\r\n")[0].decode(errors="replace")
+
+
+def netstat():
+    """The TcpExt counters of /proc/net/netstat, by name."""
+    with open("/proc/net/netstat") as f:
+        lines = f.read().splitlines()
+    out = {}
+    for names, values in zip(lines[0::2], lines[1::2]):
+        n, v = names.split(), values.split()
+        if n[0] == "TcpExt:":
+            out.update(zip(n[1:], (int(x) for x in v[1:])))
+    return out

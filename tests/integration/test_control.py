@@ -382,7 +382,7 @@ def test_permission_denied_names_who_may(mxguard):
     try:
         os.chmod(sockdir, 0o755)
         sock = os.path.join(sockdir, "control.sock")
-        mx = mxguard(default_action="inspect", control_socket=sock)
+        mxguard(default_action="inspect", control_socket=sock)
         st = os.stat(sock)
         assert stat.S_IMODE(st.st_mode) == 0o660
 

@@ -16,8 +16,7 @@ import urllib.request
 
 import pytest
 
-from mxgtest import (RawSMTP, free_port, make_message, new_message_id, smtp_client,
-                     wait_until)
+from mxgtest import RawSMTP, free_port, make_message, new_message_id, smtp_client
 
 BOT = "127.10.0.7"  # q56-78.dyn.example.test: S25R r1, suspect (conftest.DNS_HOSTS)
 

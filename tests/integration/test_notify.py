@@ -1,7 +1,6 @@
 """Readiness for systemd (Type=notify): READY=1 once listening with
 privileges dropped, RELOADING=1 then READY=1 on SIGHUP, STOPPING=1 on SIGTERM,
 through a real notification socket as systemd provides it."""
-import os
 import signal
 import socket
 import time

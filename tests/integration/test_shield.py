@@ -11,7 +11,6 @@ attack policy, mails the notices to a real SMTP sink, and ends by itself.
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -20,38 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from mxgtest import client_ip_block, free_port, next_client_ip, wait_until
-
-
-def probe(port, source_ip, timeout=3.0, send=None):
-    """Connect from source_ip; return ("data", bytes), ("reset", b""),
-    ("eof", b"") or ("timeout", bytes read so far)."""
-    s = socket.socket()
-    s.settimeout(timeout)
-    s.bind((source_ip, 0))
-    try:
-        try:
-            s.connect(("127.0.0.1", port))
-            if send:
-                s.sendall(send)
-        except ConnectionResetError:
-            # On loopback the reset can come before connect() returns.
-            return ("reset", b"")
-        data = b""
-        while True:
-            try:
-                chunk = s.recv(4096)
-            except ConnectionResetError:
-                return ("reset", data)
-            except socket.timeout:
-                return ("timeout" if not data else "data", data)
-            if not chunk:
-                return ("eof" if not data else "data", data)
-            data += chunk
-            if data.endswith(b"\r\n"):
-                return ("data", data)
-    finally:
-        s.close()
+from mxgtest import (client_ip_block, free_port, next_client_ip, probe, smtp_first_line,
+                     wait_until)
 
 
 def hold(port, source_ip):
@@ -61,16 +30,6 @@ def hold(port, source_ip):
     s.bind((source_ip, 0))
     s.connect(("127.0.0.1", port))
     return s
-
-
-def smtp_first_line(port, source_ip):
-    kind, data = probe(port, source_ip)
-    return data.split(b"\r\n")[0].decode(errors="replace")
-
-
-def service_port(mx, name):
-    m = re.search(r"listen=127\.0\.0\.1:(\d+)", mx.params["service_" + name])
-    return int(m.group(1))
 
 
 def test_one_source_flood_is_blocked_released_and_doubled(postfix, mxguard):

@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from mxgtest import free_port, mxguard_bin, wait_until
+from mxgtest import free_port, mxguard_bin, probe, smtp_first_line, wait_until
 
 # The DE and FR /16s of the test database, and what is in no range.
 DE_NETS = ("127.200", "127.202")
@@ -26,43 +26,6 @@ FR_NETS = ("127.201", "127.203")
 UNKNOWN_LISTED = "127.204"  # a "??" line: checked, then dropped
 UNKNOWN_ABSENT = "127.205"  # no line at all
 REFUSE_PERM = "554 5.7.1 Not accepted from your country (test)"
-
-
-def probe(port, source_ip, timeout=3.0, send=None, host="127.0.0.1"):
-    """Connect from source_ip; return ("data", bytes), ("reset", b""),
-    ("eof", b"") or ("timeout", bytes read so far). From test_shield.py,
-    with a host argument for IPv6."""
-    s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-    s.settimeout(timeout)
-    s.bind((source_ip, 0))
-    try:
-        try:
-            s.connect((host, port))
-            if send:
-                s.sendall(send)
-        except ConnectionResetError:
-            # On loopback the reset can come before connect() returns.
-            return ("reset", b"")
-        data = b""
-        while True:
-            try:
-                chunk = s.recv(4096)
-            except ConnectionResetError:
-                return ("reset", data)
-            except socket.timeout:
-                return ("timeout" if not data else "data", data)
-            if not chunk:
-                return ("eof" if not data else "data", data)
-            data += chunk
-            if data.endswith(b"\r\n"):
-                return ("data", data)
-    finally:
-        s.close()
-
-
-def smtp_first_line(port, source_ip):
-    kind, data = probe(port, source_ip)
-    return data.split(b"\r\n")[0].decode(errors="replace")
 
 
 def ip2int(ip):

@@ -17,7 +17,7 @@ import signal
 import socket
 import time
 
-from mxgtest import client_ip_block, wait_until
+from mxgtest import client_ip_block, netstat, wait_until
 
 BACKLOG = 4
 CLIENTS = 30
@@ -28,18 +28,6 @@ SYSCTLS = {"net.core.somaxconn": "/proc/sys/net/core/somaxconn",
            "net.ipv4.tcp_max_syn_backlog": "/proc/sys/net/ipv4/tcp_max_syn_backlog",
            "net.ipv4.tcp_syncookies": "/proc/sys/net/ipv4/tcp_syncookies"}
 WARNING = re.compile(r"(?m)^.*synwatch: host-wide TCP listen counters moved.*$")
-
-
-def netstat():
-    """The TcpExt counters of /proc/net/netstat, by name."""
-    with open("/proc/net/netstat") as f:
-        lines = f.read().splitlines()
-    out = {}
-    for names, values in zip(lines[0::2], lines[1::2]):
-        n, v = names.split(), values.split()
-        if n[0] == "TcpExt:":
-            out.update(zip(n[1:], (int(x) for x in v[1:])))
-    return out
 
 
 def proc_state(pid):

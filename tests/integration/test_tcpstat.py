@@ -13,7 +13,7 @@ import socket
 import subprocess
 import time
 
-from mxgtest import mxguard_bin
+from mxgtest import mxguard_bin, netstat
 
 BACKLOG = 2
 CLIENTS = 6
@@ -28,18 +28,6 @@ def tcpstat(*args, timeout=20):
     # The ASan build reports to stderr; any report fails the test.
     assert "Sanitizer" not in err and "runtime error" not in err, err
     return p.returncode, p.stdout.decode(), err
-
-
-def netstat():
-    """The TcpExt counters of /proc/net/netstat, by name."""
-    with open("/proc/net/netstat") as f:
-        lines = f.read().splitlines()
-    out = {}
-    for names, values in zip(lines[0::2], lines[1::2]):
-        n, v = names.split(), values.split()
-        if n[0] == "TcpExt:":
-            out.update(zip(n[1:], (int(x) for x in v[1:])))
-    return out
 
 
 def listener(backlog=BACKLOG):

@@ -63,10 +63,11 @@ static void test_cidr(void)
 {
 	struct cidr *set = cidr_new();
 	char err[256];
-	const char *yes[] = {"10.1.2.3", "10.255.255.255", "192.0.2.5", "198.51.100.0",
-			     "198.51.100.255", "2001:db8::1", "2001:db8:ffff::", "::1", "203.0.113.9"};
-	const char *no[] = {"11.0.0.0", "192.0.2.4", "192.0.2.6", "198.51.101.0", "2001:db9::",
-			    "::2", "203.0.113.8", "0.0.0.0"};
+	const char *yes[] = {"10.1.2.3",       "10.255.255.255", "192.0.2.5",	    "198.51.100.0",
+			     "198.51.100.255", "2001:db8::1",	 "2001:db8:ffff::", "::1",
+			     "203.0.113.9"};
+	const char *no[] = {"11.0.0.0",	  "192.0.2.4", "192.0.2.6",   "198.51.101.0",
+			    "2001:db9::", "::2",       "203.0.113.8", "0.0.0.0"};
 
 	CHECK(cidr_load(set, "10.0.0.0/8, 192.0.2.5 198.51.100.0/24 2001:db8::/32 ::1/128", err,
 			sizeof(err)) == 0,
@@ -85,16 +86,16 @@ static void test_cidr(void)
 		CHECK(!cidr_match(set, &k), "%s should not match", no[i]);
 	}
 	CHECK(cidr_add(set, "10.0.0.1/8", err, sizeof(err)) < 0 &&
-		      strcmp(err, "'10.0.0.1/8': host bits set after /8") == 0,
+		  strcmp(err, "'10.0.0.1/8': host bits set after /8") == 0,
 	      "host bits: %s", err);
 	CHECK(cidr_add(set, "10.0.0.0/33", err, sizeof(err)) < 0 &&
-		      strcmp(err, "'10.0.0.0/33': bad prefix length") == 0,
+		  strcmp(err, "'10.0.0.0/33': bad prefix length") == 0,
 	      "length: %s", err);
 	CHECK(cidr_add(set, "mail.example", err, sizeof(err)) < 0 &&
-		      strcmp(err, "'mail.example': not an address or network") == 0,
+		  strcmp(err, "'mail.example': not an address or network") == 0,
 	      "name: %s", err);
 	CHECK(cidr_load(set, "cidr:/nonexistent/x", err, sizeof(err)) < 0 &&
-		      strstr(err, "/nonexistent/x: cannot open") == err,
+		  strstr(err, "/nonexistent/x: cannot open") == err,
 	      "missing file: %s", err);
 	cidr_free(&set);
 	CHECK(set == NULL, "freed");
@@ -175,19 +176,19 @@ static void test_block(void)
 
 	CHECK(block_until(b, &a, t) == 0, "not blocked");
 	CHECK(block_offend(b, &a, t, 600, 86400, 3600, &bi) == 600 && bi.level == 1 &&
-		      bi.until == t + 600 && bi.first == t,
+		  bi.until == t + 600 && bi.first == t,
 	      "first offence: level %u until %lld", bi.level, (long long)bi.until);
 	CHECK(block_until(b, &a, t + 599) == t + 600 && block_until(b, &a, t + 600) == 0,
 	      "expires by itself");
 	/* Back within block_memory after the block: double. */
 	CHECK(block_offend(b, &a, t + 1000, 600, 86400, 3600, &bi) == 1200 && bi.level == 2 &&
-		      bi.first == t,
+		  bi.first == t,
 	      "repeat: %u", bi.level);
 	CHECK(block_offend(b, &a, t + 3000, 600, 2000, 3600, &bi) == 2000 && bi.level == 3,
 	      "capped at max");
 	/* After block_memory has passed, a first offence again. */
 	CHECK(block_offend(b, &a, t + 3000 + 2000 + 3601, 600, 86400, 3600, &bi) == 600 &&
-		      bi.level == 1,
+		  bi.level == 1,
 	      "memory passed: level %u", bi.level);
 	for (int i = 0; i < 80; i++)
 		block_offend(b, &o, t + 10000 + i, 1, 86400, 86400, &bi);
