@@ -856,7 +856,12 @@ int detect_good_before(const struct detect *d, int g, const struct ipkey *key)
 		return 0;
 	if (g < 0 || g >= d->ngroups || d->g[g].state == DETECT_NORMAL)
 		return 1;
-	return d->good.ent[i].u < d->g[g].attack_start;
+	/*
+	 * Equal times count as before: the daemon passes the event loop's
+	 * cached clock, and a session that ended in the very loop round where
+	 * the flood crossed the threshold was in good standing before it.
+	 */
+	return d->good.ent[i].u <= d->g[g].attack_start;
 }
 
 size_t detect_memory(const struct detect *d)
