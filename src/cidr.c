@@ -128,7 +128,11 @@ int cidr_add(struct cidr *set, const char *text, char *err, size_t errsz)
 		len = (int)v;
 	}
 	masked = k;
-	netaddr_key_prefix(&masked, len);
+	/*
+	 * netaddr_key_prefix counts bits within the IPv4 address of a mapped
+	 * key; an IPv6 text ("::ffff:1.2.3.0/120") counts over all 128.
+	 */
+	netaddr_key_prefix(&masked, max == 128 && netaddr_key_is_v4(&k) ? len - 96 : len);
 	if (memcmp(&masked, &k, sizeof(k)) != 0) {
 		snprintf(err, errsz, "'%.60s': host bits set after /%d", text, len);
 		return -1;

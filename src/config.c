@@ -702,7 +702,7 @@ static void cfg_format(const struct cfg *cfg, const struct cfg_param *p, char *b
 
 void cfg_print(const struct cfg *cfg, FILE *fp)
 {
-	char buf[CFG_MAX_LISTEN * NETADDR_STRLEN + 64];
+	char buf[LINES_MAX + 1]; /* a string value is at most a logical line */
 
 	for (size_t i = 0; i < CFG_NPARAMS; i++) {
 		cfg_format(cfg, &cfg_table[i], buf, sizeof(buf));
@@ -735,7 +735,7 @@ static int cfg_services_same(const struct cfg *a, const struct cfg *b)
 
 int cfg_keep_fixed(struct cfg *fresh, const struct cfg *old, void (*note)(const char *name))
 {
-	char a[CFG_MAX_LISTEN * NETADDR_STRLEN + 64], b[sizeof(a)], why[256];
+	char a[LINES_MAX + 1], b[sizeof(a)], why[256];
 	int n = 0;
 
 	for (size_t i = 0; i < CFG_NPARAMS; i++) {

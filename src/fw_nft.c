@@ -105,6 +105,9 @@ struct fw {
 
 /* fw_send_msg - helper: one report to the parent; best effort. */
 static void fw_send_msg(int fd, char type, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void fw_send_msg(int fd, char type, const char *fmt, ...)
 {
 	char buf[FW_MSG_MAX];
 	va_list ap;
@@ -152,6 +155,8 @@ struct fw_buf {
 	char *s;
 	size_t len, cap;
 };
+
+static int fw_buf_add(struct fw_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static int fw_buf_add(struct fw_buf *b, const char *fmt, ...)
 {

@@ -33,6 +33,9 @@ void log_init(const char *ident, enum log_target target)
 }
 
 static void log_emit(int prio, const char *level, const char *fmt, va_list ap, int err)
+	__attribute__((format(printf, 3, 0)));
+
+static void log_emit(int prio, const char *level, const char *fmt, va_list ap, int err)
 {
 	char msg[2048];
 	int n = vsnprintf(msg, sizeof(msg), fmt, ap);

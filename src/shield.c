@@ -64,6 +64,7 @@ struct shield_group {
 	enum detect_state state;     /* as last reported */
 	int64_t remote_until;	     /* another MX says this group is attacked */
 	uint64_t refused_at_start;   /* REFUSE_ATTACK count when the attack began */
+	int64_t published; /* last time our state went to the other MX */
 	int start_noticed;	     /* a start notice went out for this attack */
 	uint32_t cc[SHIELD_NCC + 1]; /* attempts by country during the attack */
 };
@@ -95,7 +96,7 @@ struct shield {
 	uint64_t unlogged[REFUSE_NREASONS];
 	int64_t summary_at;
 	/* Block bursts. */
-	int64_t burst_minute;
+	int64_t burst_start; /* a minute counted from the first block after the last one */
 	uint32_t burst_count;
 	int burst_noticed;
 	struct ipkey recent[SHIELD_RECENT];
@@ -351,8 +352,8 @@ static void shield_burst(struct shield *sh, const struct ipkey *k, uint32_t secs
 {
 	const struct cfg *cfg = sh->mxg->cfg;
 
-	if (now / 60 != sh->burst_minute) {
-		sh->burst_minute = now / 60;
+	if (now - sh->burst_start >= 60) {
+		sh->burst_start = now;
 		sh->burst_count = 0;
 		sh->burst_noticed = 0;
 		sh->nrecent = 0;
@@ -763,13 +764,30 @@ static void shield_group_notice(struct shield *sh, int g, enum notify_kind kind,
 	(void)now;
 }
 
+/*
+ * shield_publish_state - tell the instances sharing the store the state of
+ * group g. Repeated while the attack lasts (see shield_tick_cb): a peer
+ * holds a remote attack for ddos_quiet only, so a peer that missed the end
+ * (or this host dying mid-attack) cannot leave it under attack for good.
+ */
+static void shield_publish_state(struct shield *sh, int g, int64_t now)
+{
+	struct store *store = sh->mxg->engine ? grey_store(sh->mxg->engine) : NULL;
+	char msg[128];
+
+	if (store == NULL)
+		return;
+	snprintf(msg, sizeof(msg), "attack %s %s", sh->groups[g].name,
+		 detect_state_name(sh->groups[g].state));
+	store_publish(store, msg);
+	sh->groups[g].published = now;
+}
+
 /* shield_group_changed - the detector moved group g to a new state. */
 static void shield_group_changed(struct shield *sh, int g, int64_t now, uint64_t now_ms)
 {
 	struct shield_group *grp = &sh->groups[g];
 	enum detect_state st = detect_state_of(sh->det, g), was = grp->state;
-	struct store *store = sh->mxg->engine ? grey_store(sh->mxg->engine) : NULL;
-	char msg[128];
 
 	if (st == was)
 		return;
@@ -785,10 +803,7 @@ static void shield_group_changed(struct shield *sh, int g, int64_t now, uint64_t
 		grp->start_noticed = 0;
 		shield_group_notice(sh, g, NOTIFY_ATTACK_END, now, now_ms);
 	}
-	if (store != NULL) {
-		snprintf(msg, sizeof(msg), "attack %s %s", grp->name, detect_state_name(st));
-		store_publish(store, msg);
-	}
+	shield_publish_state(sh, g, now);
 }
 
 /* shield_summary - once a minute: the refusals that were not logged one by one. */
@@ -824,9 +839,14 @@ static void shield_tick_cb(evutil_socket_t fd, short what, void *arg)
 	shield_now(sh->mxg, &now, &ms);
 	detect_tick(sh->det, ms);
 	changed = detect_changed(sh->det);
-	for (int g = 0; g < sh->ngroups; g++)
+	for (int g = 0; g < sh->ngroups; g++) {
+		int every = sh->mxg->cfg->ddos_quiet / 2 > 0 ? sh->mxg->cfg->ddos_quiet / 2 : 1;
+
 		if (changed & (1u << g))
 			shield_group_changed(sh, g, now, ms);
+		else if (sh->groups[g].state != DETECT_NORMAL && now - sh->groups[g].published >= every)
+			shield_publish_state(sh, g, now);
+	}
 	shield_summary(sh, now);
 }
 
@@ -867,10 +887,16 @@ static void shield_peer_msg(const char *msg, void *arg)
 		for (int g = 0; g < sh->ngroups; g++) {
 			if (strcmp(sh->groups[g].name, a) != 0)
 				continue;
-			/* Until the peer says it is over, or a quiet period at most after. */
+			/*
+			 * Until the peer says it is over, or a quiet period after
+			 * its last word (it repeats itself while the attack lasts).
+			 */
+			int was = sh->groups[g].remote_until > now;
+
 			sh->groups[g].remote_until =
 			    strcmp(b, "normal") == 0 ? 0 : now + mxg->cfg->ddos_quiet;
-			log_info("attack group=%s state=%s from=peer", a, b);
+			if (was != (sh->groups[g].remote_until > now))
+				log_info("attack group=%s state=%s from=peer", a, b);
 		}
 	}
 }

@@ -61,6 +61,8 @@
 #include "logstat.h"
 #include "rules.h"
 
+/* The longest session counted as it is (30 days, in microseconds). */
+#define LS_MAX_SESSION_US (30LL * 86400 * 1000000)
 #define LS_BUF (1024 * 1024)	    /* one read; also the longest line kept */
 #define LS_MAX_BUCKETS 32	    /* --buckets edges, at most */
 #define LS_MAX_ENDS 40		    /* distinct ways to end, at most */
@@ -409,6 +411,14 @@ static void ls_close(struct ls_state *st, size_t j, int64_t now, int quit, int m
 		if (d < 0) { /* out of order lines, or a clock step */
 			st->negative++;
 			d = 0;
+		} else if (d > LS_MAX_SESSION_US) {
+			/*
+			 * No smtpd session lasts a month: a mangled timestamp. Cut
+			 * it there (and count it with the impossible ones) so that
+			 * the sums cannot overflow whatever the input.
+			 */
+			st->negative++;
+			d = LS_MAX_SESSION_US;
 		}
 		while (b < st->o->nedge && d >= st->o->edge[b])
 			b++;

@@ -212,6 +212,24 @@ def test_year_rollover(tmp_path):
     assert by_label(r)["<3s"]["sessions"] == 1
 
 
+
+def test_impossible_durations_are_counted_and_cut(tmp_path):
+    """A mangled timestamp (a session from year 0 to year 9999) is counted
+    with the impossible durations and cut at 30 days: the sums stay exact
+    and cannot overflow, however many such sessions a log holds."""
+    lines = []
+    for pid in range(1, 31):
+        lines.append("0000-01-01T00:00:00+00:00 mx1 postfix/smtpd[%d]: connect from a[192.0.2.1]"
+                     % pid)
+    for pid in range(1, 31):
+        lines.append("9999-12-31T23:59:59+00:00 mx1 postfix/smtpd[%d]: disconnect from "
+                     "a[192.0.2.1] quit=1" % pid)
+    rc, out, err = logstat("--json", write(tmp_path, "m.log", lines))
+    assert rc == 0, err
+    r = json.loads(out)
+    assert r["sessions"] == 30 and r["negative"] == 30, r
+    assert r["time"] == pytest.approx(30 * 30 * 86400.0)
+
 def overlapping_sessions():
     """3000 sessions on 12 hosts, hundreds open at once, in both formats.
 

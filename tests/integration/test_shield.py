@@ -350,3 +350,31 @@ def test_smtp_attack_policy_inspects_unknown_clients_and_tightens_limits(postfix
     finally:
         for s in held:
             s.close()
+
+
+def test_block_burst_notice(postfix, mxguard, tmp_path):
+    """block_burst blocks within a minute make one notice, by mail, with the
+    sources; more blocks in the same minute do not make more notices."""
+    sink = SmtpSink(tmp_path)
+    try:
+        mx = mxguard(backend=postfix.backend_for("proxy2"), backend_protocol="proxy2",
+                     allow_clients="127.0.0.1", flood_threshold=3, block_burst=3,
+                     conn_per_prefix=0, notify_recipient="postmaster@example.test",
+                     notify_relay="127.0.0.1:%d" % sink.port)
+        flooders = client_ip_block(4)
+        for ip in flooders:
+            for _ in range(3):
+                smtp_first_line(mx.port, ip)
+        for ip in flooders:
+            mx.wait_for_log(r"block client=%s seconds=600 level=1 " % re.escape(ip))
+        mails = wait_until(lambda: [m for m in sink.messages() if "sources blocked" in m], 10,
+                           what="block burst notice")
+        assert len(mails) == 1, mails
+        body = mails[0]
+        assert "Subject: mxguard mxguard.test: 3 sources blocked within a minute" in body, body
+        for ip in flooders[:3]:
+            assert "  %s for 600s" % ip in body, body
+        time.sleep(1)
+        assert len([m for m in sink.messages() if "sources blocked" in m]) == 1
+    finally:
+        sink.stop()

@@ -91,6 +91,14 @@ static void test_cidr(void)
 	CHECK(cidr_add(set, "10.0.0.0/33", err, sizeof(err)) < 0 &&
 		  strcmp(err, "'10.0.0.0/33': bad prefix length") == 0,
 	      "length: %s", err);
+	/* A mapped IPv4 network in IPv6 text counts its length over 128 bits. */
+	CHECK(cidr_add(set, "::ffff:1.2.3.4/120", err, sizeof(err)) < 0 &&
+		      strcmp(err, "'::ffff:1.2.3.4/120': host bits set after /120") == 0,
+	      "mapped host bits: %s", err);
+	CHECK(cidr_add(set, "::ffff:1.2.3.0/120", err, sizeof(err)) == 0, "mapped: %s", err);
+	struct ipkey m = key_of("1.2.3.77");
+
+	CHECK(cidr_match(set, &m), "::ffff:1.2.3.0/120 matches 1.2.3.77");
 	CHECK(cidr_add(set, "mail.example", err, sizeof(err)) < 0 &&
 		  strcmp(err, "'mail.example': not an address or network") == 0,
 	      "name: %s", err);
