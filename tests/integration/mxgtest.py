@@ -512,9 +512,18 @@ class FakeBackend:
             t.join(2)
 
 
+_held_ports = []
+
+
 def unused_port():
-    """A loopback port with nothing listening (bound and released)."""
-    return free_port()
+    """A loopback port where connections are refused, for the rest of the
+    run: a socket is bound to it but never listens, so no other program of
+    the run can take the port meanwhile (a released port can be reused at
+    once, and a test expecting "refused" would then talk to a stranger)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    _held_ports.append(s)
+    return s.getsockname()[1]
 
 
 # ---------------------------------------------------------------------------
