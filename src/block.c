@@ -16,20 +16,26 @@ struct block_slot {
 
 struct blocks {
 	struct block_slot *slot;
-	uint32_t mask;
+	uint32_t mask; /* slots - 1 (power of two) */
+	uint32_t max;  /* the most slots it may grow to */
 };
+
+/* The first size: the table grows with the blocks, not before. */
+#define BLOCK_FIRST 256
 
 struct blocks *block_new(uint32_t size)
 {
 	struct blocks *b = calloc(1, sizeof(*b));
-	uint32_t n = BLOCK_WAYS;
+	uint32_t n = BLOCK_WAYS, first;
 
 	if (b == NULL)
 		return NULL;
 	while (n < size && n < (1u << 28))
 		n <<= 1;
-	b->mask = n - 1;
-	b->slot = calloc((size_t)n + BLOCK_WAYS - 1, sizeof(*b->slot));
+	b->max = n;
+	first = n < BLOCK_FIRST ? n : BLOCK_FIRST;
+	b->mask = first - 1;
+	b->slot = calloc((size_t)first + BLOCK_WAYS - 1, sizeof(*b->slot));
 	if (b->slot == NULL) {
 		free(b);
 		return NULL;
@@ -52,6 +58,48 @@ static struct block_slot *block_find(const struct blocks *b, const struct ipkey 
 	return NULL;
 }
 
+/*
+ * block_grow - double the table (up to max slots). Returns 0, or -1 when
+ * it cannot (at max, out of memory): then the table is unchanged.
+ */
+static int block_grow(struct blocks *b)
+{
+	uint32_t n = b->mask + 1;
+
+	while (n < b->max) {
+		struct block_slot *bigger;
+		uint32_t mask = n * 2 - 1;
+		size_t i, old = (size_t)b->mask + BLOCK_WAYS;
+
+		n *= 2;
+		bigger = calloc((size_t)n + BLOCK_WAYS - 1, sizeof(*bigger));
+		if (bigger == NULL)
+			return -1;
+		for (i = 0; i < old; i++) {
+			struct block_slot *w;
+			int j;
+
+			if (b->slot[i].bi.level == 0)
+				continue;
+			w = &bigger[netaddr_key_hash(&b->slot[i].key) & mask];
+			for (j = 0; j < BLOCK_WAYS && w[j].bi.level != 0; j++)
+				;
+			if (j == BLOCK_WAYS)
+				break; /* a crowded window even at this size: try the next */
+			w[j] = b->slot[i];
+		}
+		if (i < old) {
+			free(bigger);
+			continue;
+		}
+		free(b->slot);
+		b->slot = bigger;
+		b->mask = mask;
+		return 0;
+	}
+	return -1;
+}
+
 /* block_take - key's slot; a new one replaces the block that ends first. */
 static struct block_slot *block_take(struct blocks *b, const struct ipkey *key)
 {
@@ -64,6 +112,9 @@ static struct block_slot *block_take(struct blocks *b, const struct ipkey *key)
 		    (w[i].bi.level == 0 || w[i].bi.until < victim->bi.until))
 			victim = &w[i];
 	}
+	/* A full window: grow while below the bound rather than lift a block. */
+	if (victim->bi.level != 0 && block_grow(b) == 0)
+		return block_take(b, key);
 	memset(victim, 0, sizeof(*victim));
 	victim->key = *key;
 	return victim;

@@ -3,8 +3,9 @@
  * an escalation level that doubles the next block when an offender comes
  * back within block_memory.
  *
- * A bounded table (see srclimit.h for the scheme): when a window is full,
- * the entry whose block ends first (expired ones before all) is replaced.
+ * A bounded table (see srclimit.h for the scheme): it grows as blocks
+ * come; at its bound, when a window is full, the entry whose block ends
+ * first (expired ones before all) is replaced.
  * Blocks are also kept in the store and, with firewall = nftables, in the
  * kernel: this table is the copy the accept path reads.
  */

@@ -20,21 +20,27 @@ struct srclimit_slot {
 
 struct srclimit {
 	struct srclimit_slot *slot;
-	uint32_t mask;
+	uint32_t mask; /* slots - 1 (power of two) */
+	uint32_t max;  /* the most slots it may grow to */
 	uint64_t untracked;
 };
+
+/* The first size: a table grows with the sources it sees, not before. */
+#define SRCLIMIT_FIRST 1024
 
 struct srclimit *srclimit_new(uint32_t size)
 {
 	struct srclimit *l = calloc(1, sizeof(*l));
-	uint32_t n = SRCLIMIT_WAYS;
+	uint32_t n = SRCLIMIT_WAYS, first;
 
 	if (l == NULL)
 		return NULL;
 	while (n < size && n < (1u << 30))
 		n <<= 1;
-	l->mask = n - 1;
-	l->slot = calloc((size_t)n + SRCLIMIT_WAYS - 1, sizeof(*l->slot));
+	l->max = n;
+	first = n < SRCLIMIT_FIRST ? n : SRCLIMIT_FIRST;
+	l->mask = first - 1;
+	l->slot = calloc((size_t)first + SRCLIMIT_WAYS - 1, sizeof(*l->slot));
 	if (l->slot == NULL) {
 		free(l);
 		return NULL;
@@ -57,6 +63,49 @@ static struct srclimit_slot *srclimit_find(const struct srclimit *l, const struc
 	return NULL;
 }
 
+/*
+ * srclimit_grow - double the table (up to max slots), every entry moved to
+ * its window in the new one. Returns 0, or -1 when it cannot grow (at max,
+ * or out of memory: then the table is unchanged).
+ */
+static int srclimit_grow(struct srclimit *l)
+{
+	uint32_t n = l->mask + 1;
+
+	while (n < l->max) {
+		struct srclimit_slot *bigger;
+		uint32_t mask = n * 2 - 1;
+		size_t i, old = (size_t)l->mask + SRCLIMIT_WAYS;
+
+		n *= 2;
+		bigger = calloc((size_t)n + SRCLIMIT_WAYS - 1, sizeof(*bigger));
+		if (bigger == NULL)
+			return -1;
+		for (i = 0; i < old; i++) {
+			struct srclimit_slot *w;
+			int j;
+
+			if (l->slot[i].minute == 0)
+				continue;
+			w = &bigger[netaddr_key_hash(&l->slot[i].key) & mask];
+			for (j = 0; j < SRCLIMIT_WAYS && w[j].minute != 0; j++)
+				;
+			if (j == SRCLIMIT_WAYS)
+				break; /* a crowded window even at this size: try the next */
+			w[j] = l->slot[i];
+		}
+		if (i < old) {
+			free(bigger);
+			continue;
+		}
+		free(l->slot);
+		l->slot = bigger;
+		l->mask = mask;
+		return 0;
+	}
+	return -1;
+}
+
 /* srclimit_take - key's slot, made if needed; NULL when its window is all busy. */
 static struct srclimit_slot *srclimit_take(struct srclimit *l, const struct ipkey *key,
 					   uint32_t minute)
@@ -74,6 +123,9 @@ static struct srclimit_slot *srclimit_take(struct srclimit *l, const struct ipke
 			victim = &w[i];
 		}
 	}
+	/* A full window: grow while below the bound rather than forget someone. */
+	if ((victim == NULL || victim->minute != 0) && srclimit_grow(l) == 0)
+		return srclimit_take(l, key, minute);
 	if (victim == NULL) {
 		l->untracked++;
 		return NULL;

@@ -4,11 +4,12 @@
  * /24 or /64 prefix).
  *
  * A bounded table: each key hashes to a window of SRCLIMIT_WAYS slots and
- * lives in one of them. A new key takes a free slot, else the slot of a
- * key with no open connection that was seen least recently; when every
- * slot of its window holds open connections the key goes untracked (the
- * limit does not apply to it, which is counted). Memory never grows
- * with the number of sources an attacker can show.
+ * lives in one of them. A new key takes a free slot; when there is none
+ * the table doubles, up to its bound; at the bound it takes the slot of a
+ * key with no open connection that was seen least recently, and when
+ * every slot of its window holds open connections the key goes untracked
+ * (the limit does not apply to it, which is counted). Memory follows the
+ * sources seen and never passes the bound, whatever an attacker shows.
  */
 #ifndef MXG_SRCLIMIT_H
 #define MXG_SRCLIMIT_H
@@ -22,7 +23,10 @@
 
 struct srclimit;
 
-/* srclimit_new - a table of about size entries (rounded up to a power of two). */
+/*
+ * srclimit_new - a table bounded at about size entries (rounded up to a
+ * power of two); it starts at 1,024 and grows as keys come.
+ */
 struct srclimit *srclimit_new(uint32_t size);
 
 /*
