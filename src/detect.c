@@ -1,16 +1,21 @@
 /*
  * detect.c - the flood detector (see detect.h for the contract).
  *
- * Three bounded structures, all sized from the configuration when the
- * detector is made or reconfigured, never by the input:
+ * Three structures bounded by the configuration, never by the input. They
+ * start small and double on demand up to their bounds, so memory follows
+ * the sources actually seen (hashing spreads even a few sources over every
+ * page of a table, so a table allocated at its bound would be resident
+ * almost at once):
  *
- * Per-source rates. An open-addressing table of exactly max_sources
+ * Per-source rates. An open-addressing table of at most max_sources
  * slots. A key may sit in any of the PROBE slots after its home slot, so
  * a lookup reads a 16-bit tag per slot of that window (one cache line) and
  * compares keys only on a tag match; removal just clears the tag. A new
- * key takes a free slot of its window, or else evicts the stalest entry of
- * the window: a flood of fresh addresses recycles the slots of sources not
- * seen for the longest time, and a busy source, seen recently, stays. The
+ * key takes a free slot of its window, or the stalest if its count has
+ * expired, or else, below the bound, the table doubles; at the bound it
+ * evicts the stalest entry of the window: a flood of fresh addresses
+ * recycles the slots of sources not seen for the longest time, and a busy
+ * source, seen recently, stays. The
  * rate is the sliding-window counter of two fixed windows: the count of
  * the current window plus the previous window's count weighted by how much
  * of it still overlaps [now - W, now]. Two counters per source instead of
@@ -20,7 +25,9 @@
  * Distinct sources per group. Exact while that is affordable: a set of
  * 64-bit key hashes with their last-seen time (a collision of two 64-bit
  * hashes among exact_max keys is improbable enough to call the count
- * exact) in two-choice buckets, swept of entries older than the window.
+ * exact) in two-choice buckets, swept of entries older than the window;
+ * the set doubles (rehashed by the stored hashes) at load one half, up to
+ * the size exact_max needs.
  * Once exact_max live sources do not fit, new ones are dropped from the
  * set and the count
  * comes from a HyperLogLog of 2^12 registers (1.6% standard error) for at
@@ -46,14 +53,16 @@
 
 #include "detect.h"
 
-#define PROBE 16    /* slots a key may occupy after its home slot */
-#define HLL_BITS 12 /* 2^12 registers: 1.04/64 = 1.6% error */
+#define PROBE 16      /* slots a key may occupy after its home slot */
+#define KTAB_MIN 1024 /* slots of a key table at first */
+#define HLL_BITS 12   /* 2^12 registers: 1.04/64 = 1.6% error */
 #define HLL_M (1u << HLL_BITS)
 #define HLL_RING 9		/* sub-windows kept: current + 8 full ones */
 #define HLL_SUBS (HLL_RING - 1) /* sub-windows per window */
 #define SS_K (4 * DETECT_TOP)	/* space-saving counters kept for a top 10 */
 #define SWEEP_STEP 8		/* exact-set slots swept per event */
 #define XBUCKET 8		/* exact-set bucket: 8 x 16 bytes, two cache lines */
+#define XSET_MIN 256		/* exact-set slots at first (4 kB) */
 
 /* One slot of the source and good tables (32 bytes). */
 struct kent {
@@ -62,9 +71,15 @@ struct kent {
 	uint64_t u; /* counts: cur | prev << 32 (source); first mark (good) */
 };
 
-/* Open-addressing table of n slots with a tag array; tag 0: free. */
+/*
+ * Open-addressing table of n slots with a tag array; tag 0: free. It
+ * starts at KTAB_MIN slots (or max, if smaller) and doubles on demand up
+ * to max.
+ */
 struct ktab {
 	uint32_t n, used;
+	uint32_t max; /* the bound, in slots */
+	int nogrow;   /* growing failed (no memory): evict until reconfigured */
 	uint16_t *tag;
 	struct kent *ent;
 };
@@ -132,7 +147,8 @@ static uint32_t ktab_home(const struct ktab *t, uint64_t h)
 	return (uint32_t)(((h >> 32) * (uint64_t)t->n) >> 32);
 }
 
-static int ktab_init(struct ktab *t, uint32_t n)
+/* ktab_alloc - an empty table of n slots (at least PROBE) into t; -1: no memory. */
+static int ktab_alloc(struct ktab *t, uint32_t n)
 {
 	t->n = n < PROBE ? PROBE : n;
 	t->used = 0;
@@ -146,6 +162,14 @@ static int ktab_init(struct ktab *t, uint32_t n)
 		return -1;
 	}
 	return 0;
+}
+
+/* ktab_init - an empty table bounded by max slots, small at first; -1: no memory. */
+static int ktab_init(struct ktab *t, uint32_t max)
+{
+	t->max = max < PROBE ? PROBE : max;
+	t->nogrow = 0;
+	return ktab_alloc(t, t->max < KTAB_MIN ? t->max : KTAB_MIN);
 }
 
 static void ktab_free(struct ktab *t)
@@ -176,20 +200,22 @@ static int64_t ktab_find(const struct ktab *t, const struct ipkey *key, uint64_t
 	return -1;
 }
 
+enum { KTAB_FOUND, KTAB_FREE, KTAB_STALE };
+
 /*
- * ktab_get - the slot of key; when absent, a slot taken for it (a free one
- * of its window, else the stalest of the window, whose entry is lost) with
- * *isnew set. Never fails: the window is never empty.
+ * ktab_probe - look key up in its window: KTAB_FOUND with its slot, else
+ * KTAB_FREE with the first free slot, else KTAB_STALE with the stalest
+ * slot of the window. Writes nothing.
  */
-static uint32_t ktab_get(struct ktab *t, const struct ipkey *key, uint64_t h, int *isnew)
+static int ktab_probe(const struct ktab *t, const struct ipkey *key, uint64_t h, uint32_t *slot)
 {
 	uint16_t tag = ktab_tagof(h);
 	uint32_t i = ktab_home(t, h), free_slot = UINT32_MAX, stale = i;
 
 	for (int p = 0; p < PROBE; p++) {
 		if (t->tag[i] == tag && memcmp(&t->ent[i].key, key, sizeof(*key)) == 0) {
-			*isnew = 0;
-			return i;
+			*slot = i;
+			return KTAB_FOUND;
 		}
 		if (t->tag[i] == 0) {
 			if (free_slot == UINT32_MAX)
@@ -201,12 +227,107 @@ static uint32_t ktab_get(struct ktab *t, const struct ipkey *key, uint64_t h, in
 			i = 0;
 	}
 	if (free_slot != UINT32_MAX) {
-		i = free_slot;
-		t->used++;
-	} else {
-		i = stale;
+		*slot = free_slot;
+		return KTAB_FREE;
 	}
-	t->tag[i] = tag;
+	*slot = stale;
+	return KTAB_STALE;
+}
+
+/*
+ * ktab_rehash - move every entry into a table of n slots; -1: no memory,
+ * -2: strict and some entry found no free slot; t is unchanged on error.
+ * Not strict (shrinking, or growing to the bound), the stalest of a
+ * crowded window give way.
+ */
+static int ktab_rehash(struct ktab *t, uint32_t n, int strict)
+{
+	struct ktab nt;
+	uint32_t j;
+
+	if (ktab_alloc(&nt, n) < 0)
+		return -1;
+	nt.max = t->max;
+	nt.nogrow = t->nogrow;
+	for (uint32_t i = 0; i < t->n; i++) {
+		if (t->tag[i] == 0)
+			continue;
+		const struct kent *e = &t->ent[i];
+		uint64_t h = netaddr_key_hash(&e->key);
+
+		switch (ktab_probe(&nt, &e->key, h, &j)) {
+		case KTAB_FREE:
+			nt.used++;
+			break;
+		case KTAB_STALE:
+			if (strict) {
+				ktab_free(&nt);
+				return -2;
+			}
+			if (nt.ent[j].t >= e->t)
+				continue; /* the resident is fresher: e gives way */
+			break;
+		default:
+			continue; /* no duplicates in t */
+		}
+		nt.tag[j] = ktab_tagof(h);
+		nt.ent[j] = *e;
+	}
+	ktab_free(t);
+	*t = nt;
+	return 0;
+}
+
+/*
+ * ktab_grow - double t (up to its bound) so that more keys fit; -1: no
+ * memory or at the bound. A doubled table holding every entry without
+ * eviction is the rule (its load halves); should a window still overflow,
+ * double again rather than lose an entry, except at the bound.
+ */
+static int ktab_grow(struct ktab *t)
+{
+	uint64_t n = t->n;
+
+	while (n < t->max) {
+		n = 2 * n > t->max ? t->max : 2 * n;
+		int r = ktab_rehash(t, (uint32_t)n, n < t->max);
+
+		if (r == 0)
+			return 0;
+		if (r == -1)
+			return -1;
+	}
+	return -1;
+}
+
+/*
+ * ktab_get - the slot of key; when absent, a slot taken for it with
+ * *isnew set: a free one of its window; else the stalest of the window if
+ * its last time is before expired (its entry means nothing any more);
+ * else, below the bound, a free one after the table doubled; else the
+ * stalest of the window, whose entry is lost. Never fails: the window is
+ * never empty. Growing costs a rehash of the table, amortised over the
+ * inserts that filled it.
+ */
+static uint32_t ktab_get(struct ktab *t, const struct ipkey *key, uint64_t h, uint64_t expired,
+			 int *isnew)
+{
+	uint32_t i;
+	int r = ktab_probe(t, key, h, &i);
+
+	if (r == KTAB_FOUND) {
+		*isnew = 0;
+		return i;
+	}
+	if (r == KTAB_STALE && t->ent[i].t >= expired && t->n < t->max && !t->nogrow) {
+		if (ktab_grow(t) < 0)
+			t->nogrow = 1; /* no memory: do not retry per insert */
+		else
+			r = ktab_probe(t, key, h, &i);
+	}
+	if (r == KTAB_FREE)
+		t->used++;
+	t->tag[i] = ktab_tagof(h);
 	t->ent[i].key = *key;
 	t->ent[i].t = 0;
 	t->ent[i].u = 0;
@@ -214,29 +335,21 @@ static uint32_t ktab_get(struct ktab *t, const struct ipkey *key, uint64_t h, in
 	return i;
 }
 
-/* ktab_resize - move every entry into a table of n slots; -1: no memory, t unchanged. */
-static int ktab_resize(struct ktab *t, uint32_t n)
+/*
+ * ktab_setmax - a new bound of max slots: a larger one is reached on
+ * demand, a table above a smaller one shrinks now. -1: no memory to
+ * shrink, t and its bound unchanged.
+ */
+static int ktab_setmax(struct ktab *t, uint32_t max)
 {
-	struct ktab nt;
-	int isnew;
+	uint32_t oldmax = t->max;
 
-	if ((n < PROBE ? PROBE : n) == t->n)
-		return 0;
-	if (ktab_init(&nt, n) < 0)
+	t->max = max < PROBE ? PROBE : max;
+	t->nogrow = 0;
+	if (t->n > t->max && ktab_rehash(t, t->max, 0) < 0) {
+		t->max = oldmax;
 		return -1;
-	for (uint32_t i = 0; i < t->n; i++) {
-		if (t->tag[i] == 0)
-			continue;
-		/* When shrinking, the stalest of a crowded window give way. */
-		const struct kent *e = &t->ent[i];
-		uint64_t h = netaddr_key_hash(&e->key);
-		uint32_t j = ktab_get(&nt, &e->key, h, &isnew);
-
-		if (isnew || nt.ent[j].t < e->t)
-			nt.ent[j] = *e;
 	}
-	ktab_free(t);
-	*t = nt;
 	return 0;
 }
 
@@ -374,16 +487,27 @@ static int xent_live(const struct detect *d, const struct xent *e, uint64_t now)
 	return e->h != 0 && e->t + d->cfg.ddos_window_ms > now;
 }
 
-/* xset_new - an empty exact set for exact_max, its capacity in *cap; NULL: no memory. */
-static struct xent *xset_new(uint32_t exact_max, uint32_t *cap)
+/*
+ * xset_cap - the slots a set for exact_max may reach: load at most one
+ * half when full, so a full pair of buckets stays improbable.
+ */
+static uint32_t xset_cap(uint32_t exact_max)
 {
-	uint64_t n = 64;
+	uint64_t n = XSET_MIN;
 
-	/* Load at most one half: a full pair of buckets stays improbable. */
 	while (n < 2 * (uint64_t)exact_max)
 		n <<= 1;
-	*cap = (uint32_t)n;
-	return calloc(n, sizeof(struct xent));
+	return (uint32_t)n;
+}
+
+/* xset_size - the slots to hold n hashes at load at most one half, up to the bound. */
+static uint32_t xset_size(uint32_t n, uint32_t exact_max)
+{
+	uint32_t max = xset_cap(exact_max), cap = XSET_MIN;
+
+	while (cap < max && cap / 2 < n)
+		cap <<= 1;
+	return cap;
 }
 
 /* group_sweep - clear expired entries of n slots from the cursor. */
@@ -402,14 +526,83 @@ static void group_sweep(const struct detect *d, struct group *g, uint64_t now, u
 }
 
 /*
+ * xset_put - place h (new to the set) with its time t in the set x of cap
+ * slots, two-choice: the emptier of its two buckets. -1: both are full.
+ */
+static int xset_put(struct xent *x, uint32_t cap, uint64_t h, uint64_t t)
+{
+	uint32_t mask = (cap - 1) & ~(uint32_t)(XBUCKET - 1);
+	uint32_t b[2], nfree[2] = {0, 0}, first_free[2] = {UINT32_MAX, UINT32_MAX};
+
+	b[0] = (uint32_t)(h >> 32) & mask;
+	b[1] = (uint32_t)h & mask;
+	for (int k = 0; k < 2; k++)
+		for (uint32_t i = b[k]; i < b[k] + XBUCKET; i++)
+			if (x[i].h == 0 && nfree[k]++ == 0)
+				first_free[k] = i;
+	int k = nfree[1] > nfree[0];
+
+	if (nfree[k] == 0)
+		return -1;
+	x[first_free[k]].h = h;
+	x[first_free[k]].t = t;
+	return 0;
+}
+
+/*
+ * group_exact_grow - move the live entries of g's set into one of at
+ * least cap slots (rehashed by the stored hash, so no key is needed);
+ * should a pair of buckets overflow, double again. At the bound, entries
+ * that do not fit are dropped and the exact count is not trusted for a
+ * window. -1: no memory, g unchanged.
+ */
+static int group_exact_grow(struct detect *d, struct group *g, uint32_t cap)
+{
+	uint32_t max = xset_cap(d->cfg.exact_max), n;
+	struct xent *nx;
+
+	for (;;) {
+		int lost = 0;
+
+		if ((nx = calloc(cap, sizeof(*nx))) == NULL)
+			return -1;
+		n = 0;
+		for (uint32_t i = 0; i < g->xcap && !lost; i++) {
+			if (!xent_live(d, &g->x[i], d->last_now))
+				continue;
+			if (n < d->cfg.exact_max && xset_put(nx, cap, g->x[i].h, g->x[i].t) == 0)
+				n++;
+			else if (cap < max)
+				lost = 1;
+			else {
+				g->dropped = 1;
+				g->last_drop = d->last_now;
+			}
+		}
+		if (!lost)
+			break;
+		free(nx);
+		cap <<= 1;
+	}
+	free(g->x);
+	g->x = nx;
+	g->xcap = cap;
+	g->xn = n;
+	g->xcursor = 0;
+	return 0;
+}
+
+/*
  * group_exact_add - note h at now. The set is two-choice hashing with
  * buckets of XBUCKET: h may sit in either of two buckets and a new hash
  * goes to the emptier one; at the load kept (one half) a full pair of
  * buckets is rare enough (none in 20 million trial inserts) that "exact
  * below exact_max" holds in practice, where single linear-probe windows
- * overflowed a few times in ten thousand. A new hash takes a free or
- * expired slot while fewer than exact_max are held; otherwise it is
- * dropped and the exact count is not trusted for a window.
+ * overflowed a few times in ten thousand. The set starts small and
+ * doubles before a new hash would take its load above one half (or finds
+ * its pair of buckets full), up to the size exact_max needs. A new hash
+ * takes a free or expired slot while fewer than exact_max are held;
+ * otherwise it is dropped and the exact count is not trusted for a window.
  */
 static void group_exact_add(struct detect *d, struct group *g, uint64_t h, uint64_t now)
 {
@@ -439,6 +632,13 @@ static void group_exact_add(struct detect *d, struct group *g, uint64_t h, uint6
 	if (slot == UINT32_MAX) {
 		int k = nfree[1] > nfree[0];
 
+		if (g->xn < d->cfg.exact_max && g->xcap < xset_cap(d->cfg.exact_max) &&
+		    (g->xn >= g->xcap / 2 || nfree[k] == 0) &&
+		    group_exact_grow(d, g, g->xcap * 2) == 0) {
+			/* h is not in the set: place it in the larger one. */
+			group_exact_add(d, g, h, now);
+			return;
+		}
 		if (nfree[k] == 0 || g->xn >= d->cfg.exact_max) {
 			g->dropped = 1;
 			g->last_drop = now;
@@ -611,7 +811,8 @@ struct detect *detect_new(const struct detect_cfg *cfg, int ngroups)
 		return NULL;
 	}
 	for (int i = 0; i < ngroups; i++) {
-		if ((d->g[i].x = xset_new(d->cfg.exact_max, &d->g[i].xcap)) == NULL) {
+		d->g[i].xcap = xset_size(0, d->cfg.exact_max);
+		if ((d->g[i].x = calloc(d->g[i].xcap, sizeof(*d->g[i].x))) == NULL) {
 			detect_free(&d);
 			return NULL;
 		}
@@ -620,32 +821,18 @@ struct detect *detect_new(const struct detect_cfg *cfg, int ngroups)
 	return d;
 }
 
-/* group_exact_resize - move the live entries into a set for exact_max. */
+/*
+ * group_exact_resize - a new exact_max: move the live entries into a set
+ * sized for them under the new bound (it grows on demand from there).
+ */
 static void group_exact_resize(struct detect *d, struct group *g)
 {
-	struct xent *old = g->x, *nx;
-	uint32_t oldcap = g->xcap, cap;
-	int was_dropped = g->dropped;
-	uint64_t last_drop = g->last_drop;
+	uint32_t live = 0;
 
-	if ((nx = xset_new(d->cfg.exact_max, &cap)) == NULL)
-		return; /* keep the old set; the count is still right */
-	g->x = nx;
-	g->xcap = cap;
-	g->xn = 0;
-	g->xcursor = 0;
-	g->dropped = 0;
-	for (uint32_t i = 0; i < oldcap; i++)
-		if (xent_live(d, &old[i], d->last_now))
-			group_exact_add(d, g, old[i].h, old[i].t);
-	/* Sources that did not fit in a smaller set were lost just now. */
-	if (g->dropped)
-		g->last_drop = d->last_now;
-	else if (was_dropped) {
-		g->dropped = 1;
-		g->last_drop = last_drop;
-	}
-	free(old);
+	for (uint32_t i = 0; i < g->xcap; i++)
+		live += xent_live(d, &g->x[i], d->last_now);
+	/* No memory: keep the old set; the count is still right. */
+	(void)group_exact_grow(d, g, xset_size(live, d->cfg.exact_max));
 }
 
 void detect_configure(struct detect *d, const struct detect_cfg *cfg)
@@ -655,9 +842,9 @@ void detect_configure(struct detect *d, const struct detect_cfg *cfg)
 	d->cfg = *cfg;
 	detect_sanitize(&d->cfg);
 	/* No memory for a new size: keep the old table and its bound. */
-	if (ktab_resize(&d->src, d->cfg.max_sources) < 0)
+	if (ktab_setmax(&d->src, d->cfg.max_sources) < 0)
 		d->cfg.max_sources = old.max_sources;
-	if (ktab_resize(&d->good, d->cfg.good_max) < 0)
+	if (ktab_setmax(&d->good, d->cfg.good_max) < 0)
 		d->cfg.good_max = old.good_max;
 	if (d->cfg.exact_max != old.exact_max)
 		for (int i = 0; i < d->ngroups; i++)
@@ -676,11 +863,12 @@ void detect_configure(struct detect *d, const struct detect_cfg *cfg)
 uint32_t detect_source(struct detect *d, const struct ipkey *key, uint64_t now)
 {
 	uint64_t h = netaddr_key_hash(key), w = d->cfg.src_window_ms;
+	uint64_t ep = now / w;
 	int isnew;
-	uint32_t i = ktab_get(&d->src, key, h, &isnew);
+	/* An entry last seen before the previous window counts nothing. */
+	uint32_t i = ktab_get(&d->src, key, h, ep > 0 ? (ep - 1) * w : 0, &isnew);
 	struct kent *e = &d->src.ent[i];
 	uint32_t cur = (uint32_t)e->u, prev = (uint32_t)(e->u >> 32);
-	uint64_t ep = now / w;
 
 	if (now > d->last_now)
 		d->last_now = now;
@@ -839,7 +1027,8 @@ void detect_report(const struct detect *d, int gi, uint64_t now, struct detect_r
 void detect_good_mark(struct detect *d, const struct ipkey *key, uint64_t now)
 {
 	int isnew;
-	uint32_t i = ktab_get(&d->good, key, netaddr_key_hash(key), &isnew);
+	/* Good marks do not expire: only the bound makes them give way. */
+	uint32_t i = ktab_get(&d->good, key, netaddr_key_hash(key), 0, &isnew);
 
 	if (isnew)
 		d->good.ent[i].u = now; /* the first mark decides good_before */

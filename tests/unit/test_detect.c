@@ -4,7 +4,8 @@
  * with memory unchanged, distinct counts exact below exact_max and a
  * HyperLogLog estimate within a few percent above it, the attack state
  * machine with its hysteresis and quiet period, the report's heavy
- * hitters, known-good-before semantics, and reconfiguration.
+ * hitters, known-good-before semantics, reconfiguration, and tables that
+ * start small and grow with the sources seen up to their bounds.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -185,7 +186,17 @@ static void test_distinct(void)
 	n = distinct(d, 1, 105001);
 	err = ((double)n - 200000.0) / 200000.0;
 	CHECK(err > -0.06 && err < 0.06, "estimate %u for 200000 (%.2f%%)", n, err * 100);
-	CHECK(detect_memory(d) == mem, "memory grew: %zu -> %zu", mem, detect_memory(d));
+	/* The sets grew (from a few kB) to their bound for exact_max, no further. */
+	CHECK(detect_memory(d) > mem, "sets did not grow: %zu", detect_memory(d));
+	CHECK(detect_memory(d) <= mem + 2 * 8192 * 16, "memory %zu above the bound (from %zu)",
+	      detect_memory(d), mem);
+	mem = detect_memory(d);
+	for (uint32_t i = 0; i < 50000; i++) {
+		k = keyn(400000 + i);
+		detect_group(d, 1, &k, 105001);
+	}
+	CHECK(detect_memory(d) == mem, "memory grew at the bound: %zu -> %zu", mem,
+	      detect_memory(d));
 	printf("detect: 200000 distinct estimated as %u (%+.2f%%)\n", n, err * 100);
 
 	/* Once they left and a window passed without drops: exact again. */
@@ -396,7 +407,7 @@ static void test_configure(void)
 	struct detect *d;
 	struct ipkey a = key4(192, 0, 2, 20), k;
 	size_t mem, mem2;
-	uint32_t n;
+	uint32_t n, kept;
 
 	CHECK(detect_new(&c, 0) == NULL, "0 groups refused");
 	CHECK(detect_new(&c, DETECT_MAX_GROUPS + 1) == NULL, "too many groups refused");
@@ -411,22 +422,43 @@ static void test_configure(void)
 	}
 	detect_tick(d, 1000);
 
-	/* Grow: more memory, counts kept, new limits apply. */
+	/*
+	 * Grow: a higher bound allocates nothing at once (the tables grow on
+	 * demand), counts are kept, new limits apply, and more sources than
+	 * the old bound are then held.
+	 */
 	c.max_sources = 4096;
 	c.good_max = 4096;
 	c.exact_max = 8192;
 	c.ddos_threshold = 500;
 	c.ddos_release = 200;
+	mem = detect_memory(d);
 	detect_configure(d, &c);
 	mem2 = detect_memory(d);
-	CHECK(mem2 > mem, "memory %zu -> %zu", mem, mem2);
+	CHECK(mem2 <= mem, "a higher bound allocated: %zu -> %zu", mem, mem2);
 	CHECK((n = detect_source(d, &a, 1001)) == 6, "count kept: %u", n);
 	CHECK((n = distinct(d, 0, 1001)) == 700, "distinct kept: %u", n);
 	detect_tick(d, 1002);
 	CHECK(detect_state_of(d, 0) == DETECT_ATTACK, "new threshold applies: %s",
 	      detect_state_name(detect_state_of(d, 0)));
+	for (uint32_t i = 0; i < 1500; i++) {
+		k = keyn(20000 + i);
+		detect_source(d, &k, 1002);
+		detect_group(d, 0, &k, 1002);
+	}
+	kept = 0;
+	for (uint32_t i = 0; i < 1500; i++) {
+		k = keyn(20000 + i);
+		kept += detect_source(d, &k, 1003) == 2;
+	}
+	/* More than the old bound (1024), well below the new one. */
+	CHECK(kept == 1500, "1500 sources under a bound of 4096: %u kept", kept);
+	CHECK((n = distinct(d, 0, 1003)) == 2200, "distinct under the new exact_max: %u", n);
+	mem2 = detect_memory(d);
+	CHECK(mem2 > mem, "memory did not grow: %zu -> %zu", mem, mem2);
+	CHECK(mem2 <= mem + 4096 * 34 * 2 + 16384 * 16, "memory %zu above the new bound", mem2);
 
-	/* Shrink: less memory, the bound holds, 700 no longer counted exactly. */
+	/* Shrink: less memory, the bound holds, 2200 no longer counted exactly. */
 	c.max_sources = 256;
 	c.exact_max = 300;
 	detect_configure(d, &c);
@@ -437,7 +469,120 @@ static void test_configure(void)
 		detect_source(d, &k, 2000 + i);
 	}
 	CHECK(detect_memory(d) == mem, "memory grew after shrinking: %zu", detect_memory(d));
-	CHECK((n = distinct(d, 0, 1003)) >= 650 && n <= 750, "distinct %u: estimated near 700", n);
+	CHECK((n = distinct(d, 0, 1004)) >= 2050 && n <= 2350, "distinct %u: estimated near 2200",
+	      n);
+	detect_free(&d);
+}
+
+/*
+ * test_growth - at the daemon's sizes the tables start small and grow with
+ * the sources seen, roughly linearly, losing none below the bounds, and
+ * stop at the bounds: 2 x 262144 key slots (32 bytes and a 16-bit tag) and
+ * two exact sets of 131072 16-byte slots (load one half for 65536).
+ */
+static void test_growth(void)
+{
+	struct detect_cfg c = base_cfg();
+	struct detect *d;
+	struct ipkey k;
+	size_t mem0, mem, prev, per, maxper = 0, bound, at[20];
+	uint32_t n, kept, good, nat = 0, marks[20];
+
+	c.src_window_ms = 10000;
+	c.max_sources = 262144;
+	c.ddos_window_ms = 60000;
+	c.exact_max = 65536;
+	c.good_max = 262144;
+	d = make(&c, 2);
+	mem0 = detect_memory(d);
+	printf("detect: %zu bytes after detect_new at the daemon's sizes\n", mem0);
+	CHECK(mem0 < 512 * 1024, "memory %zu at start: not small", mem0);
+	bound = mem0 + 2 * (size_t)262144 * 34 + 2 * (size_t)131072 * 16;
+
+	/* 60,000 sources (below every bound): none lost, memory follows. */
+	prev = mem0;
+	for (uint32_t i = 0; i < 60000; i++) {
+		k = keyn(i);
+		detect_source(d, &k, 1000 + i / 100);
+		detect_group(d, 0, &k, 1000 + i / 100);
+		detect_good_mark(d, &k, 1000 + i / 100);
+		if ((i + 1) % 3000 == 0) {
+			mem = detect_memory(d);
+			CHECK(mem >= prev, "memory shrank: %zu -> %zu", prev, mem);
+			/*
+			 * Per source: two key tables, which double at the first
+			 * full probe window (a load of 1/4 or more, so at least
+			 * 1/8 after doubling), and a set of load 1/4 to 1/2.
+			 */
+			per = (mem - mem0) / (i + 1);
+			CHECK(per <= 8 * 34 * 2 + 4 * 16, "%zu bytes per source at %u", per, i + 1);
+			if (per > maxper)
+				maxper = per;
+			if (nat < 20) {
+				marks[nat] = i + 1;
+				at[nat++] = mem;
+			}
+			prev = mem;
+		}
+	}
+	/* Roughly linear: 20 times the sources, at least 8 times the memory. */
+	CHECK(at[19] - mem0 >= 8 * (at[0] - mem0), "memory at %u: %zu, at %u: %zu", marks[0], at[0],
+	      marks[19], at[19]);
+	printf("detect: memory %zu at %u sources, %zu at %u (%zu bytes per source, at most %zu)\n",
+	       at[0], marks[0], at[19], marks[19], (at[19] - mem0) / marks[19], maxper);
+	kept = good = 0;
+	for (uint32_t i = 0; i < 60000; i++) {
+		k = keyn(i);
+		kept += detect_source(d, &k, 1000 + i / 100) == 2;
+		good += detect_good_before(d, 0, &k);
+	}
+	CHECK(kept == 60000, "source counts lost below the bound: %u of 60000 kept", kept);
+	CHECK(good == 60000, "good marks lost below the bound: %u of 60000 kept", good);
+	CHECK((n = distinct(d, 0, 1600)) == 60000, "exact after growing: %u", n);
+
+	/* 600,000 more: every table at its bound, and no further. */
+	for (uint32_t i = 60000; i < 660000; i++) {
+		k = keyn(i);
+		detect_source(d, &k, 2000 + i / 100);
+		detect_group(d, (int)(i % 2), &k, 2000 + i / 100);
+		detect_good_mark(d, &k, 2000 + i / 100);
+		if (i == 400000)
+			prev = detect_memory(d);
+	}
+	mem = detect_memory(d);
+	printf("detect: memory %zu at 660000 sources (bound %zu)\n", mem, bound);
+	CHECK(mem <= bound, "memory %zu above the bound %zu", mem, bound);
+	CHECK(mem == prev, "memory grew at the bound: %zu -> %zu", prev, mem);
+	CHECK(mem >= bound - mem0, "tables short of their bound: %zu", mem);
+	detect_free(&d);
+}
+
+/*
+ * test_churn - sources that come and go: an entry whose count has expired
+ * is reused before the source table doubles, so memory follows the
+ * sources of the window, not every source ever seen.
+ */
+static void test_churn(void)
+{
+	struct detect_cfg c = base_cfg();
+	struct detect *d;
+	struct ipkey k;
+	size_t mem0, mem;
+
+	c.max_sources = 262144;
+	c.src_window_ms = 1000;
+	d = make(&c, 1);
+	mem0 = detect_memory(d);
+	/* 100,000 sources, 250 a second, each seen for 0.8 s. */
+	for (uint32_t i = 0; i < 100000; i++) {
+		k = keyn(i);
+		detect_source(d, &k, 1000 + (uint64_t)i * 4);
+		k = keyn(i >= 200 ? i - 200 : i);
+		detect_source(d, &k, 1000 + (uint64_t)i * 4);
+	}
+	mem = detect_memory(d);
+	printf("detect: churn of 100000 sources, about 500 live: %zu -> %zu bytes\n", mem0, mem);
+	CHECK(mem <= mem0 + 7 * 1024 * 34, "source table grew to %zu for about 500 live", mem);
 	detect_free(&d);
 }
 
@@ -450,5 +595,7 @@ int main(void)
 	test_report();
 	test_good();
 	test_configure();
+	test_growth();
+	test_churn();
 	return check_done("detect");
 }
