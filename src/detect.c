@@ -80,6 +80,7 @@ struct ktab {
 	uint32_t n, used;
 	uint32_t max; /* the bound, in slots */
 	int nogrow;   /* growing failed (no memory): evict until reconfigured */
+	int lazy;     /* grow only once half full (counts may be lost below) */
 	uint16_t *tag;
 	struct kent *ent;
 };
@@ -249,6 +250,7 @@ static int ktab_rehash(struct ktab *t, uint32_t n, int strict)
 		return -1;
 	nt.max = t->max;
 	nt.nogrow = t->nogrow;
+	nt.lazy = t->lazy;
 	for (uint32_t i = 0; i < t->n; i++) {
 		if (t->tag[i] == 0)
 			continue;
@@ -319,7 +321,16 @@ static uint32_t ktab_get(struct ktab *t, const struct ipkey *key, uint64_t h, ui
 		*isnew = 0;
 		return i;
 	}
-	if (r == KTAB_STALE && t->ent[i].t >= expired && t->n < t->max && !t->nogrow) {
+	/*
+	 * A lazy table (the per-source rates) grows only once half full:
+	 * windows of 16 fill up well before that in a large table, and
+	 * doubling at the first crowded window would hold three or four slots
+	 * per source. Below half, the window's stalest entry gives way (its
+	 * count restarts; it was the least recently seen there). The good
+	 * marks are not lazy: losing one would refuse a known client.
+	 */
+	if (r == KTAB_STALE && t->ent[i].t >= expired && t->n < t->max && !t->nogrow &&
+	    (!t->lazy || (uint64_t)t->used * 2 >= t->n)) {
 		if (ktab_grow(t) < 0)
 			t->nogrow = 1; /* no memory: do not retry per insert */
 		else
@@ -810,6 +821,7 @@ struct detect *detect_new(const struct detect_cfg *cfg, int ngroups)
 		detect_free(&d);
 		return NULL;
 	}
+	d->src.lazy = 1;
 	for (int i = 0; i < ngroups; i++) {
 		d->g[i].xcap = xset_size(0, d->cfg.exact_max);
 		if ((d->g[i].x = calloc(d->g[i].xcap, sizeof(*d->g[i].x))) == NULL) {

@@ -2,8 +2,12 @@
  * srclimit.c - bounded per-key connection counters (see srclimit.h).
  *
  * Slots are 32 bytes; a window of SRCLIMIT_WAYS slots is two cache lines.
- * The window does not wrap: the array has SRCLIMIT_WAYS - 1 spare slots at
- * the end, so a probe is one straight scan.
+ * Every key has two windows, from two halves of its hash, and lives in
+ * either: a new key goes to the window with a free slot (the emptier of
+ * the two), which keeps a table fillable to most of its size before one
+ * window overflows, where a single window overflows at a fifth. The
+ * windows do not wrap: the array has SRCLIMIT_WAYS - 1 spare slots at the
+ * end, so a probe is one straight scan.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -48,25 +52,39 @@ struct srclimit *srclimit_new(uint32_t size)
 	return l;
 }
 
-static struct srclimit_slot *srclimit_window(const struct srclimit *l, const struct ipkey *key)
+/* srclimit_windows - the two windows of a key with hash h in a table of mask + 1 slots. */
+static void srclimit_windows(struct srclimit_slot *slot, uint32_t mask, uint64_t h,
+			     struct srclimit_slot *w[2])
 {
-	return &l->slot[netaddr_key_hash(key) & l->mask];
+	w[0] = &slot[h & mask];
+	w[1] = &slot[(h >> 32) & mask];
 }
 
 static struct srclimit_slot *srclimit_find(const struct srclimit *l, const struct ipkey *key)
 {
-	struct srclimit_slot *w = srclimit_window(l, key);
+	struct srclimit_slot *w[2];
 
+	srclimit_windows(l->slot, l->mask, netaddr_key_hash(key), w);
+	for (int k = 0; k < 2; k++)
+		for (int i = 0; i < SRCLIMIT_WAYS; i++)
+			if (w[k][i].minute != 0 && memcmp(&w[k][i].key, key, sizeof(*key)) == 0)
+				return &w[k][i];
+	return NULL;
+}
+
+/* srclimit_free_in - the first free slot of window w, or NULL. */
+static struct srclimit_slot *srclimit_free_in(struct srclimit_slot *w)
+{
 	for (int i = 0; i < SRCLIMIT_WAYS; i++)
-		if (w[i].minute != 0 && memcmp(&w[i].key, key, sizeof(*key)) == 0)
+		if (w[i].minute == 0)
 			return &w[i];
 	return NULL;
 }
 
 /*
  * srclimit_grow - double the table (up to max slots), every entry moved to
- * its window in the new one. Returns 0, or -1 when it cannot grow (at max,
- * or out of memory: then the table is unchanged).
+ * a free slot of one of its windows in the new one. Returns 0, or -1 when
+ * it cannot grow (at max, or out of memory: then the table is unchanged).
  */
 static int srclimit_grow(struct srclimit *l)
 {
@@ -82,17 +100,15 @@ static int srclimit_grow(struct srclimit *l)
 		if (bigger == NULL)
 			return -1;
 		for (i = 0; i < old; i++) {
-			struct srclimit_slot *w;
-			int j;
+			struct srclimit_slot *w[2], *to;
 
 			if (l->slot[i].minute == 0)
 				continue;
-			w = &bigger[netaddr_key_hash(&l->slot[i].key) & mask];
-			for (j = 0; j < SRCLIMIT_WAYS && w[j].minute != 0; j++)
-				;
-			if (j == SRCLIMIT_WAYS)
-				break; /* a crowded window even at this size: try the next */
-			w[j] = l->slot[i];
+			srclimit_windows(bigger, mask, netaddr_key_hash(&l->slot[i].key), w);
+			if ((to = srclimit_free_in(w[0])) == NULL &&
+			    (to = srclimit_free_in(w[1])) == NULL)
+				break; /* crowded windows even at this size: try the next */
+			*to = l->slot[i];
 		}
 		if (i < old) {
 			free(bigger);
@@ -106,29 +122,34 @@ static int srclimit_grow(struct srclimit *l)
 	return -1;
 }
 
-/* srclimit_take - key's slot, made if needed; NULL when its window is all busy. */
+/*
+ * srclimit_take - key's slot, made if needed; NULL when both its windows
+ * are busy with open connections at the bound.
+ */
 static struct srclimit_slot *srclimit_take(struct srclimit *l, const struct ipkey *key,
 					   uint32_t minute)
 {
-	struct srclimit_slot *w = srclimit_window(l, key), *victim = NULL;
+	struct srclimit_slot *w[2], *victim = NULL, *s;
+	int k, i;
 
-	for (int i = 0; i < SRCLIMIT_WAYS; i++) {
-		if (w[i].minute != 0 && memcmp(&w[i].key, key, sizeof(*key)) == 0)
-			return &w[i];
-		if (w[i].minute == 0) {
-			if (victim == NULL || victim->minute != 0)
-				victim = &w[i];
-		} else if (w[i].conns == 0 && (victim == NULL || (victim->minute != 0 &&
-								  w[i].minute < victim->minute))) {
-			victim = &w[i];
+	if ((s = srclimit_find(l, key)) != NULL)
+		return s;
+	srclimit_windows(l->slot, l->mask, netaddr_key_hash(key), w);
+	if ((victim = srclimit_free_in(w[0])) == NULL &&
+	    (victim = srclimit_free_in(w[1])) == NULL) {
+		/* Both full: grow while below the bound rather than forget someone. */
+		if (srclimit_grow(l) == 0)
+			return srclimit_take(l, key, minute);
+		/* At the bound: the key least recently seen with no open connection goes. */
+		for (k = 0; k < 2; k++)
+			for (i = 0; i < SRCLIMIT_WAYS; i++)
+				if (w[k][i].conns == 0 &&
+				    (victim == NULL || w[k][i].minute < victim->minute))
+					victim = &w[k][i];
+		if (victim == NULL) {
+			l->untracked++;
+			return NULL;
 		}
-	}
-	/* A full window: grow while below the bound rather than forget someone. */
-	if ((victim == NULL || victim->minute != 0) && srclimit_grow(l) == 0)
-		return srclimit_take(l, key, minute);
-	if (victim == NULL) {
-		l->untracked++;
-		return NULL;
 	}
 	memset(victim, 0, sizeof(*victim));
 	victim->key = *key;
@@ -136,7 +157,6 @@ static struct srclimit_slot *srclimit_take(struct srclimit *l, const struct ipke
 	return victim;
 }
 
-/* srclimit_roll - move s's buckets forward to minute. */
 static void srclimit_roll(struct srclimit_slot *s, uint32_t minute)
 {
 	if (s->minute == minute)
