@@ -925,6 +925,20 @@ static void ctl_rate(const struct jv *cur, const struct jv *prev, const char *gr
 		 (j_num(j_get(cur, group), key) - j_num(j_get(prev, group), key)) / dt);
 }
 
+/* ctl_rates - a table of group's counters with their rates, under title. */
+static void ctl_rates(struct ctl_frame *f, const struct jv *cur, const struct jv *prev,
+		      const char *group, const char *title, double dt)
+{
+	char rate[32];
+
+	ctl_line(f, "%-14s %10s %8s", title, "TOTAL", "PER SEC");
+	for (const struct jv *m = j_get(cur, group) ? j_get(cur, group)->child : NULL; m != NULL;
+	     m = m->next) {
+		ctl_rate(cur, prev, group, m->key, dt, rate, sizeof(rate));
+		ctl_line(f, "%-14s %10.0f %8s", m->key, m->num, rate);
+	}
+}
+
 /*
  * ctl_top_frame - one frame from snapshot cur (and prev for rates). rows
  * > 0 limits the frame to that many lines: the lists of holds and of
@@ -936,7 +950,7 @@ static void ctl_top_frame(struct ctl_frame *f, const struct jv *cur, const struc
 	double now = j_num(cur, "now_ms") / 1000.0;
 	double dt = prev != NULL ? now - j_num(prev, "now_ms") / 1000.0 : 0;
 	const struct jv *holds = j_get(cur, "holds"), *recent = j_get(cur, "recent");
-	char up[32], when[32], buf[CTL_FRAME_WIDTH], rate[32];
+	char up[32], when[32], buf[CTL_FRAME_WIDTH];
 	int nholds = 0, nrecent = 0, room, hold_rows, recent_rows, i;
 
 	f->n = 0;
@@ -951,19 +965,9 @@ static void ctl_top_frame(struct ctl_frame *f, const struct jv *cur, const struc
 	ctl_members(j_get(cur, "listeners"), buf, sizeof(buf));
 	ctl_line(f, "listeners   %s", buf);
 	ctl_line(f, "%s", "");
-	ctl_line(f, "%-14s %10s %8s", "REFUSALS", "TOTAL", "PER SEC");
-	for (const struct jv *m = j_get(cur, "refusals") ? j_get(cur, "refusals")->child : NULL;
-	     m != NULL; m = m->next) {
-		ctl_rate(cur, prev, "refusals", m->key, dt, rate, sizeof(rate));
-		ctl_line(f, "%-14s %10.0f %8s", m->key, m->num, rate);
-	}
+	ctl_rates(f, cur, prev, "refusals", "REFUSALS", dt);
 	ctl_line(f, "%s", "");
-	ctl_line(f, "%-14s %10s %8s", "VERDICTS", "TOTAL", "PER SEC");
-	for (const struct jv *m = j_get(cur, "verdicts") ? j_get(cur, "verdicts")->child : NULL;
-	     m != NULL; m = m->next) {
-		ctl_rate(cur, prev, "verdicts", m->key, dt, rate, sizeof(rate));
-		ctl_line(f, "%-14s %10.0f %8s", m->key, m->num, rate);
-	}
+	ctl_rates(f, cur, prev, "verdicts", "VERDICTS", dt);
 	for (const struct jv *e = holds ? holds->child : NULL; e != NULL; e = e->next)
 		nholds++;
 	for (const struct jv *e = recent ? recent->child : NULL; e != NULL; e = e->next)
