@@ -33,14 +33,14 @@
 
 #include "conn.h"
 #include "control.h"
+#include "fw.h"
 #include "grey.h"
 #include "listen.h"
 #include "log.h"
 #include "mxguard.h"
-#include "fw.h"
 #include "notify.h"
-#include "shield.h"
 #include "probe.h"
+#include "shield.h"
 #include "synwatch.h"
 
 #define MAX_OVERRIDES 64
