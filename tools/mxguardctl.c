@@ -799,6 +799,24 @@ static void ctl_rows(const struct jv *o, int indent)
 			ctl_rows(m, indent + 1);
 			continue;
 		case J_ARR:
+			/* A list of objects (the shield's groups): each under its name. */
+			if (m->child != NULL && m->child->type == J_OBJ) {
+				printf("%s\n", label);
+				for (const struct jv *e = m->child; e != NULL; e = e->next, n++) {
+					const struct jv *nm = j_get(e, "name");
+					char item[160];
+
+					if (nm != NULL && nm->type == J_STR)
+						snprintf(item, sizeof(item), "%*s%s", (indent + 1) * 2,
+							 "", nm->str);
+					else
+						snprintf(item, sizeof(item), "%*s#%d", (indent + 1) * 2,
+							 "", n + 1);
+					printf("%s\n", item);
+					ctl_rows(e, indent + 2);
+				}
+				continue;
+			}
 			for (const struct jv *e = m->child; e != NULL; e = e->next)
 				n++;
 			snprintf(value, sizeof(value), "%d item%s", n, n == 1 ? "" : "s");

@@ -300,6 +300,11 @@ def test_operator_blocks_and_status(postfix, mxguard):
     assert [g["name"] for g in st["shield"]["groups"]] == ["smtp"]
     assert st["shield"]["groups"][0]["state"] == "normal"
     assert st["refusals"]["blocked"] >= 1, st
+    # The table shows each group under its name, with its state.
+    table = subprocess.run(ctl + sock + ["status", "--table"], capture_output=True, text=True,
+                           timeout=10).stdout
+    assert re.search(r"(?m)^shield\n  groups\n    smtp\n      name +smtp\n      state +normal$",
+                     table), table
     # Kept in the store: a restart re-applies them.
     mx.stop()
     mx.start()
