@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "cidr.h"
+#include "fuzz_file.h"
 #include "lines.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -106,19 +107,10 @@ static void check(const struct cidr *set, const struct ipkey *a, const struct ne
 /* check_err - "PATH:LINE: message", NUL-terminated in the buffer. */
 static void check_err(const char *err, size_t errsz)
 {
-	size_t pl = strlen(path);
-	const char *p;
+	int line;
+	const char *p = fuzz_err_after(err, errsz, path, &line);
 
-	if (memchr(err, '\0', errsz) == NULL)
-		__builtin_trap();
-	if (strncmp(err, path, pl) != 0 || err[pl] != ':')
-		__builtin_trap();
-	p = err + pl + 1;
-	if (!isdigit((unsigned char)*p))
-		__builtin_trap();
-	while (isdigit((unsigned char)*p))
-		p++;
-	if (p[0] != ':' || p[1] != ' ')
+	if (p == NULL || !line || p[0] != ' ')
 		__builtin_trap();
 }
 
@@ -130,14 +122,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t n = 0, uniq, off;
 	int rc;
 
-	if (fd < 0) {
-		/* One memory file for the whole run: no disk, no unlink per input. */
-		if ((fd = memfd_create("fuzz_cidr", MFD_CLOEXEC)) < 0)
-			abort();
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	}
-	if (ftruncate(fd, 0) < 0 || pwrite(fd, data, size, 0) != (ssize_t)size)
-		abort();
+	if (fd < 0)
+		fd = fuzz_memfile("fuzz_cidr", path, sizeof(path));
+	fuzz_put(fd, data, size);
 	snprintf(spec, sizeof(spec), "cidr:%s", path);
 	if ((set = cidr_new()) == NULL)
 		abort();

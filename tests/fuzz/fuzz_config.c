@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "fuzz_file.h"
 #include "lines.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -29,40 +30,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static int fd_in = -1, fd_again = -1;
 static char path_in[64], path_again[64];
 
-static int memfile(const char *name, char *path, size_t pathsz)
-{
-	int fd = memfd_create(name, MFD_CLOEXEC);
-
-	if (fd < 0)
-		abort();
-	snprintf(path, pathsz, "/proc/self/fd/%d", fd);
-	return fd;
-}
-
-static void put(int fd, const void *p, size_t n)
-{
-	if (ftruncate(fd, 0) < 0 || pwrite(fd, p, n, 0) != (ssize_t)n)
-		abort();
-}
-
 /* check_err - "PATH:LINE: message" or a post-read check, NUL-terminated. */
 static void check_err(const char *err, size_t errsz, const char *path)
 {
-	size_t pl = strlen(path);
-	const char *p;
+	int line;
+	const char *p = fuzz_err_after(err, errsz, path, &line);
 
-	if (memchr(err, '\0', errsz) == NULL)
-		__builtin_trap();
 	if (strncmp(err, "state_dir: ", 11) == 0 || strncmp(err, "myhostname: ", 12) == 0)
 		return;
-	if (strncmp(err, path, pl) != 0 || err[pl] != ':')
-		__builtin_trap();
-	p = err + pl + 1;
-	if (!isdigit((unsigned char)*p))
-		__builtin_trap();
-	while (isdigit((unsigned char)*p))
-		p++;
-	if (p[0] != ':' || p[1] != ' ' || p[2] == '\0')
+	if (p == NULL || !line || p[0] != ' ' || p[1] == '\0')
 		__builtin_trap();
 }
 
@@ -151,14 +127,14 @@ static void fuzz_file(const uint8_t *data, size_t size)
 	size_t tlen, alen;
 	struct cfg *cfg, *cfg2;
 
-	put(fd_in, data, size);
+	fuzz_put(fd_in, data, size);
 	memset(err, 'X', sizeof(err));
 	if ((cfg = cfg_load(path_in, 0, NULL, 0, err, sizeof(err))) == NULL) {
 		check_err(err, sizeof(err), path_in);
 		return;
 	}
 	text = print(cfg, &tlen);
-	put(fd_again, text, tlen);
+	fuzz_put(fd_again, text, tlen);
 	memset(err, 'X', sizeof(err));
 	if ((cfg2 = cfg_load(path_again, 0, NULL, 0, err, sizeof(err))) == NULL) {
 		/*
@@ -208,8 +184,8 @@ static void fuzz_service(const uint8_t *data, size_t size)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (fd_in < 0) {
-		fd_in = memfile("fuzz_config", path_in, sizeof(path_in));
-		fd_again = memfile("fuzz_config_print", path_again, sizeof(path_again));
+		fd_in = fuzz_memfile("fuzz_config", path_in, sizeof(path_in));
+		fd_again = fuzz_memfile("fuzz_config_print", path_again, sizeof(path_again));
 	}
 	fuzz_file(data, size);
 	fuzz_service(data, size);

@@ -27,6 +27,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "fuzz_file.h"
 #include "geo.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -44,21 +45,11 @@ static const char other6[] = "2001:db8::,2001:db8::ffff,ZZ\n";
 static int fd_in = -1, fd_other4 = -1, fd_other6 = -1;
 static char path_in[64], path_other4[64], path_other6[64];
 
-static int memfile(const char *name, char *path, size_t pathsz)
-{
-	int fd = memfd_create(name, MFD_CLOEXEC);
-
-	if (fd < 0)
-		abort();
-	snprintf(path, pathsz, "/proc/self/fd/%d", fd);
-	return fd;
-}
-
 static void setup(void)
 {
-	fd_in = memfile("fuzz_geo", path_in, sizeof(path_in));
-	fd_other4 = memfile("geoip", path_other4, sizeof(path_other4));
-	fd_other6 = memfile("geoip6", path_other6, sizeof(path_other6));
+	fd_in = fuzz_memfile("fuzz_geo", path_in, sizeof(path_in));
+	fd_other4 = fuzz_memfile("geoip", path_other4, sizeof(path_other4));
+	fd_other6 = fuzz_memfile("geoip6", path_other6, sizeof(path_other6));
 	if (write(fd_other4, other4, strlen(other4)) != (ssize_t)strlen(other4) ||
 	    write(fd_other6, other6, strlen(other6)) != (ssize_t)strlen(other6))
 		abort();
@@ -154,19 +145,11 @@ static void check_err(const char *err, size_t errsz)
 {
 	const char *paths[] = {path_in, path_other4, path_other6};
 	const char *p = NULL;
+	int line;
 
-	if (memchr(err, '\0', errsz) == NULL)
-		__builtin_trap();
 	for (size_t i = 0; i < 3 && p == NULL; i++)
-		if (strncmp(err, paths[i], strlen(paths[i])) == 0 && err[strlen(paths[i])] == ':')
-			p = err + strlen(paths[i]) + 1;
-	if (p == NULL)
-		__builtin_trap();
-	while (isdigit((unsigned char)*p))
-		p++;
-	if (*p == ':')
-		p++;
-	if (*p != ' ')
+		p = fuzz_err_after(err, errsz, paths[i], &line);
+	if (p == NULL || *p != ' ')
 		__builtin_trap();
 }
 
@@ -179,8 +162,7 @@ static void fuzz_tor(const uint8_t *data, size_t size)
 	char spec[160], err[256];
 	struct geo *g;
 
-	if (ftruncate(fd_in, 0) < 0 || pwrite(fd_in, text, len, 0) != (ssize_t)len)
-		abort();
+	fuzz_put(fd_in, text, len);
 	snprintf(spec, sizeof(spec), "%s %s", family == 4 ? path_other6 : path_other4, path_in);
 	memset(err, 'X', sizeof(err));
 	if ((g = geo_open(spec, err, sizeof(err))) == NULL) {
