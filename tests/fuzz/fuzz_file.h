@@ -38,8 +38,7 @@ static inline void fuzz_put(int fd, const void *p, size_t n)
  * digits and one ':' skipped when present) and sets *line when digits and
  * that ':' were both there; otherwise NULL.
  */
-static inline const char *fuzz_err_after(const char *err, size_t errsz, const char *path,
-					 int *line)
+static inline const char *fuzz_err_after(const char *err, size_t errsz, const char *path, int *line)
 {
 	size_t pl = strlen(path);
 	const char *p;
