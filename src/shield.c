@@ -64,7 +64,7 @@ struct shield_group {
 	enum detect_state state;     /* as last reported */
 	int64_t remote_until;	     /* another MX says this group is attacked */
 	uint64_t refused_at_start;   /* REFUSE_ATTACK count when the attack began */
-	int64_t published; /* last time our state went to the other MX */
+	int64_t published;	     /* last time our state went to the other MX */
 	int start_noticed;	     /* a start notice went out for this attack */
 	uint32_t cc[SHIELD_NCC + 1]; /* attempts by country during the attack */
 };
@@ -421,6 +421,14 @@ static void shield_offend(struct shield *sh, const struct listener *lst, const s
 	shield_burst(sh, k, secs, now);
 }
 
+/* shield_cc - sa's country in cc, looked up the first time only (cc[0] == 0). */
+static const char *shield_cc(const struct shield *sh, const struct sockaddr *sa, char cc[3])
+{
+	if (cc[0] == '\0')
+		geo_lookup(sh->geo, sa, cc);
+	return cc;
+}
+
 int shield_admit(struct mxg *mxg, struct listener *lst, const struct sockaddr *sa)
 {
 	struct shield *sh = mxg->shield;
@@ -430,7 +438,7 @@ int shield_admit(struct mxg *mxg, struct listener *lst, const struct sockaddr *s
 	int64_t now;
 	uint64_t now_ms;
 	int g = lst->group, attacked, div;
-	char cc[3];
+	char cc[3] = ""; /* the country, looked up once when a check needs it */
 
 	/* Descriptors and memory first: this limit protects mxguard itself. */
 	if (mxg->nconns >= cfg->max_connections)
@@ -443,10 +451,8 @@ int shield_admit(struct mxg *mxg, struct listener *lst, const struct sockaddr *s
 	shield_now(mxg, &now, &now_ms);
 	shield_policy_of(cfg, &sh->l, lst, &p);
 	/* Every attempt counts toward the group's distinct sources, refused or not. */
-	if (detect_group(sh->det, g, &k, now_ms) != DETECT_NORMAL && sh->geo != NULL) {
-		geo_lookup(sh->geo, sa, cc);
-		sh->groups[g].cc[shield_cc_index(cc)]++;
-	}
+	if (detect_group(sh->det, g, &k, now_ms) != DETECT_NORMAL && sh->geo != NULL)
+		sh->groups[g].cc[shield_cc_index(shield_cc(sh, sa, cc))]++;
 	if (p.shield && block_until(sh->blocks, &k, now) != 0)
 		return REFUSE_BLOCKED;
 	if (cidr_match(sh->l.deny, &k))
@@ -465,17 +471,13 @@ int shield_admit(struct mxg *mxg, struct listener *lst, const struct sockaddr *s
 	if (attacked && lst->svc >= 0 && cfg->attack_service_policy == ATTACK_SVC_KNOWN &&
 	    !detect_good_before(sh->det, g, &k)) {
 		/* attack_countries may keep a country open even to unknown sources. */
-		if (sh->l.attack_filter == NULL || sh->geo == NULL)
-			return REFUSE_ATTACK;
-		geo_lookup(sh->geo, sa, cc);
-		if (!geo_filter_allows(sh->l.attack_filter, cc))
+		if (sh->l.attack_filter == NULL || sh->geo == NULL ||
+		    !geo_filter_allows(sh->l.attack_filter, shield_cc(sh, sa, cc)))
 			return REFUSE_ATTACK;
 	}
-	if (p.filter != NULL && sh->geo != NULL) {
-		geo_lookup(sh->geo, sa, cc);
-		if (!geo_filter_allows(p.filter, cc))
-			return REFUSE_COUNTRY;
-	}
+	if (p.filter != NULL && sh->geo != NULL &&
+	    !geo_filter_allows(p.filter, shield_cc(sh, sa, cc)))
+		return REFUSE_COUNTRY;
 	/* Under attack every limit tightens (never below one). */
 	div = attacked ? cfg->attack_limit_divisor : 1;
 #define SHIELD_LIMIT(v) ((v) == 0 ? 0 : (v) / div > 0 ? (v) / div : 1)
@@ -835,16 +837,17 @@ static void shield_tick_cb(evutil_socket_t fd, short what, void *arg)
 	int64_t now;
 	uint64_t ms;
 	unsigned changed;
+	int every;
 
 	shield_now(sh->mxg, &now, &ms);
 	detect_tick(sh->det, ms);
 	changed = detect_changed(sh->det);
+	every = sh->mxg->cfg->ddos_quiet / 2 > 0 ? sh->mxg->cfg->ddos_quiet / 2 : 1;
 	for (int g = 0; g < sh->ngroups; g++) {
-		int every = sh->mxg->cfg->ddos_quiet / 2 > 0 ? sh->mxg->cfg->ddos_quiet / 2 : 1;
-
 		if (changed & (1u << g))
 			shield_group_changed(sh, g, now, ms);
-		else if (sh->groups[g].state != DETECT_NORMAL && now - sh->groups[g].published >= every)
+		else if (sh->groups[g].state != DETECT_NORMAL &&
+			 now - sh->groups[g].published >= every)
 			shield_publish_state(sh, g, now);
 	}
 	shield_summary(sh, now);
@@ -1121,6 +1124,13 @@ int shield_unblock(struct mxg *mxg, const char *addr, char *err, size_t errsz)
 	return had;
 }
 
+/* shield_memory - bytes held by the shield's tables now. */
+static size_t shield_memory(const struct shield *sh)
+{
+	return detect_memory(sh->det) + srclimit_memory(sh->src) + srclimit_memory(sh->net) +
+	       block_memory(sh->blocks);
+}
+
 void shield_status(struct mxg *mxg, struct evbuffer *out)
 {
 	struct shield *sh = mxg->shield;
@@ -1152,8 +1162,7 @@ void shield_status(struct mxg *mxg, struct evbuffer *out)
 	    sh->geo ? geo_count(sh->geo) : (size_t)0, mxg->fw ? "true" : "false",
 	    mxg->fw ? fw_lost(mxg->fw) : 0UL,
 	    (unsigned long long)(srclimit_untracked(sh->src) + srclimit_untracked(sh->net)),
-	    detect_memory(sh->det) + srclimit_memory(sh->src) + srclimit_memory(sh->net) +
-		block_memory(sh->blocks));
+	    shield_memory(sh));
 }
 
 void shield_metrics(const struct mxg *mxg, struct evbuffer *out)
@@ -1184,9 +1193,7 @@ void shield_metrics(const struct mxg *mxg, struct evbuffer *out)
 	    "# TYPE mxguard_blocks_active gauge\nmxguard_blocks_active %zu\n"
 	    "# HELP mxguard_shield_memory_bytes Memory of the shield's tables.\n"
 	    "# TYPE mxguard_shield_memory_bytes gauge\nmxguard_shield_memory_bytes %zu\n",
-	    block_active(sh->blocks, now),
-	    detect_memory(sh->det) + srclimit_memory(sh->src) + srclimit_memory(sh->net) +
-		block_memory(sh->blocks));
+	    block_active(sh->blocks, now), shield_memory(sh));
 }
 
 int shield_fw_ports(const struct cfg *cfg, uint16_t *ports, int max)
