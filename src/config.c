@@ -62,6 +62,13 @@ static const struct cfg_param cfg_table[] = {
 	{"default_action", T_ENUM, "pass", 0, 0, action_names, F(default_action), 1},
 	{"smtp_timeout", T_TIME, "300s", 1, 3600, NULL, F(smtp_timeout), 1},
 	{"relay_timeout", T_TIME, "10m", 10, DAY, NULL, F(relay_timeout), 1},
+	/* Absolute bounds: trickling one byte at a time must not hold a slot. */
+	{"dialogue_timeout", T_TIME, "10m", 10, DAY, NULL, F(dialogue_timeout), 1},
+	{"relay_max_time", T_TIME, "2h", 0, 7 * DAY, NULL, F(relay_max_time), 1},
+	{"survivor_timeout", T_TIME, "30s", 0, 3600, NULL, F(survivor_timeout), 1},
+	/* Bytes queued in all relays together (Postfix style: a plain number). */
+	{"relay_memory_limit", T_INT, "268435456", 1048576, 2147483647L, NULL,
+	 F(relay_memory_limit), 1},
 	{"smtp_error_limit", T_INT, "10", 1, 1000, NULL, F(smtp_error_limit), 1},
 	{"max_connections", T_INT, "8000", 1, 1000000, NULL, F(max_connections), 1},
 	{"shutdown_timeout", T_TIME, "30s", 0, DAY, NULL, F(shutdown_timeout), 1},

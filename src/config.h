@@ -62,6 +62,10 @@ struct cfg {
 	int default_action;   /* enum default_action */
 	int smtp_timeout;
 	int relay_timeout;
+	int dialogue_timeout;	/* seconds from accept to hand-off, at most */
+	int relay_max_time;	/* seconds of an SMTP relay, at most; 0: no bound */
+	int survivor_timeout;	/* a tarpit survivor's first bytes after hand-off */
+	int relay_memory_limit; /* bytes queued in all relays together */
 	int smtp_error_limit;
 	int max_connections;
 	int shutdown_timeout;

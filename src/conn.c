@@ -31,7 +31,7 @@ static const char *const conn_stage_names[] = {"greet",     "dialogue", "connect
 					       "replay",    "relay",    "tarpit"};
 static const char *const conn_end_names[] = {
 	"none",	       "quit",	  "client_eof", "client_error", "backend_eof", "backend_error",
-	"backend_fail", "timeout", "errors",	 "shutdown",	 "tarpit_drop",
+	"backend_fail", "timeout", "errors",	 "shutdown",	 "tarpit_drop", "silent",
 };
 static const char *const conn_action_names[] = {"pass", "inspect"};
 
@@ -42,7 +42,7 @@ const char *conn_stage_name(int stage)
 
 const char *conn_end_name(int end)
 {
-	return end >= 0 && end <= END_TARPIT_DROP ? conn_end_names[end] : "?";
+	return end >= 0 && end <= END_SILENT ? conn_end_names[end] : "?";
 }
 
 static void conn_log(const struct conn *c)
@@ -107,10 +107,76 @@ void conn_close(struct conn *c, enum conn_end end)
 	conn_maybe_exit(mxg);
 }
 
+uint32_t conn_ms(const struct conn *c)
+{
+	struct timeval now, d;
+
+	gettimeofday(&now, NULL);
+	timersub(&now, &c->start, &d);
+	return d.tv_sec < 0 ? 0 : (uint32_t)(d.tv_sec * 1000 + d.tv_usec / 1000);
+}
+
+/* conn_left - ms from now until at_ms (ms since start); 0 once passed. */
+static uint32_t conn_left(uint32_t now, uint32_t at_ms)
+{
+	return at_ms > now ? at_ms - now : 0;
+}
+
+uint32_t conn_dialogue_left(const struct conn *c)
+{
+	uint32_t now = conn_ms(c);
+	uint32_t left = (uint32_t)c->cfg->smtp_timeout * 1000;
+	uint32_t total = conn_left(now, (uint32_t)c->cfg->dialogue_timeout * 1000);
+
+	if (total < left)
+		left = total;
+	/* A partial line: its first byte started the clock, not the last one. */
+	if (c->inlen > 0) {
+		uint32_t line = conn_left(now, c->line_ms + (uint32_t)c->cfg->smtp_timeout * 1000);
+
+		if (line < left)
+			left = line;
+	}
+	return left;
+}
+
+static struct timeval conn_tv(uint32_t ms)
+{
+	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+
+	return tv;
+}
+
+/*
+ * conn_write_arm - wait for the socket to take output again, but not for
+ * ever: a client that does not read its replies times out like one that
+ * does not send (within what is left of the dialogue, or of the drain).
+ */
+static void conn_write_arm(struct conn *c)
+{
+	uint32_t ms;
+
+	if (c->closing)
+		ms = conn_left(conn_ms(c), c->line_ms + CONN_DRAIN_SECS * 1000);
+	else if (c->stage == STAGE_DIALOGUE || c->stage == STAGE_GREET)
+		ms = conn_dialogue_left(c);
+	else
+		ms = (uint32_t)c->cfg->smtp_timeout * 1000;
+	struct timeval tv = conn_tv(ms > 0 ? ms : 1);
+
+	event_add(c->wev, &tv);
+}
+
 /* conn_write_cb - the socket takes output again: flush the queue. */
 static void conn_write_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
+
+	if (what & EV_TIMEOUT) {
+		/* The client does not read: nothing polite can reach it. */
+		conn_close(c, END_TIMEOUT);
+		return;
+	}
 	ssize_t n = send(c->fd, c->out, c->outlen, MSG_NOSIGNAL);
 
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -122,8 +188,11 @@ static void conn_write_cb(evutil_socket_t fd, short what, void *arg)
 	c->bytes_out += (uint64_t)n;
 	c->outlen -= (uint32_t)n;
 	memmove(c->out, c->out + n, c->outlen);
-	if (c->outlen > 0)
+	if (c->outlen > 0) {
+		/* Progress: the idle bound starts again (absolute ones do not). */
+		conn_write_arm(c);
 		return;
+	}
 	free(c->out);
 	c->out = NULL;
 	event_del(c->wev);
@@ -172,7 +241,7 @@ int conn_write(struct conn *c, const char *buf, size_t len)
 		conn_close(c, END_CLIENT_ERROR);
 		return -1;
 	}
-	event_add(c->wev, NULL);
+	conn_write_arm(c);
 	return 0;
 }
 
@@ -192,13 +261,18 @@ int conn_printf(struct conn *c, const char *fmt, ...)
 	return conn_write(c, buf, (size_t)n);
 }
 
-/* conn_drain_cb - after the last reply: read and drop until EOF or timeout. */
+/*
+ * conn_drain_cb - after the last reply: read and drop until EOF or the
+ * drain's end. The bound is absolute (from conn_finish): a client that
+ * trickles bytes does not make it longer.
+ */
 static void conn_drain_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 	char buf[4096];
+	uint32_t left = conn_left(conn_ms(c), c->line_ms + CONN_DRAIN_SECS * 1000);
 
-	if (what & EV_TIMEOUT) {
+	if ((what & EV_TIMEOUT) || left == 0) {
 		conn_close(c, END_NONE);
 		return;
 	}
@@ -210,10 +284,13 @@ static void conn_drain_cb(evutil_socket_t fd, short what, void *arg)
 			continue;
 		}
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			return;
+			break;
 		conn_close(c, END_NONE);
 		return;
 	}
+	struct timeval tv = conn_tv(left);
+
+	event_add(c->ev, &tv);
 }
 
 int conn_finish(struct conn *c, const char *reply, enum conn_end end)
@@ -223,6 +300,8 @@ int conn_finish(struct conn *c, const char *reply, enum conn_end end)
 	if (c->end == END_NONE)
 		c->end = (uint8_t)end;
 	c->closing = 1;
+	/* The drain's clock: the last reply and what follows share its bound. */
+	c->line_ms = conn_ms(c);
 	/* A decision still waiting for DNS or the store must not come back. */
 	grey_conn_free(c);
 	c->deciding = 0;
@@ -254,7 +333,8 @@ void conn_read_pause(struct conn *c)
 
 void conn_read_resume(struct conn *c)
 {
-	struct timeval tv = {c->cfg->smtp_timeout, 0};
+	uint32_t ms = conn_dialogue_left(c);
+	struct timeval tv = conn_tv(ms > 0 ? ms : 1);
 
 	if (c->ev != NULL)
 		event_add(c->ev, &tv);

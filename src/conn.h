@@ -50,6 +50,7 @@ enum conn_end {
 	END_ERRORS,
 	END_SHUTDOWN,
 	END_TARPIT_DROP,
+	END_SILENT, /* survived the tarpit, then said nothing to the backend */
 };
 
 struct conn {
@@ -79,9 +80,13 @@ struct conn {
 	struct timeval start;
 	uint64_t bytes_in, bytes_out;
 	uint32_t held_ms;	/* tarpit start, in ms since start */
+	uint32_t line_ms;	/* the pending partial line began (dialogue); the
+				 * polite close began (closing): ms since start */
 	uint32_t outlen;
 	int fd;			/* client socket; -1 once the relay owns it */
 	uint16_t inlen;
+	uint16_t incap;		/* size of in */
+	uint16_t inscan;	/* held: in[0..inscan) was checked as pipelining */
 	uint16_t errors;
 	/* Small fields together: a held connection is what mxguard has most of. */
 	uint8_t stage;		/* enum conn_stage */
@@ -95,6 +100,9 @@ struct conn {
 	uint8_t lim_src : 1;	/* counted in the shield's per-source table */
 	uint8_t lim_net : 1;	/* counted in the shield's per-prefix table */
 	uint8_t attack_suspect : 1; /* under attack and unknown: a suspect (shield.c) */
+	uint8_t pipe_end : 1;	/* held: a last-in-group command (DATA...) came */
+	uint8_t pipe_opaque : 1; /* held: BDAT data follows, not checked further */
+	uint8_t survivor : 1;	/* handed off after surviving the tarpit */
 	uint8_t pending_verb;	/* enum smtp_verb */
 	uint8_t dns_state;	/* enum grey_dns_state */
 	uint8_t verdict;	/* enum verdict, valid once dns_state is final */
@@ -130,6 +138,17 @@ void conn_close(struct conn *c, enum conn_end end);
 /* conn_read_pause / conn_read_resume - stop or restart client read events. */
 void conn_read_pause(struct conn *c);
 void conn_read_resume(struct conn *c);
+
+/* conn_ms - milliseconds since the connection was accepted. */
+uint32_t conn_ms(const struct conn *c);
+
+/*
+ * conn_dialogue_left - how long the dialogue may still last, in ms: the
+ * least of the idle bound (smtp_timeout from now), the line bound (a partial
+ * line must complete within smtp_timeout of its first byte) and the total
+ * bound (dialogue_timeout from accept). 0 when one has passed.
+ */
+uint32_t conn_dialogue_left(const struct conn *c);
 
 /* conn_shutdown_all - SIGTERM: end dialogues, leave relays to finish. */
 void conn_shutdown_all(struct mxg *mxg);

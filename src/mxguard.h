@@ -55,6 +55,10 @@ struct mxg_stats {
 	uint64_t grey_awl;	  /* passed on the auto-whitelist */
 	uint64_t blocks;	  /* dynamic blocks made here or received */
 	uint64_t blocks_released;
+	uint64_t relay_bytes;	  /* queued in all relays now (gauge) */
+	uint64_t relay_mem_pauses; /* reads paused: relay_memory_limit reached */
+	uint64_t relay_timeouts;  /* relays ended by a bound (idle, blocked, total) */
+	uint64_t survivors_released; /* survivors silent after the hand-off */
 	struct hist tarpit_drop_time; /* seconds a dropped client waited */
 	struct hist dns_latency;      /* seconds per DNS query */
 	struct hist backend_latency;  /* seconds from connect to the backend's greeting */

@@ -9,7 +9,25 @@
  * relay is what every accepted message goes through, so its system calls
  * are counted (see bench/passthrough). When a queue holds more than
  * RELAY_HIGH bytes, reading from the other side stops until it drains to
- * half: a fast sender cannot make mxguard buffer a 50 MB message.
+ * half: a fast sender cannot make mxguard buffer a 50 MB message. When all
+ * relays together hold relay_memory_limit bytes, the mark drops to
+ * RELAY_HIGH_TIGHT for everyone until they drain: the total stays bounded.
+ *
+ * Every wait has a bound: a side that sends nothing (relay_timeout, or the
+ * service's timeout=), a side that takes nothing while bytes wait for it
+ * (the same), and for SMTP the whole relay (relay_max_time), so neither a
+ * client that floods without reading nor one that trickles a byte at a time
+ * keeps a backend session for ever. A client that survived the tarpit and
+ * then says nothing at all is released after survivor_timeout: a bot that
+ * gave up but left its socket open must not hold an smtpd process.
+ *
+ * A half-close is passed on: when the client shuts down its sending side
+ * (after QUIT, as scripts do), the backend's socket is shut down for
+ * writing once everything queued for it is out, and its replies still reach
+ * the client until the backend closes. When the backend closes first, the
+ * client gets what is queued, a FIN, and a few seconds to close in turn
+ * (its unread input would otherwise turn our close into an RST that can
+ * destroy the last reply).
  *
  * The backend-to-client direction is watched lightly: it carries only SMTP
  * replies, so keeping the code of the last reply line costs nothing. When
@@ -38,8 +56,9 @@
 #include "relay.h"
 
 #define RELAY_HIGH (256 * 1024)
+#define RELAY_HIGH_TIGHT (16 * 1024)
 #define RELAY_READ (64 * 1024)
-/* How long a peer gets to take our last bytes before its socket goes. */
+/* How long a peer gets to take our last bytes, or to close after our FIN. */
 #define RELAY_FLUSH_SECS 10
 
 struct relay_side {
@@ -47,22 +66,48 @@ struct relay_side {
 	struct event *rev, *wev;
 	struct evbuffer *out; /* bytes queued for this side */
 	uint8_t paused : 1;   /* reading stopped: the other side's queue is full */
+	uint8_t eof : 1;      /* this side sent FIN: nothing more to read */
+	uint8_t shut : 1;     /* we sent FIN to this side */
 };
 
 struct relay {
 	struct relay_side cl, be; /* client, backend */
+	time_t start;		  /* for relay_max_time */
 	time_t last;		  /* last byte either way, for the idle timeout */
+	time_t drain_until;	  /* draining: the client's last moment */
+	size_t queued;		  /* bytes in both queues, as counted globally */
 	int last_code;		  /* code of the last reply line from the backend */
 	uint8_t line_pos;	  /* bytes into the current reply line, capped at 4 */
 	uint8_t code_acc[3];
 	uint8_t not_smtp : 1;	  /* TLS or something else: stop watching */
 	uint8_t closing : 1;	  /* flushing the last bytes to one side */
+	uint8_t draining : 1;	  /* backend gone, client had its FIN: read and drop */
+	uint8_t await_client : 1; /* a tarpit survivor that has not spoken yet */
 };
 
 /* relay_idle - seconds without a byte either way before the relay ends. */
 static int relay_idle(const struct conn *c)
 {
 	return c->lst->svc >= 0 ? c->cfg->services[c->lst->svc].timeout : c->cfg->relay_timeout;
+}
+
+/* relay_account - keep the global count of queued bytes true. */
+static void relay_account(struct conn *c)
+{
+	struct relay *r = c->relay;
+	size_t now = evbuffer_get_length(r->cl.out) + evbuffer_get_length(r->be.out);
+
+	c->mxg->stats.relay_bytes += now;
+	c->mxg->stats.relay_bytes -= r->queued;
+	r->queued = now;
+}
+
+/* relay_high - the queue length at which reading from the other side stops. */
+static size_t relay_high(const struct conn *c)
+{
+	return c->mxg->stats.relay_bytes >= (uint64_t)c->cfg->relay_memory_limit
+		       ? RELAY_HIGH_TIGHT
+		       : RELAY_HIGH;
 }
 
 static void relay_side_free(struct relay_side *s)
@@ -83,6 +128,7 @@ void relay_free(struct conn *c)
 
 	if (r == NULL)
 		return;
+	c->mxg->stats.relay_bytes -= r->queued;
 	relay_side_free(&r->cl);
 	relay_side_free(&r->be);
 	free(r);
@@ -116,9 +162,42 @@ static void relay_watch(struct relay *r, const unsigned char *p, size_t n)
 
 static void relay_lost(struct conn *c, struct relay_side *gone, enum conn_end end);
 
+/* relay_timed_out - a bound ended the relay: count it, close. */
+static void relay_timed_out(struct conn *c)
+{
+	c->mxg->stats.relay_timeouts++;
+	conn_close(c, END_TIMEOUT);
+}
+
+/* relay_over_time - has the relay outlived relay_max_time (SMTP only)? */
+static int relay_over_time(const struct conn *c, time_t now)
+{
+	const struct relay *r = c->relay;
+
+	return c->lst->svc < 0 && c->cfg->relay_max_time > 0 &&
+	       now - r->start >= c->cfg->relay_max_time;
+}
+
+/* relay_drain - the backend is gone and the client had its FIN: drop its bytes. */
+static void relay_drain(struct conn *c)
+{
+	struct relay *r = c->relay;
+	struct timeval tv = {RELAY_FLUSH_SECS, 0};
+
+	if (r->cl.eof) {
+		conn_close(c, END_NONE);
+		return;
+	}
+	r->draining = 1;
+	r->drain_until = time(NULL) + RELAY_FLUSH_SECS;
+	shutdown(r->cl.fd, SHUT_WR);
+	event_add(r->cl.rev, &tv);
+}
+
 /*
- * relay_flush - write what is queued for s. Returns 0, or -1 when s failed
- * (the caller treats it as that side being gone).
+ * relay_flush - write what is queued for s. Returns 0, 1 when the
+ * connection was closed (c is gone), or -1 when s failed (the caller treats
+ * it as that side being gone).
  */
 static int relay_flush(struct conn *c, struct relay_side *s)
 {
@@ -132,21 +211,30 @@ static int relay_flush(struct conn *c, struct relay_side *s)
 		if (n < 0 && errno != EAGAIN && errno != EINTR)
 			return -1;
 		len = evbuffer_get_length(s->out);
+		relay_account(c);
 	}
 	if (len == 0) {
 		event_del(s->wev);
 		if (r->closing) {
-			conn_close(c, END_NONE);
+			/* The last bytes are out. */
+			if (s == &r->cl)
+				relay_drain(c);
+			else
+				conn_close(c, END_NONE);
 			return 1;
 		}
-	} else if (r->closing) {
-		struct timeval tv = {RELAY_FLUSH_SECS, 0};
+		/* The client's FIN follows everything it sent. */
+		if (s == &r->be && r->cl.eof && !s->shut) {
+			shutdown(s->fd, SHUT_WR);
+			s->shut = 1;
+		}
+	} else {
+		/* A side that takes nothing while bytes wait for it times out. */
+		struct timeval tv = {r->closing ? RELAY_FLUSH_SECS : relay_idle(c), 0};
 
 		event_add(s->wev, &tv);
-	} else {
-		event_add(s->wev, NULL);
 	}
-	if (!r->closing && other->paused && len < RELAY_HIGH / 2) {
+	if (!r->closing && other->paused && len < relay_high(c) / 2) {
 		struct timeval tv = {relay_idle(c), 0};
 
 		other->paused = 0;
@@ -162,12 +250,71 @@ static void relay_write_cb(evutil_socket_t fd, short what, void *arg)
 	struct relay_side *s = fd == r->cl.fd ? &r->cl : &r->be;
 
 	if (what & EV_TIMEOUT) {
-		/* Only armed while closing: the peer does not take our last bytes. */
-		conn_close(c, END_NONE);
+		/* The peer took nothing for the whole bound. */
+		if (r->closing)
+			conn_close(c, END_NONE);
+		else
+			relay_timed_out(c);
+		return;
+	}
+	if (!r->closing && relay_over_time(c, time(NULL))) {
+		relay_timed_out(c);
 		return;
 	}
 	if (relay_flush(c, s) < 0)
 		relay_lost(c, s, s == &r->cl ? END_CLIENT_ERROR : END_BACKEND_ERROR);
+}
+
+/*
+ * relay_release_silent - a tarpit survivor said nothing after the hand-off:
+ * end the backend session politely (QUIT) and tell the client, once, that
+ * it timed out. Both writes are best effort: the connection closes now.
+ */
+static void relay_release_silent(struct conn *c)
+{
+	struct relay *r = c->relay;
+
+	evbuffer_add(r->be.out, "QUIT\r\n", 6);
+	evbuffer_add_printf(r->cl.out, "421 4.4.2 %.255s Error: timeout exceeded\r\n",
+			    c->cfg->myhostname);
+	(void)evbuffer_write(r->be.out, r->be.fd);
+	(void)evbuffer_write(r->cl.out, r->cl.fd);
+	c->mxg->stats.survivors_released++;
+	conn_close(c, END_SILENT);
+}
+
+/* relay_client_eof - the client half-closed: pass it on, keep the replies coming. */
+static void relay_client_eof(struct conn *c)
+{
+	struct relay *r = c->relay;
+
+	r->cl.eof = 1;
+	event_del(r->cl.rev);
+	if (evbuffer_get_length(r->be.out) == 0 && !r->be.shut) {
+		shutdown(r->be.fd, SHUT_WR);
+		r->be.shut = 1;
+	}
+}
+
+static void relay_drain_read(struct conn *c)
+{
+	struct relay *r = c->relay;
+	char buf[4096];
+
+	for (int i = 0; i < 16; i++) {
+		ssize_t n = recv(r->cl.fd, buf, sizeof(buf), 0);
+
+		if (n > 0) {
+			c->bytes_in += (uint64_t)n;
+			continue;
+		}
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			break;
+		conn_close(c, END_NONE);
+		return;
+	}
+	if (time(NULL) >= r->drain_until)
+		conn_close(c, END_NONE);
 }
 
 static void relay_read_cb(evutil_socket_t fd, short what, void *arg)
@@ -177,14 +324,30 @@ static void relay_read_cb(evutil_socket_t fd, short what, void *arg)
 	struct relay_side *from = fd == r->cl.fd ? &r->cl : &r->be;
 	struct relay_side *to = from == &r->cl ? &r->be : &r->cl;
 	struct evbuffer_iovec v[2];
+	time_t now = time(NULL);
 	ssize_t n;
 	int nv;
 
+	if (r->draining) {
+		if (what & EV_TIMEOUT)
+			conn_close(c, END_NONE);
+		else
+			relay_drain_read(c);
+		return;
+	}
 	if (what & EV_TIMEOUT) {
-		/* Quiet on this side only: the other one may be busy (e.g. DATA). */
-		if (time(NULL) - r->last < relay_idle(c))
+		if (from == &r->cl && r->await_client) {
+			relay_release_silent(c);
 			return;
-		conn_close(c, END_TIMEOUT);
+		}
+		/* Quiet on this side only: the other one may be busy (e.g. DATA). */
+		if (now - r->last < relay_idle(c) && !relay_over_time(c, now))
+			return;
+		relay_timed_out(c);
+		return;
+	}
+	if (relay_over_time(c, now)) {
+		relay_timed_out(c);
 		return;
 	}
 	nv = evbuffer_reserve_space(to->out, RELAY_READ, v, 2);
@@ -197,8 +360,10 @@ static void relay_read_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	if (n <= 0) {
 		evbuffer_commit_space(to->out, v, 0);
-		if (from == &r->cl)
-			relay_lost(c, from, n == 0 ? END_CLIENT_EOF : END_CLIENT_ERROR);
+		if (from == &r->cl && n == 0)
+			relay_client_eof(c);
+		else if (from == &r->cl)
+			relay_lost(c, from, END_CLIENT_ERROR);
 		else
 			relay_lost(c, from, n == 0 ? END_BACKEND_EOF : END_BACKEND_ERROR);
 		return;
@@ -214,12 +379,23 @@ static void relay_read_cb(evutil_socket_t fd, short what, void *arg)
 			relay_watch(r, v[i].iov_base, v[i].iov_len);
 	}
 	evbuffer_commit_space(to->out, v, nv);
-	if (from == &r->cl)
+	if (from == &r->cl) {
 		c->bytes_in += (uint64_t)n;
-	else
+		if (r->await_client) {
+			/* It spoke: an ordinary client from now on. */
+			struct timeval tv = {relay_idle(c), 0};
+
+			r->await_client = 0;
+			event_add(r->cl.rev, &tv);
+		}
+	} else {
 		c->bytes_out += (uint64_t)n;
-	r->last = time(NULL);
-	if (evbuffer_get_length(to->out) >= RELAY_HIGH) {
+	}
+	r->last = now;
+	relay_account(c);
+	if (evbuffer_get_length(to->out) >= relay_high(c)) {
+		if (c->mxg->stats.relay_bytes >= (uint64_t)c->cfg->relay_memory_limit)
+			c->mxg->stats.relay_mem_pauses++;
 		from->paused = 1;
 		event_del(from->rev);
 	}
@@ -228,9 +404,10 @@ static void relay_read_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * relay_lost - one side is gone (EOF, error). Deliver what is queued for
- * the other side, with a last 421 line for a client whose backend vanished
- * mid-session, then close.
+ * relay_lost - one side is gone (EOF from the backend, an error on
+ * either). Deliver what is queued for the other side, with a last 421 line
+ * for a client whose backend vanished mid-session, then close (after a
+ * short drain when that side is the client).
  */
 static void relay_lost(struct conn *c, struct relay_side *gone, enum conn_end end)
 {
@@ -251,7 +428,7 @@ static void relay_lost(struct conn *c, struct relay_side *gone, enum conn_end en
 			c->end = END_QUIT;
 		} else if (!r->not_smtp && r->last_code != 421) {
 			evbuffer_add_printf(dest->out,
-					    "%s421 4.3.2 %s Service not available, closing channel\r\n",
+					    "%s421 4.3.2 %.255s Service not available, closing channel\r\n",
 					    r->line_pos ? "\r\n" : "", c->cfg->myhostname);
 		}
 	}
@@ -275,6 +452,7 @@ void relay_start(struct conn *c, int bfd, struct evbuffer *to_client,
 {
 	struct relay *r = calloc(1, sizeof(*r));
 	struct timeval tv = {relay_idle(c), 0};
+	struct timeval silent = {c->cfg->survivor_timeout, 0};
 
 	if (r == NULL) {
 		close(bfd);
@@ -304,7 +482,12 @@ void relay_start(struct conn *c, int bfd, struct evbuffer *to_client,
 	c->stage = STAGE_RELAY;
 	c->mxg->stats.passed++;
 	c->lst->stats.passed++;
-	r->last = time(NULL);
+	r->start = r->last = time(NULL);
+	/*
+	 * A survivor that pipelined nothing must speak within survivor_timeout
+	 * (its RCPT reply is on its way now); one that pipelined is talking.
+	 */
+	r->await_client = c->survivor && c->cfg->survivor_timeout > 0 && !r->not_smtp;
 	if (c->outlen > 0) {
 		/* Counted as sent when relay_flush writes it: count it here once. */
 		evbuffer_add(r->cl.out, c->out, c->outlen);
@@ -323,12 +506,17 @@ void relay_start(struct conn *c, int bfd, struct evbuffer *to_client,
 		evbuffer_add_buffer(r->cl.out, to_client);
 	}
 	evbuffer_add_buffer(r->be.out, to_backend);
-	event_add(r->cl.rev, &tv);
+	relay_account(c);
+	event_add(r->cl.rev, r->await_client ? &silent : &tv);
 	event_add(r->be.rev, &tv);
-	if (relay_flush(c, &r->be) < 0) {
+	int rc = relay_flush(c, &r->be);
+
+	if (rc < 0) {
 		relay_lost(c, &r->be, END_BACKEND_ERROR);
 		return;
 	}
+	if (rc > 0)
+		return;
 	if (relay_flush(c, &r->cl) < 0)
 		relay_lost(c, &r->cl, END_CLIENT_ERROR);
 }

@@ -7,10 +7,16 @@
  * backend (handoff.c), which replays the recorded commands and answers the
  * pending one. Verbs follow OpenSMTPD's split: a check, then the action.
  *
- * Every byte here comes from the network. Lines are bounded (512 bytes),
- * the input buffer exists only while a partial line waits, errors are
- * counted and end the session at smtp_error_limit, and reading pauses while
- * replies wait in the output queue, so pipelining cannot grow memory.
+ * Every byte here comes from the network. Lines are bounded (2048 bytes,
+ * 12288 for AUTH: what the MTA behind accepts), the input buffer exists only
+ * while a partial line waits and grows only as far as a line needs, errors
+ * are counted and end the session at smtp_error_limit, and reading pauses
+ * while replies wait in the output queue, so pipelining cannot grow memory.
+ * Time is bounded three ways (conn_dialogue_left): idle, per line (a line
+ * trickled a byte at a time still has smtp_timeout in all) and per dialogue.
+ *
+ * While a suspect is held (tarpit.c), smtp_hold_read keeps what it
+ * pipelines, within RFC 2920's rules, for the backend.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -221,9 +227,12 @@ static int smtp_lines(struct conn *c)
 			rc = smtp_error(c, "500 5.5.2 Error: line too long");
 			continue;
 		case SMTPLINE_BARE_LF:
-			off += used;
-			rc = smtp_error(c, "500 5.5.2 Error: bare <LF> received");
-			continue;
+			/*
+			 * Postfix 3.7 takes a command ended by a bare LF, so
+			 * mxguard does too; the smuggling risk is in message
+			 * content, which mxguard never reads (it replays the
+			 * commands it saved with CRLF).
+			 */
 		case SMTPLINE_OK:
 			off += used;
 			rc = smtp_command(c, buf, ll);
@@ -239,6 +248,10 @@ out:
 	if (c->inlen == 0) {
 		free(c->in);
 		c->in = NULL;
+		c->incap = 0;
+	} else if (off > 0) {
+		/* What is left began with the last read at the latest. */
+		c->line_ms = conn_ms(c);
 	}
 	if (rc == 2)
 		handoff_start(c);
@@ -247,32 +260,64 @@ out:
 	return rc != 0;
 }
 
-/* Input buffer: one maximal line plus room for a pipelined batch. */
-#define SMTP_INBUF (2 * SMTP_LINE_MAX)
+/*
+ * Input buffer: it starts small (most lines are short, and a held client
+ * keeps its buffer only while it holds pipelined bytes) and grows, four
+ * times at a step, up to the longest AUTH line plus a pipelined batch.
+ */
+#define SMTP_INBUF_MIN 1024
+#define SMTP_INBUF_MAX (16 * 1024)
+
+/*
+ * smtp_inbuf_room - make room for more input. Returns the bytes free in
+ * c->in (0 when it is full at its bound), or -1 when out of memory.
+ */
+static ssize_t smtp_inbuf_room(struct conn *c)
+{
+	if (c->in == NULL) {
+		if ((c->in = malloc(SMTP_INBUF_MIN)) == NULL)
+			return -1;
+		c->incap = SMTP_INBUF_MIN;
+		c->inlen = 0;
+	} else if (c->inlen == c->incap && c->incap < SMTP_INBUF_MAX) {
+		size_t cap = (size_t)c->incap * 4;
+		char *grown;
+
+		if (cap > SMTP_INBUF_MAX)
+			cap = SMTP_INBUF_MAX;
+		if ((grown = realloc(c->in, cap)) == NULL)
+			return -1;
+		c->in = grown;
+		c->incap = (uint16_t)cap;
+	}
+	return (ssize_t)(c->incap - c->inlen);
+}
 
 static void smtp_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 	char reply[300];
-	ssize_t n;
+	ssize_t n, room;
 
-	if (what & EV_TIMEOUT) {
-		snprintf(reply, sizeof(reply), "421 4.4.2 %s Error: timeout exceeded\r\n",
+	if ((what & EV_TIMEOUT) || conn_dialogue_left(c) == 0) {
+		snprintf(reply, sizeof(reply), "421 4.4.2 %.255s Error: timeout exceeded\r\n",
 			 c->cfg->myhostname);
 		conn_finish(c, reply, END_TIMEOUT);
 		return;
 	}
-	if (c->in == NULL && (c->in = malloc(SMTP_INBUF)) == NULL) {
+	if ((room = smtp_inbuf_room(c)) < 0) {
 		conn_finish(c, "421 4.3.0 Error: out of memory\r\n", END_CLIENT_ERROR);
 		return;
 	}
-	n = recv(fd, c->in + c->inlen, SMTP_INBUF - c->inlen, 0);
+	n = recv(fd, c->in + c->inlen, (size_t)room, 0);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
 		conn_close(c, n == 0 ? END_CLIENT_EOF : END_CLIENT_ERROR);
 		return;
 	}
+	if (c->inlen == 0)
+		c->line_ms = conn_ms(c);
 	c->bytes_in += (uint64_t)n;
 	c->inlen += (uint16_t)n;
 	if (smtp_lines(c))
@@ -280,6 +325,82 @@ static void smtp_read_cb(evutil_socket_t fd, short what, void *arg)
 	/* Replies are queued: wait for conn_write_cb to flush and resume us. */
 	if (c->outlen > 0)
 		conn_read_pause(c);
+	else
+		conn_read_resume(c); /* the bounds as they are now */
+}
+
+/*
+ * smtp_hold_check - check what a held client pipelined, from c->inscan on:
+ * RFC 2920 lets it send MAIL, RCPT and RSET, then one command that ends the
+ * group (DATA, NOOP, QUIT...), and nothing after that until it has the
+ * replies. BDAT carries data of its own: what follows it is not checked.
+ * Returns 0 when all of it is legal (a partial line may wait), -1 when the
+ * client broke the protocol (talked out of turn: a bot).
+ */
+static int smtp_hold_check(struct conn *c)
+{
+	while (c->inscan < c->inlen && !c->pipe_opaque) {
+		const char *buf = c->in + c->inscan;
+		size_t avail = (size_t)(c->inlen - c->inscan), ll, used;
+		struct smtpcmd cmd;
+		int group;
+
+		if (c->pipe_end)
+			return -1; /* bytes after DATA before 354: not an MTA */
+		switch (smtpcmd_scan(buf, avail, &ll, &used)) {
+		case SMTPLINE_MORE:
+			return 0;
+		case SMTPLINE_TOO_LONG:
+			return -1;
+		case SMTPLINE_OK:
+		case SMTPLINE_BARE_LF:
+			break;
+		}
+		if (smtpcmd_parse(buf, ll, &cmd) != SMTPCMD_OK)
+			return -1;
+		group = smtpcmd_pipe_group(cmd.verb);
+		if (cmd.verb == SMTP_BDAT)
+			c->pipe_opaque = 1;
+		else if (group == 0)
+			return -1;
+		else if (group == 2)
+			c->pipe_end = 1;
+		c->inscan = (uint16_t)(c->inscan + used);
+	}
+	return 0;
+}
+
+int smtp_hold_start(struct conn *c)
+{
+	c->inscan = 0;
+	c->pipe_end = 0;
+	c->pipe_opaque = 0;
+	if (c->in != NULL && c->inlen == 0) {
+		free(c->in);
+		c->in = NULL;
+		c->incap = 0;
+	}
+	return smtp_hold_check(c);
+}
+
+int smtp_hold_read(struct conn *c)
+{
+	ssize_t room = smtp_inbuf_room(c), n;
+
+	if (room < 0)
+		return -1;
+	if (room == 0)
+		return 1; /* a whole legal batch at the bound: let TCP hold the rest */
+	n = recv(c->fd, c->in + c->inlen, (size_t)room, 0);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	if (n <= 0)
+		return -1; /* closed or reset during the hold: a drop */
+	c->bytes_in += (uint64_t)n;
+	c->inlen += (uint16_t)n;
+	if (smtp_hold_check(c) < 0)
+		return -1;
+	return c->inlen == c->incap && c->incap == SMTP_INBUF_MAX ? 1 : 0;
 }
 
 void smtp_resume(struct conn *c)

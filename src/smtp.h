@@ -20,4 +20,20 @@ void smtp_resume(struct conn *c);
  */
 void smtp_decided(struct conn *c, int outcome, const char *reply);
 
+/*
+ * smtp_hold_start - a hold begins (tarpit.c): check what the client has
+ * pipelined so far. Returns 0, or -1 when it already broke RFC 2920's
+ * rules (the caller treats it as a drop).
+ */
+int smtp_hold_start(struct conn *c);
+
+/*
+ * smtp_hold_read - the held client's socket is readable: keep what it
+ * pipelines (at most 16 KiB, for the backend after the hold). Returns 0
+ * (go on watching), 1 (the buffer is full of legal commands: stop reading
+ * and let TCP hold the rest), or -1 (closed, reset or broke the protocol:
+ * a drop).
+ */
+int smtp_hold_read(struct conn *c);
+
 #endif

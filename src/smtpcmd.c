@@ -14,11 +14,13 @@
 
 enum smtpline smtpcmd_scan(const char *buf, size_t len, size_t *linelen, size_t *consumed)
 {
-	size_t window = len < SMTP_LINE_MAX ? len : SMTP_LINE_MAX;
+	size_t max = len >= 5 && strncasecmp(buf, "AUTH ", 5) == 0 ? SMTP_AUTH_LINE_MAX
+								  : SMTP_LINE_MAX;
+	size_t window = len < max ? len : max;
 	const char *lf = memchr(buf, '\n', window);
 
 	if (lf == NULL)
-		return len >= SMTP_LINE_MAX ? SMTPLINE_TOO_LONG : SMTPLINE_MORE;
+		return len >= max ? SMTPLINE_TOO_LONG : SMTPLINE_MORE;
 	size_t pos = (size_t)(lf - buf);
 
 	*consumed = pos + 1;
@@ -60,23 +62,41 @@ const char *smtpcmd_usage(enum smtp_verb verb)
 	return "";
 }
 
-const char *smtpcmd_name(enum smtp_verb verb)
+int smtpcmd_pipe_group(enum smtp_verb verb)
 {
-	for (size_t i = 0; i < NVERBS; i++)
-		if (smtpcmd_verbs[i].verb == verb)
-			return smtpcmd_verbs[i].name;
-	return "unknown";
+	switch (verb) {
+	case SMTP_RSET:
+	case SMTP_MAIL:
+	case SMTP_RCPT:
+		return 1;
+	case SMTP_HELO:
+	case SMTP_EHLO:
+	case SMTP_DATA:
+	case SMTP_VRFY:
+	case SMTP_EXPN:
+	case SMTP_NOOP:
+	case SMTP_QUIT:
+		return 2;
+	default:
+		return 0;
+	}
 }
 
-/* smtpcmd_path - does s[0..len) start with "<...>" (spaces before allowed)? */
+/*
+ * smtpcmd_path - does s[0..len) start with an address: "<...>", or, as
+ * Postfix takes it by default (strict_rfc821_envelopes = no), a bare
+ * address up to the next space? Spaces before it are allowed.
+ */
 static int smtpcmd_path(const char *s, size_t len)
 {
 	size_t i = 0;
 
 	while (i < len && s[i] == ' ')
 		i++;
-	if (i == len || s[i] != '<')
+	if (i == len)
 		return 0;
+	if (s[i] != '<')
+		return s[i] != '>';
 	/* The closing '>' must come after the opening one. */
 	return memchr(s + i + 1, '>', len - i - 1) != NULL;
 }

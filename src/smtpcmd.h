@@ -7,8 +7,15 @@
 
 #include <stddef.h>
 
-/* RFC 5321 4.5.3.1.4: a command line is at most 512 octets with CRLF. */
-#define SMTP_LINE_MAX 512
+/*
+ * Line limits, no stricter than the MTA behind: RFC 5321 says 512 octets,
+ * but RFC 3461 (DSN) adds up to 100 to MAIL and 500 to RCPT, SMTPUTF8
+ * addresses are longer, and Postfix accepts 2048 (line_length_limit). An
+ * AUTH line carries an initial response of up to 12288 octets (RFC 4954).
+ * Both include the line end.
+ */
+#define SMTP_LINE_MAX 2048
+#define SMTP_AUTH_LINE_MAX 12288
 
 enum smtpline {
 	SMTPLINE_MORE,	 /* no line end yet and still within the limit */
@@ -21,7 +28,8 @@ enum smtpline {
  * smtpcmd_scan - look for the first line in buf[0..len). On SMTPLINE_OK and
  * SMTPLINE_BARE_LF, *linelen is the length without the line end and
  * *consumed the length with it. On SMTPLINE_TOO_LONG nothing is consumed:
- * the caller discards input up to the next LF.
+ * the caller discards input up to the next LF. The limit is SMTP_LINE_MAX,
+ * or SMTP_AUTH_LINE_MAX for a line that starts with "AUTH ".
  */
 enum smtpline smtpcmd_scan(const char *buf, size_t len, size_t *linelen, size_t *consumed);
 
@@ -62,7 +70,12 @@ enum smtpcmd_status smtpcmd_parse(const char *line, size_t len, struct smtpcmd *
 /* smtpcmd_usage - the syntax hint for a verb ("MAIL FROM:<address>"). */
 const char *smtpcmd_usage(enum smtp_verb verb);
 
-/* smtpcmd_name - the verb as text ("MAIL"); "unknown" for SMTP_UNKNOWN. */
-const char *smtpcmd_name(enum smtp_verb verb);
+/*
+ * smtpcmd_pipe_group - RFC 2920 3.1: may this verb appear anywhere in a
+ * pipelined group (RSET, MAIL, RCPT: returns 1), only last in one (EHLO,
+ * HELO, DATA, VRFY, EXPN, NOOP, QUIT: returns 2), or not be pipelined at
+ * all (STARTTLS, AUTH, BDAT, unknown: returns 0)?
+ */
+int smtpcmd_pipe_group(enum smtp_verb verb);
 
 #endif

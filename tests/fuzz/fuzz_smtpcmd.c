@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		case SMTPLINE_BARE_LF:
 		case SMTPLINE_OK:
-			if (ll > SMTP_LINE_MAX || used > size - off)
+			if (ll > SMTP_AUTH_LINE_MAX || used > size - off)
 				__builtin_trap();
 			smtpcmd_parse(buf + off, ll, &cmd);
 			if (cmd.arg < buf + off || cmd.arg + cmd.arglen > buf + off + ll)

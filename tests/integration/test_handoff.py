@@ -309,9 +309,20 @@ def test_inspect_pipelined_mail_rcpt_rcpt_data_quit(postfix, mxguard):
     postfix.wait_for_log(r"%s: to=<b@example\.test>.*status=sent" % qid)
 
 
+def _wait_for_probe(mx, keyword):
+    """The capability probe runs once the daemon is ready; a client racing it
+    sees the built-in capabilities. Wait (bounded) until the probe is in."""
+    def offered():
+        with RawSMTP(mx.port, timeout=5) as c:
+            c.read_reply()
+            return any(keyword in line for line in c.cmd("EHLO wait.test").raw)
+    wait_until(offered, 10, what="the backend's %s in mxguard's EHLO" % keyword)
+
+
 def test_inspect_starttls_reaches_backend(postfix, mxguard):
     mx = mxguard(backend=postfix.backend_for("proxy2"), backend_protocol="proxy2",
                  default_action="inspect")
+    _wait_for_probe(mx, "STARTTLS")
     mid = new_message_id("inspect-tls")
     body = _body(mid)
     s, code, greeting, ip = smtp_client(mx.port)

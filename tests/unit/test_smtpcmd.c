@@ -34,7 +34,13 @@ static const struct {
 	{"mail from: <a@b.example> SIZE=100 BODY=8BITMIME", SMTPCMD_OK, SMTP_MAIL,
 	 "from: <a@b.example> SIZE=100 BODY=8BITMIME"},
 	{"MAIL FROM:<>", SMTPCMD_OK, SMTP_MAIL, "FROM:<>"},
-	{"MAIL FROM:a@b", SMTPCMD_SYNTAX, SMTP_MAIL, NULL},
+	/* Postfix takes a bare address by default (strict_rfc821_envelopes = no). */
+	{"MAIL FROM:a@b", SMTPCMD_OK, SMTP_MAIL, "FROM:a@b"},
+	{"MAIL FROM: a@b SIZE=10", SMTPCMD_OK, SMTP_MAIL, "FROM: a@b SIZE=10"},
+	{"RCPT TO:x@y", SMTPCMD_OK, SMTP_RCPT, "TO:x@y"},
+	{"MAIL FROM:", SMTPCMD_SYNTAX, SMTP_MAIL, NULL},
+	{"MAIL FROM:  ", SMTPCMD_SYNTAX, SMTP_MAIL, NULL},
+	{"MAIL FROM:>a", SMTPCMD_SYNTAX, SMTP_MAIL, NULL},
 	{"MAIL TO:<a@b>", SMTPCMD_SYNTAX, SMTP_MAIL, NULL},
 	{"MAIL FROM:<a@b", SMTPCMD_SYNTAX, SMTP_MAIL, NULL},
 	{"MAIL", SMTPCMD_SYNTAX, SMTP_MAIL, NULL},
@@ -57,7 +63,7 @@ static const struct {
 
 int main(void)
 {
-	char big[SMTP_LINE_MAX + 10];
+	static char big[SMTP_AUTH_LINE_MAX + 10];
 	size_t ll = 0, used = 0;
 
 	for (size_t i = 0; i < sizeof(scans) / sizeof(scans[0]); i++) {
@@ -69,14 +75,31 @@ int main(void)
 			CHECK(used == scans[i].consumed, "scan %zu: consumed %zu", i, used);
 		}
 	}
-	/* The limit: 512 bytes with CRLF pass, 513 do not. */
+	/* The limit: 2048 bytes with CRLF pass (Postfix's), 2049 do not. */
 	memset(big, 'a', sizeof(big));
-	memcpy(big + 510, "\r\n", 2);
-	CHECK(smtpcmd_scan(big, 512, &ll, &used) == SMTPLINE_OK && ll == 510, "512 bytes");
+	memcpy(big + 2046, "\r\n", 2);
+	CHECK(smtpcmd_scan(big, 2048, &ll, &used) == SMTPLINE_OK && ll == 2046, "2048 bytes");
 	memset(big, 'a', sizeof(big));
-	memcpy(big + 511, "\r\n", 2);
-	CHECK(smtpcmd_scan(big, 513, &ll, &used) == SMTPLINE_TOO_LONG, "513 bytes");
-	CHECK(smtpcmd_scan(big, 511, &ll, &used) == SMTPLINE_MORE, "511 bytes, no LF yet");
+	memcpy(big + 2047, "\r\n", 2);
+	CHECK(smtpcmd_scan(big, 2049, &ll, &used) == SMTPLINE_TOO_LONG, "2049 bytes");
+	CHECK(smtpcmd_scan(big, 2047, &ll, &used) == SMTPLINE_MORE, "2047 bytes, no LF yet");
+	/* A DSN RCPT line of 1,000 bytes (RFC 3461) is a line. */
+	memcpy(big, "RCPT TO:<a@b> ORCPT=rfc822;", 27);
+	memcpy(big + 998, "\r\n", 2);
+	CHECK(smtpcmd_scan(big, 1000, &ll, &used) == SMTPLINE_OK && ll == 998, "DSN line");
+	/* AUTH: an initial response up to 12288 bytes (RFC 4954). */
+	memset(big, 'A', sizeof(big));
+	memcpy(big, "AUTH PLAIN ", 11);
+	memcpy(big + 12286, "\r\n", 2);
+	CHECK(smtpcmd_scan(big, 12288, &ll, &used) == SMTPLINE_OK && ll == 12286, "AUTH 12288");
+	memset(big + 12286, 'A', 2);
+	memcpy(big + 12287, "\r\n", 2);
+	CHECK(smtpcmd_scan(big, 12289, &ll, &used) == SMTPLINE_TOO_LONG, "AUTH 12289");
+	memcpy(big, "NOOP ", 5);
+	CHECK(smtpcmd_scan(big, 12289, &ll, &used) == SMTPLINE_TOO_LONG, "only AUTH");
+	CHECK(smtpcmd_pipe_group(SMTP_RCPT) == 1 && smtpcmd_pipe_group(SMTP_DATA) == 2 &&
+		      smtpcmd_pipe_group(SMTP_STARTTLS) == 0,
+	      "RFC 2920 groups");
 
 	for (size_t i = 0; i < sizeof(parses) / sizeof(parses[0]); i++) {
 		struct smtpcmd cmd;
