@@ -324,6 +324,19 @@ static void metrics_render(struct metrics *m, struct evbuffer *b)
 	metrics_u64(b, "tarpit_survivals_total", NULL, NULL, st->tarpit_survivals);
 	metrics_hist(b, "tarpit_drop_seconds", "Seconds a dropped client waited in the tarpit.",
 		     &st->tarpit_drop_time);
+	metrics_head(b, "survivors_released_total", "counter",
+		     "Tarpit survivors released for saying nothing after the hand-off.");
+	metrics_u64(b, "survivors_released_total", NULL, NULL, st->survivors_released);
+
+	metrics_head(b, "relay_buffer_bytes", "gauge",
+		     "Bytes queued in all relays now (bounded by relay_memory_limit).");
+	metrics_u64(b, "relay_buffer_bytes", NULL, NULL, st->relay_bytes);
+	metrics_head(b, "relay_memory_pauses_total", "counter",
+		     "Relay reads paused because relay_memory_limit was reached.");
+	metrics_u64(b, "relay_memory_pauses_total", NULL, NULL, st->relay_mem_pauses);
+	metrics_head(b, "relay_timeouts_total", "counter",
+		     "Relays ended by a bound: idle, blocked output, or relay_max_time.");
+	metrics_u64(b, "relay_timeouts_total", NULL, NULL, st->relay_timeouts);
 
 	metrics_head(b, "greylist_total", "counter",
 		     "Greylist outcomes: defer (450), pass (retry accepted), awl.");
