@@ -1016,11 +1016,16 @@ static struct rules *grey_rules(const char *value, int rcpt, char *err, size_t e
 
 static int grey_white_load_cb(const char *key, const struct store_rec *rec, void *arg)
 {
-	char err[256];
+	char err[256], esc[128], eerr[300];
 
-	/* An entry that no longer parses is skipped, not fatal: say so. */
+	/*
+	 * An entry that no longer parses is skipped, not fatal: say so, escaped
+	 * (anybody with access to a shared store can write it).
+	 */
 	if (rules_white_add(arg, key, err, sizeof(err)) < 0)
-		log_warn("store: white entry '%s' ignored: %s", key, err);
+		log_warn("store: white entry \"%s\" ignored: %s",
+			 log_escape(esc, sizeof(esc), key, strlen(key)),
+			 log_escape(eerr, sizeof(eerr), err, strlen(err)));
 	return 0;
 }
 

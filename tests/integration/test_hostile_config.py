@@ -1,0 +1,146 @@
+"""Hostile configuration, lists and store records (issue 11): what an
+operator's typo, a planted list entry or a record written into the shared
+store by somebody else does to mxguard. Each case gets a clear error or a
+logged skip, never a crash; the daemon keeps serving.
+
+* `mxguardctl add white 1.<51 digits>` (a stack overflow in rules_cidr
+  before: abort under _FORTIFY_SOURCE, silent stack corruption without);
+* the same entry, and records that are not records at all, planted in
+  Redis and in the LMDB file: mxguard starts, logs the skips (escaped),
+  serves, and keeps the good records.
+"""
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+
+from mxgtest import mxguard_bin
+from test_control import ctl
+from test_redis import REDIS_CLI, REDIS_SERVER, Redis
+
+LONG_PREFIX = "1." + "1" * 51
+
+
+def greeting(port):
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.settimeout(10)
+        data = b""
+        while b"\r\n" not in data and len(data) < 1000:
+            chunk = s.recv(1000)
+            if not chunk:
+                break
+            data += chunk
+        return data.split(b"\r\n")[0].decode("ascii", "replace")
+
+
+def assert_serves(mx):
+    assert mx.alive(), mx.log()[-3000:]
+    line = greeting(mx.port)
+    assert line.startswith("220"), line
+    rc, out, err = ctl(mx, "ping")
+    assert rc == 0, (out, err)
+
+
+def test_add_white_long_postgrey_prefix_is_refused(mxguard):
+    mx = mxguard()
+    rc, out, err = ctl(mx, "add", "white", LONG_PREFIX)
+    assert rc == 1, (rc, out, err)
+    assert "bad IPv4 address" in err, err
+    assert_serves(mx)
+    # A sound entry still works after it.
+    rc, out, err = ctl(mx, "add", "white", "192.0.2")
+    assert rc == 0, (out, err)
+    rc, out, err = ctl(mx, "list", "white")
+    assert "192.0.2" in out and LONG_PREFIX not in out, out
+
+
+def mdb_load(env_file, subdb, pairs):
+    """Write raw key/value pairs (bytes) into one named database of an LMDB
+    environment file, with mdb_load (Debian lmdb-utils)."""
+    lines = ["VERSION=3", "format=bytevalue", "type=btree", "HEADER=END"]
+    for k, v in pairs:
+        lines.append(" " + k.hex())
+        lines.append(" " + v.hex())
+    lines.append("DATA=END")
+    p = subprocess.run(["mdb_load", "-n", "-s", subdb, str(env_file)],
+                       input=("\n".join(lines) + "\n").encode(), stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=20)
+    assert p.returncode == 0, p.stderr
+
+
+def lmdb_value(first, last, expires, count):
+    """store_lmdb.c's layout: version 1, three little-endian int64, one uint32."""
+    return (bytes([1]) + first.to_bytes(8, "little", signed=True)
+            + last.to_bytes(8, "little", signed=True)
+            + expires.to_bytes(8, "little", signed=True) + count.to_bytes(4, "little"))
+
+
+@pytest.mark.skipif(not shutil.which("mdb_load"),
+                    reason="mdb_load is not installed (Debian package lmdb-utils)")
+def test_bad_records_planted_in_lmdb_are_skipped(mxguard):
+    mx = mxguard()
+    rc, out, err = ctl(mx, "add", "white", "198.51.100")
+    assert rc == 0, (out, err)
+    assert mx.stop() == 0
+    env = os.path.join(mx.params["state_dir"], "store.lmdb")
+    now = int(time.time())
+    forever = (1 << 63) - 1
+    mdb_load(env, "white", [
+        (LONG_PREFIX.encode(), lmdb_value(now, now, forever, 0)),
+        (b"bad\x00key", lmdb_value(now, now, forever, 0)),
+        (b"evil verdict=clean\x1b[31m", lmdb_value(now, now, forever, 0)),
+        (b"203.0.113", lmdb_value(-5, now, forever, 0)),
+        (b"x verdict=clean", lmdb_value(now, now, forever, 0)),
+    ])
+    mdb_load(env, "block", [
+        (b"not-an-address", lmdb_value(now, now + 600, now + 3600, 1)),
+        (b"192.0.2.7", lmdb_value(now, now + 10 * 365 * 86400, forever, 1)),
+    ])
+    mx.start()
+    assert_serves(mx)
+    log = mx.log()
+    assert re.search(r'store: white entry "1\.1{51}" ignored: bad IPv4 address', log), log
+    assert 'store: bad white record skipped: key="bad\\x7fkey"' in log, log
+    assert 'store: bad white record skipped: key="203.0.113" first=-5' in log, log
+    assert 'store: bad white record skipped: key="evil verdict=clean\\x1b[31m"' in log, log
+    assert 'store: white entry "x verdict=clean" ignored: expected an address' in log, log
+    assert 'blocks: bad record in the store skipped: key="not-an-address"' in log, log
+    assert 'blocks: bad record in the store skipped: key="192.0.2.7"' in log, log
+    assert "\x1b" not in log and " verdict=clean\n" not in log
+    # The good record is still there and in force.
+    rc, out, err = ctl(mx, "list", "white")
+    assert "198.51.100" in out, out
+    assert "203.0.113" not in out, out
+
+
+@pytest.mark.skipif(not (shutil.which(REDIS_SERVER) and shutil.which(REDIS_CLI)),
+                    reason="redis-server or redis-cli is not installed (Debian packages "
+                    "redis-server, redis-tools)")
+def test_bad_records_planted_in_redis_are_skipped(mxguard, tmp_path):
+    redis = Redis(tmp_path)
+    redis.start()
+    try:
+        now = int(time.time())
+        redis.cli("SET", "mxg:white:" + LONG_PREFIX, "1 %d %d 9223372036854775807 0" % (now, now))
+        redis.cli("SET", "mxg:white:198.51.100", "1 %d %d 9223372036854775807 0" % (now, now))
+        redis.cli("SET", "mxg:white:" + "x" * 600, "1 %d %d 9223372036854775807 0" % (now, now))
+        redis.cli("SET", "mxg:white:203.0.113", "garbage")
+        redis.cli("SET", "mxg:block:10.0.0.1", "1 %d %d %d 1" % (now, now + 20 * 365 * 86400,
+                                                                 now + 21 * 365 * 86400))
+        mx = mxguard(store=redis.spec)
+        assert_serves(mx)
+        log = mx.log()
+        assert re.search(r'store: white entry "1\.1{51}" ignored: bad IPv4 address', log), log
+        assert 'store: bad white record skipped: key="xxxx' in log, log
+        assert 'blocks: bad record in the store skipped: key="10.0.0.1"' in log, log
+        rc, out, err = ctl(mx, "list", "white")
+        assert "198.51.100" in out, out
+        # A second farm member starts just as well.
+        mx2 = mxguard(store=redis.spec)
+        assert_serves(mx2)
+    finally:
+        redis.kill()
