@@ -552,6 +552,11 @@ void shield_refuse(struct mxg *mxg, struct listener *lst, int fd, const struct s
 		 * under a flood a lingering refusal would hold the very
 		 * descriptors the shield protects.
 		 */
+		if (n < 0)
+			n = 0;
+		/* snprintf returns the length it wanted: never send past reply. */
+		if ((size_t)n >= sizeof(reply))
+			n = (int)sizeof(reply) - 1;
 		(void)send(fd, reply, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
 	} else if (cfg->services[lst->svc].refuse == REFUSE_RST) {
 		struct linger lg = {1, 0};

@@ -18,7 +18,8 @@ import time
 
 import pytest
 
-from mxgtest import mxguard_bin
+from conftest import MxguardStartError
+from mxgtest import is_listening, mxguard_bin
 from test_control import ctl
 from test_redis import REDIS_CLI, REDIS_SERVER, Redis
 
@@ -144,3 +145,78 @@ def test_bad_records_planted_in_redis_are_skipped(mxguard, tmp_path):
         assert_serves(mx2)
     finally:
         redis.kill()
+
+
+def check_config(tmp_path, text):
+    """`mxguard -n` on a config file: (exit status, stdout, stderr)."""
+    conf = tmp_path / "check.conf"
+    conf.write_text(text)
+    p = subprocess.run([str(mxguard_bin()), "-n", "-c", str(conf)], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=20)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+def test_long_myhostname_is_refused(mxguard, tmp_path):
+    # 253 bytes: the longest DNS name, accepted.
+    name = ".".join(["a" * 62] * 4) + "bc"
+    assert len(name) == 253
+    rc, out, err = check_config(tmp_path, "myhostname = %s\n" % name)
+    assert rc == 0 and "myhostname = %s\n" % name in out, err
+    # One more: refused by -n and at start, with the reason.
+    rc, out, err = check_config(tmp_path, "myhostname = %sc\n" % name)
+    assert rc == 1 and "myhostname" in err and "at most 253" in err, (rc, err)
+    mx = mxguard(start=False, myhostname="x" * 1000)
+    with pytest.raises(MxguardStartError) as e:
+        mx.start()
+    assert "1000 bytes long (at most 253)" in str(e.value)
+
+
+def test_backend_that_is_our_own_listener_is_refused(mxguard, tmp_path):
+    rc, out, err = check_config(tmp_path, "smtp_listen = 127.0.0.1:2525\n"
+                                "backend = 127.0.0.1:2525\n")
+    assert rc == 1 and "own listener 127.0.0.1:2525" in err, err
+    rc, out, err = check_config(tmp_path, "smtp_listen = 0.0.0.0:2525\nbackend = 127.0.0.9:2525\n")
+    assert rc == 1 and "own listener 0.0.0.0:2525" in err, err
+    rc, out, err = check_config(tmp_path, "service_x = listen=127.0.0.1:1143 "
+                                "backend=127.0.0.1:1143\n")
+    assert rc == 1 and "service_x: backend 127.0.0.1:1143 is mxguard's own listener" in err, err
+    # Another port, or [::] (IPV6_V6ONLY) with an IPv4 backend: no loop.
+    rc, out, err = check_config(tmp_path, "smtp_listen = [::]:2525\nbackend = 127.0.0.1:2525\n")
+    assert rc == 0, err
+    mx = mxguard(start=False)
+    mx.params["backend"] = mx.params["smtp_listen"]
+    with pytest.raises(MxguardStartError) as e:
+        mx.start()
+    assert "is mxguard's own listener" in str(e.value)
+    assert not is_listening(mx.port, pid=mx.proc.pid)
+
+
+def test_backend_protocol_none_is_warned_about(mxguard, tmp_path):
+    rc, out, err = check_config(tmp_path, "backend_protocol = none\n")
+    assert rc == 0 and "warning: backend_protocol = none" in err and "mynetworks" in err, err
+    rc, out, err = check_config(tmp_path, "backend_protocol = proxy2\n")
+    assert rc == 0 and "warning" not in err, err
+    mx = mxguard(backend_protocol="none")
+    mx.wait_for_log(r"warning: backend_protocol = none: the backend sees mxguard's own address")
+    assert mx.log().count("backend_protocol = none") == 1
+
+
+def test_reload_of_an_empty_config_is_refused(mxguard):
+    mx = mxguard(myhostname="kept.example.test")
+    assert "kept.example.test" in greeting(mx.port)
+    text = mx.config_file.read_text()
+    for content in ("", "# only a comment, as a truncated file may be\n\n"):
+        mx.config_file.write_text(content)
+        before = mx.log().count("reload refused")
+        mx.reload()
+        mx.wait_for_log(r"(?s)(reload refused.*){%d}" % (before + 1))
+        assert "sets no parameter (empty or truncated?)" in mx.log()
+        assert mx.alive()
+        # The running settings are kept: the name in the greeting, the listener.
+        assert "kept.example.test" in greeting(mx.port)
+    assert "reloaded configuration" not in mx.log()
+    # A sound file reloads as before.
+    mx.config_file.write_text(text.replace("kept.example.test", "new.example.test"))
+    mx.reload()
+    mx.wait_for_log(r"reloaded configuration from")
+    assert "new.example.test" in greeting(mx.port)
