@@ -10,16 +10,22 @@ logged skip, never a crash; the daemon keeps serving.
   serves, and keeps the good records.
 """
 import os
+import pwd
 import re
+import resource
 import shutil
+import signal
 import socket
+import stat
 import subprocess
+import tempfile
 import time
+import urllib.request
 
 import pytest
 
 from conftest import MxguardStartError
-from mxgtest import is_listening, mxguard_bin
+from mxgtest import free_port, is_listening, mxguard_bin
 from test_control import ctl
 from test_redis import REDIS_CLI, REDIS_SERVER, Redis
 
@@ -220,3 +226,127 @@ def test_reload_of_an_empty_config_is_refused(mxguard):
     mx.reload()
     mx.wait_for_log(r"reloaded configuration from")
     assert "new.example.test" in greeting(mx.port)
+
+
+def _open_fds(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to change another process' limit")
+def test_out_of_descriptors_on_metrics_and_control_pauses(mxguard):
+    mport = free_port()
+    mx = mxguard(metrics_listen="127.0.0.1:%d" % mport)
+    url = "http://127.0.0.1:%d/metrics" % mport
+    with urllib.request.urlopen(url, timeout=10) as r:
+        assert r.status == 200
+    sock_path = str(mx.workdir / "state" / "control.sock")
+    old = resource.prlimit(mx.pid, resource.RLIMIT_NOFILE)
+    held = []
+    try:
+        # Every descriptor in use: the next accept() fails with EMFILE.
+        n = _open_fds(mx.pid)
+        resource.prlimit(mx.pid, resource.RLIMIT_NOFILE, (n, old[1]))
+        lines_before = len(mx.log().splitlines())
+        # A scrape and a control client wait in the accept queues.
+        s = socket.socket()
+        s.settimeout(5)
+        s.connect(("127.0.0.1", mport))
+        s.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+        held.append(s)
+        u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        u.settimeout(5)
+        u.connect(sock_path)
+        u.sendall(b"ping\n")
+        held.append(u)
+        t0 = time.monotonic()
+        cpu0 = _cpu_seconds(mx.pid)
+        time.sleep(3)
+        cpu = _cpu_seconds(mx.pid) - cpu0
+        took = time.monotonic() - t0
+        lines = mx.log().splitlines()[lines_before:]
+        assert mx.alive()
+        assert len(lines) < 100, (len(lines), lines[:5])
+        assert any("metrics 127.0.0.1:%d: accept" % mport in l for l in lines), lines[:5]
+        assert any("control %s: accept" % sock_path in l for l in lines), lines[:5]
+        # Paused, not spinning (generous: the loop spun at 50-100 % before).
+        assert cpu < 0.5 * took, (cpu, took)
+    finally:
+        resource.prlimit(mx.pid, resource.RLIMIT_NOFILE, old)
+    # Descriptors again: the waiting clients are served, and new ones too.
+    s = held[0]
+    data = b""
+    while len(data) < 100000:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    assert data.startswith(b"HTTP/1.0 200") or data.startswith(b"HTTP/1.1 200"), data[:100]
+    for h in held:
+        h.close()
+    with urllib.request.urlopen(url, timeout=10) as r:
+        assert r.status == 200
+    rc, out, err = ctl(mx, "ping")
+    assert rc == 0, err
+
+
+def _cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("strace"),
+                    reason="needs root (run_as) and strace")
+def test_control_socket_is_not_chmodded_by_path(tmp_path):
+    """The socket is created 0660 run_as:run_as by bind itself: no chmod or
+    chown by path (run_as owns the directory and could swap a symlink in)."""
+    try:
+        pw = pwd.getpwnam("mxguard")
+    except KeyError:
+        pytest.skip("system user mxguard missing: make deps creates it")
+    top = tempfile.mkdtemp(prefix="mxguard-ctl-")
+    os.chmod(top, 0o755)
+    try:
+        state = os.path.join(top, "state")
+        sock = os.path.join(state, "control.sock")
+        port = free_port()
+        conf = os.path.join(top, "mxguard.conf")
+        with open(conf, "w") as f:
+            f.write("smtp_listen = 127.0.0.1:%d\nstate_dir = %s\nrun_as = mxguard\n"
+                    "log_target = stderr\nmyhostname = mxguard.test\nclient_lists =\n"
+                    "shutdown_timeout = 1s\n" % (port, state))
+        trace = os.path.join(top, "trace")
+        with open(os.path.join(top, "log"), "wb") as log:
+            p = subprocess.Popen(["strace", "-f", "-o", trace, "-e",
+                                  "trace=chmod,fchmodat,chown,fchownat,lchown,bind",
+                                  str(mxguard_bin()), "-c", conf],
+                                 stdout=log, stderr=log)
+            try:
+                deadline = time.monotonic() + 15
+                while time.monotonic() < deadline and not is_listening(port):
+                    assert p.poll() is None, open(os.path.join(top, "log")).read()
+                    time.sleep(0.05)
+                st = os.stat(sock)
+                assert stat.S_ISSOCK(st.st_mode)
+                assert stat.S_IMODE(st.st_mode) == 0o660, oct(st.st_mode)
+                assert (st.st_uid, st.st_gid) == (pw.pw_uid, pw.pw_gid)
+            finally:
+                # SIGTERM to mxguard itself (strace's child); strace then exits.
+                children = open("/proc/%d/task/%d/children" % (p.pid, p.pid)).read().split()
+                for child in children:
+                    os.kill(int(child), signal.SIGTERM)
+                try:
+                    p.wait(20)
+                except subprocess.TimeoutExpired:
+                    for child in children:
+                        os.kill(int(child), signal.SIGKILL)
+                    p.kill()
+                    p.wait(10)
+                    raise
+        calls = open(trace).read()
+        assert 'bind(' in calls and sock in calls, calls[-2000:]
+        by_path = [l for l in calls.splitlines()
+                   if sock in l and re.search(r"\b(chmod|fchmodat|chown|fchownat|lchown)\(", l)]
+        assert by_path == [], by_path
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
