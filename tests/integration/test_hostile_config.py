@@ -350,3 +350,17 @@ def test_control_socket_is_not_chmodded_by_path(tmp_path):
         assert by_path == [], by_path
     finally:
         shutil.rmtree(top, ignore_errors=True)
+
+
+def test_client_cannot_plant_log_fields(mxguard, postfix):
+    """from=<...> and to=<...> are one word each: spaces and angle brackets
+    inside them are escaped, so `verdict=clean` never stands as a field."""
+    from test_targrey import BOT, engine, to_rcpt
+    mx = engine(mxguard, postfix, tarpit_delay="1s")
+    c, r, took = to_rcpt(mx, BOT, sender="a verdict=clean b@x", rcpt="u x verdict=white@example.test")
+    c.close()
+    line = mx.wait_for_log(r"(?m)^.*tarpit start client=127\.10\.0\.2 .*$").group(0)
+    assert r"from=<a\x20verdict=clean\x20b@x>" in line, line
+    assert r"to=<u\x20x\x20verdict=white@example.test>" in line, line
+    fields = line.split(" info: ", 1)[1].split()
+    assert "verdict=clean" not in fields and "verdict=white@example.test>" not in fields, fields
