@@ -574,6 +574,7 @@ static int cfg_read_file(struct cfg *cfg, FILE *fp, const char *path, char *err,
 	int lineno, rc;
 
 	lines_init(&lr, fp, path, 1);
+	cfg->file_params = 0;
 	while ((rc = lines_next(&lr, &line, &lineno, err, errsz)) > 0) {
 		if (cfg_split(line, &name, &value, why, sizeof(why)) < 0 ||
 		    cfg_assign(cfg, name, value, why, sizeof(why)) < 0) {
@@ -581,9 +582,114 @@ static int cfg_read_file(struct cfg *cfg, FILE *fp, const char *path, char *err,
 			rc = -1;
 			break;
 		}
+		cfg->file_params++;
 	}
 	lines_done(&lr);
 	return rc;
+}
+
+/*
+ * cfg_covers - 1 if a connection to backend would reach listener: the same
+ * address and port, or a wildcard listener of the backend's family on that
+ * port (IPv6 listeners are IPV6_V6ONLY, see listen.c).
+ */
+static int cfg_covers(const struct netaddr *listener, const struct netaddr *backend)
+{
+	static const unsigned char any4[16] = {[10] = 0xff, [11] = 0xff};
+	static const unsigned char any6[16];
+	const struct sockaddr *l = &listener->ss.sa, *b = &backend->ss.sa;
+	struct ipkey lk, bk;
+
+	if (l->sa_family == 0 || b->sa_family == 0 || netaddr_port(l) != netaddr_port(b))
+		return 0;
+	netaddr_key(l, &lk);
+	netaddr_key(b, &bk);
+	if (memcmp(lk.b, bk.b, sizeof(lk.b)) == 0)
+		return 1;
+	if (l->sa_family == AF_INET && memcmp(lk.b, any4, sizeof(any4)) == 0)
+		return netaddr_key_is_v4(&bk);
+	if (l->sa_family == AF_INET6 && memcmp(lk.b, any6, sizeof(any6)) == 0)
+		return !netaddr_key_is_v4(&bk);
+	return 0;
+}
+
+/*
+ * cfg_loop - the first listener that backend would reach ("service
+ * NAME"/"smtp_listen" into *what), or NULL.
+ */
+static const struct netaddr *cfg_loop(const struct cfg *cfg, const struct netaddr *backend,
+				      const char **what)
+{
+	for (int i = 0; i < cfg->smtp_listen_n; i++) {
+		if (cfg_covers(&cfg->smtp_listen[i], backend)) {
+			*what = "smtp_listen";
+			return &cfg->smtp_listen[i];
+		}
+	}
+	for (int s = 0; s < cfg->nservices; s++) {
+		for (int i = 0; i < cfg->services[s].nlisten; i++) {
+			if (cfg_covers(&cfg->services[s].listen[i], backend)) {
+				*what = cfg->services[s].name; /* the service's listen= */
+				return &cfg->services[s].listen[i];
+			}
+		}
+	}
+	return NULL;
+}
+
+/* l_prefix - how a listener's parameter name starts ("service_" for a service's). */
+static const char *l_prefix(const struct cfg *cfg, const struct netaddr *l)
+{
+	return l >= cfg->smtp_listen && l < cfg->smtp_listen + CFG_MAX_LISTEN ? "" : "service_";
+}
+
+/*
+ * cfg_check_loops - refuse a backend that is one of our own listeners: each
+ * client would be handed to mxguard again, and again, until the descriptors
+ * run out (one client fanned out into 300 self-connections).
+ */
+static int cfg_check_loops(const struct cfg *cfg, char *err, size_t errsz)
+{
+	char a[NETADDR_STRLEN], b[NETADDR_STRLEN];
+	const struct netaddr *l;
+	const char *what = "";
+
+	if ((l = cfg_loop(cfg, &cfg->backend, &what)) != NULL) {
+		snprintf(err, errsz,
+			 "backend %s is mxguard's own listener %s (%s%s): each client would be "
+			 "handed back to mxguard in a loop",
+			 netaddr_format(&cfg->backend.ss.sa, a, sizeof(a)),
+			 netaddr_format(&l->ss.sa, b, sizeof(b)), l_prefix(cfg, l), what);
+		return -1;
+	}
+	for (int s = 0; s < cfg->nservices; s++) {
+		const struct netaddr *be = &cfg->services[s].backend;
+
+		if ((l = cfg_loop(cfg, be, &what)) != NULL) {
+			snprintf(err, errsz,
+				 "service_%s: backend %s is mxguard's own listener %s (%s%s): each "
+				 "client would be handed back to mxguard in a loop",
+				 cfg->services[s].name, netaddr_format(&be->ss.sa, a, sizeof(a)),
+				 netaddr_format(&l->ss.sa, b, sizeof(b)), l_prefix(cfg, l), what);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int cfg_warnings(const struct cfg *cfg, void (*warn)(const char *text))
+{
+	int n = 0;
+
+	if (cfg->backend_protocol == BACKEND_NONE) {
+		warn("backend_protocol = none: the backend sees mxguard's own address as the "
+		     "client's, and Postfix's default mynetworks (and any XCLIENT or relay "
+		     "permission given to that address) then trusts every client: use proxy2, "
+		     "proxy1 or xclient, or make sure the backend grants mxguard's address "
+		     "nothing");
+		n++;
+	}
+	return n;
 }
 
 struct cfg *cfg_load(const char *path, int missing_ok, char *const *overrides, int noverrides,
@@ -597,6 +703,7 @@ struct cfg *cfg_load(const char *path, int missing_ok, char *const *overrides, i
 		return NULL;
 	}
 	cfg->refs = 1;
+	cfg->file_params = -1;
 	for (size_t i = 0; i < CFG_NPARAMS; i++) {
 		if (cfg_set(cfg, &cfg_table[i], cfg_table[i].def, why, sizeof(why)) < 0)
 			goto bad_default;
@@ -641,13 +748,21 @@ struct cfg *cfg_load(const char *path, int missing_ok, char *const *overrides, i
 		if ((cfg->myhostname = strdup(host)) == NULL)
 			goto fail;
 	}
+	/* It goes into every greeting and reply: a host name, and one that fits. */
+	if (strlen(cfg->myhostname) > CFG_HOSTNAME_MAX) {
+		snprintf(err, errsz, "myhostname: '%.40s...' is %zu bytes long (at most %d)",
+			 cfg->myhostname, strlen(cfg->myhostname), CFG_HOSTNAME_MAX);
+		goto fail;
+	}
 	for (const char *c = cfg->myhostname; *c; c++) {
 		if (!isgraph((unsigned char)*c)) {
-			snprintf(err, errsz, "myhostname: '%s' is not a host name",
+			snprintf(err, errsz, "myhostname: '%.64s' is not a host name",
 				 cfg->myhostname);
 			goto fail;
 		}
 	}
+	if (cfg_check_loops(cfg, err, errsz) < 0)
+		goto fail;
 	return cfg;
 
 bad_default:

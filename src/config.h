@@ -52,6 +52,7 @@ struct cfg_service {
  */
 struct cfg {
 	int refs;
+	int file_params; /* parameters the file set (0: empty); -1: no file read */
 	char *myhostname;
 	struct netaddr smtp_listen[CFG_MAX_LISTEN];
 	int smtp_listen_n;
@@ -147,10 +148,22 @@ struct cfg {
  * at path (skipped when path is NULL, or when it does not exist and
  * missing_ok is set), then the "name=value" overrides. Returns a new
  * configuration with one reference, or NULL with "FILE:LINE: message" (or
- * "-o name=value: message") in err.
+ * "-o name=value: message") in err. Besides each value, the whole is
+ * checked: myhostname at most CFG_HOSTNAME_MAX bytes of printable ASCII,
+ * and no backend that is one of mxguard's own listeners.
  */
 struct cfg *cfg_load(const char *path, int missing_ok, char *const *overrides, int noverrides,
 		     char *err, size_t errsz);
+
+/* The longest myhostname: a DNS name in text form (RFC 1035 2.3.4). */
+#define CFG_HOSTNAME_MAX 253
+
+/*
+ * cfg_warnings - call warn() once for each setting that is valid but
+ * dangerous (backend_protocol = none: the backend sees mxguard's address,
+ * which Postfix's default mynetworks trusts). Returns how many.
+ */
+int cfg_warnings(const struct cfg *cfg, void (*warn)(const char *text));
 
 /* cfg_print - the effective configuration, one "name = value" per parameter. */
 void cfg_print(const struct cfg *cfg, FILE *fp);

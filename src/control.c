@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -61,6 +62,9 @@ struct control {
 	int fd;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct evconnlistener *evl;
+	struct event *retry; /* re-enables evl a second after an accept error */
+	time_t warned;	     /* last accept warning logged */
+	unsigned long quiet; /* accept errors not logged since then */
 	int (*reload)(struct mxg *, char *, size_t);   /* control_set_reload */
 	struct control_verdict recent[CONTROL_RECENT]; /* ring, see control_note_verdict */
 	uint64_t nrecent;			       /* verdicts noted so far */
@@ -596,6 +600,72 @@ static void control_accept_cb(struct evconnlistener *evl, evutil_socket_t fd, st
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
 }
 
+static void control_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct control *ctl = arg;
+
+	if (ctl->evl != NULL)
+		evconnlistener_enable(ctl->evl);
+}
+
+/*
+ * control_error_cb - accept() failed, out of descriptors as a rule. The
+ * client stays in the queue, so accepting again at once would spin: pause
+ * a second, as the SMTP listeners do (listen.c), and log at most once a
+ * minute. Without this callback libevent warns on every turn of the loop.
+ */
+static void control_error_cb(struct evconnlistener *evl, void *arg)
+{
+	struct control *ctl = arg;
+	struct timeval tv = {1, 0};
+	time_t now = time(NULL);
+	int err = errno;
+
+	evconnlistener_disable(evl);
+	evtimer_add(ctl->retry, &tv);
+	if (ctl->warned != 0 && now - ctl->warned < 60) {
+		ctl->quiet++;
+		return;
+	}
+	errno = err;
+	log_warn_errno("control %s: accept (paused 1s; %lu more errors in the last minute)",
+		       ctl->path, ctl->quiet);
+	ctl->warned = now;
+	ctl->quiet = 0;
+}
+
+/*
+ * control_bind - bind fd to path, created 0660 and owned by uid:gid from
+ * the start. mxguard is root here and the directory belongs to run_as: a
+ * chmod or chown by path after bind would follow whatever run_as had put
+ * there meanwhile (a symlink to /etc/shadow). So nothing is done by path:
+ * the umask gives the mode, and the filesystem ids of the bind (fsuid,
+ * fsgid) give the owner, as if run_as had bound it.
+ */
+static int control_bind(int fd, const struct sockaddr_un *sun, uid_t uid, gid_t gid)
+{
+	int as_root = geteuid() == 0, rc, saved;
+	mode_t mask = umask(0117);
+	uid_t ofsuid = 0;
+	gid_t ofsgid = 0;
+
+	if (as_root) {
+		ofsgid = (gid_t)setfsgid(gid);
+		ofsuid = (uid_t)setfsuid(uid);
+	}
+	/* A stale socket from an earlier run; unlink does not follow a symlink. */
+	unlink(sun->sun_path);
+	rc = bind(fd, (const struct sockaddr *)sun, sizeof(*sun));
+	saved = errno;
+	if (as_root) {
+		setfsuid(ofsuid);
+		setfsgid(ofsgid);
+	}
+	umask(mask);
+	errno = saved;
+	return rc;
+}
+
 struct control *control_open(struct mxg *mxg, uid_t uid, gid_t gid, char *err, size_t errsz)
 {
 	struct control *ctl = calloc(1, sizeof(*ctl));
@@ -623,9 +693,7 @@ struct control *control_open(struct mxg *mxg, uid_t uid, gid_t gid, char *err, s
 		free(ctl);
 		return NULL;
 	}
-	unlink(path);
-	if (bind(ctl->fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || listen(ctl->fd, 16) < 0 ||
-	    chmod(path, 0660) < 0 || chown(path, uid, gid) < 0) {
+	if (control_bind(ctl->fd, &sun, uid, gid) < 0 || listen(ctl->fd, 16) < 0) {
 		snprintf(err, errsz, "control_socket %s: %s", path, strerror(errno));
 		close(ctl->fd);
 		free(ctl);
@@ -643,7 +711,11 @@ int control_start(struct control *ctl)
 {
 	ctl->evl = evconnlistener_new(ctl->mxg->base, control_accept_cb, ctl,
 				      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, ctl->fd);
-	return ctl->evl != NULL ? 0 : -1;
+	ctl->retry = evtimer_new(ctl->mxg->base, control_retry_cb, ctl);
+	if (ctl->evl == NULL || ctl->retry == NULL)
+		return -1;
+	evconnlistener_set_error_cb(ctl->evl, control_error_cb);
+	return 0;
 }
 
 void control_close(struct control **ctlp)
@@ -657,6 +729,8 @@ void control_close(struct control **ctlp)
 		evconnlistener_free(ctl->evl);
 	else
 		close(ctl->fd);
+	if (ctl->retry != NULL)
+		event_free(ctl->retry);
 	unlink(ctl->path);
 	free(ctl);
 }

@@ -222,6 +222,35 @@ static size_t grey_helo(const struct conn *c, const char **helo)
 
 /* ---- logging ----------------------------------------------------------- */
 
+/*
+ * grey_field - log_escape(), and white space and angle brackets as \xNN
+ * too: a field is one word, so that a client's "MAIL FROM:<a verdict=clean
+ * b@x>" cannot plant a field of its own in the line, nor end from=<...>.
+ */
+static void grey_field(char *out, size_t outsz, const char *in, size_t inlen)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < inlen; i++) {
+		char one[8];
+		size_t len;
+
+		if (in[i] == ' ' || in[i] == '<' || in[i] == '>')
+			snprintf(one, sizeof(one), "\\x%02x", (unsigned char)in[i]);
+		else
+			log_escape(one, sizeof(one), in + i, 1);
+		len = strlen(one);
+		if (o + len + 4 > outsz) {
+			memcpy(out + o, "...", 3);
+			o += 3;
+			break;
+		}
+		memcpy(out + o, one, len);
+		o += len;
+	}
+	out[o] = '\0';
+}
+
 /* grey_log - "what client=... name=... helo=... from=<...> to=<...> extra". */
 static void grey_log(const struct conn *c, const char *what, const char *extra)
 {
@@ -230,14 +259,14 @@ static void grey_log(const struct conn *c, const char *what, const char *extra)
 	size_t n;
 
 	netaddr_ip((const struct sockaddr *)&c->client.ss, ip, sizeof(ip));
-	log_escape(name, sizeof(name), c->name ? c->name : "unknown",
+	grey_field(name, sizeof(name), c->name ? c->name : "unknown",
 		   strlen(c->name ? c->name : "unknown"));
 	n = grey_helo(c, &s);
-	log_escape(helo, sizeof(helo), s, n);
+	log_escape(helo, sizeof(helo), s, n); /* quoted: '"' is escaped */
 	n = grey_angle(c->mail, &s);
-	log_escape(from, sizeof(from), s, n);
+	grey_field(from, sizeof(from), s, n);
 	n = c->pending_verb == SMTP_RCPT ? grey_angle(c->pending, &s) : 0;
-	log_escape(to, sizeof(to), n ? s : "", n);
+	grey_field(to, sizeof(to), n ? s : "", n);
 	log_info("%s client=%s name=%s helo=\"%s\" from=<%s> to=<%s>%s%s", what, ip, name, helo,
 		 from, to, extra ? " " : "", extra ? extra : "");
 }
@@ -1016,11 +1045,16 @@ static struct rules *grey_rules(const char *value, int rcpt, char *err, size_t e
 
 static int grey_white_load_cb(const char *key, const struct store_rec *rec, void *arg)
 {
-	char err[256];
+	char err[256], esc[128], eerr[300];
 
-	/* An entry that no longer parses is skipped, not fatal: say so. */
+	/*
+	 * An entry that no longer parses is skipped, not fatal: say so, escaped
+	 * (anybody with access to a shared store can write it).
+	 */
 	if (rules_white_add(arg, key, err, sizeof(err)) < 0)
-		log_warn("store: white entry '%s' ignored: %s", key, err);
+		log_warn("store: white entry \"%s\" ignored: %s",
+			 log_escape(esc, sizeof(esc), key, strlen(key)),
+			 log_escape(eerr, sizeof(eerr), err, strlen(err)));
 	return 0;
 }
 

@@ -69,6 +69,16 @@ static void mxg_note_fixed(const char *name)
 	log_warn("reload: %s changed; it takes effect only after a restart", name);
 }
 
+static void mxg_check_warn(const char *text)
+{
+	fprintf(stderr, "mxguard: warning: %s\n", text);
+}
+
+static void mxg_log_warn(const char *text)
+{
+	log_warn("%s", text);
+}
+
 int mxg_reload(struct mxg *mxg, char *err, size_t errsz)
 {
 	struct cfg *fresh = cfg_load(mxg->cfg_path, mxg->cfg_missing_ok, mxg->overrides,
@@ -76,6 +86,19 @@ int mxg_reload(struct mxg *mxg, char *err, size_t errsz)
 
 	if (fresh == NULL) {
 		log_warn("reload failed, keeping the running configuration: %s", err);
+		return -1;
+	}
+	/*
+	 * A file caught while an editor or a deployment rewrites it is often
+	 * empty: read as such it would silently bring back every default (the
+	 * backend, myhostname, the lists). Nobody means that by a reload.
+	 */
+	if (fresh->file_params == 0 || (fresh->file_params < 0 && mxg->cfg->file_params >= 0)) {
+		snprintf(err, errsz, "%s %s", mxg->cfg_path,
+			 fresh->file_params == 0 ? "sets no parameter (empty or truncated?)"
+						 : "has gone");
+		log_warn("reload refused, keeping the running configuration: %s", err);
+		cfg_unref(&fresh);
 		return -1;
 	}
 	/* Prepared first: the engine commits to fresh when it accepts it. */
@@ -272,11 +295,13 @@ int main(int argc, char **argv)
 			cfg_unref(&mxg.cfg);
 			return 1;
 		}
+		cfg_warnings(mxg.cfg, mxg_check_warn);
 		cfg_print(mxg.cfg, stdout);
 		cfg_unref(&mxg.cfg);
 		return 0;
 	}
 	log_init("mxguard", (enum log_target)mxg.cfg->log_target);
+	cfg_warnings(mxg.cfg, mxg_log_warn);
 	signal(SIGPIPE, SIG_IGN);
 
 	if (mxg.cfg->run_as[0] != '\0') {

@@ -229,20 +229,23 @@ static int rules_regexp_line(struct entry *e, char *s, int need_action, char *wh
 static int rules_cidr(struct entry *e, const char *s, int partial_ok, char *why, size_t whysz)
 {
 	char buf[INET6_ADDRSTRLEN + 8], *slash;
+	size_t len = strlen(s);
 	long bits = -1;
 
-	if (strlen(s) >= sizeof(buf)) {
+	/* Room for the longest address, "/128", and the ".0.0" a postgrey prefix gains. */
+	if (len >= sizeof(buf)) {
 		snprintf(why, whysz, "address too long");
 		return -1;
 	}
-	strcpy(buf, s);
+	memcpy(buf, s, len + 1);
 	if ((slash = strchr(buf, '/')) != NULL) {
-		char *end;
+		char *end = slash + 1;
 
 		*slash = '\0';
-		bits = strtol(slash + 1, &end, 10);
-		if (*end || end == slash + 1) {
-			snprintf(why, whysz, "bad prefix length in '%s'", s);
+		/* Digits only: strtol would take "-1" (no prefix at all) or " 8". */
+		bits = isdigit((unsigned char)slash[1]) ? strtol(slash + 1, &end, 10) : -1;
+		if (bits < 0 || *end || end == slash + 1) {
+			snprintf(why, whysz, "bad prefix length in '%.60s'", s);
 			return -1;
 		}
 	}
@@ -251,13 +254,13 @@ static int rules_cidr(struct entry *e, const char *s, int partial_ok, char *why,
 	if (strchr(buf, ':')) {
 		e->family = AF_INET6;
 		if (inet_pton(AF_INET6, buf, e->net) != 1) {
-			snprintf(why, whysz, "bad IPv6 address '%s'", s);
+			snprintf(why, whysz, "bad IPv6 address '%.60s'", s);
 			return -1;
 		}
 		if (bits < 0)
 			bits = 128;
 		if (bits > 128) {
-			snprintf(why, whysz, "prefix length over 128 in '%s'", s);
+			snprintf(why, whysz, "prefix length over 128 in '%.60s'", s);
 			return -1;
 		}
 	} else {
@@ -268,17 +271,27 @@ static int rules_cidr(struct entry *e, const char *s, int partial_ok, char *why,
 		e->family = AF_INET;
 		if (partial_ok && bits < 0 && (dots == 1 || dots == 2)) {
 			/* postgrey: "192.0.2" is 192.0.2.0/24, "192.0" is /16. */
-			strcat(buf, dots == 2 ? ".0" : ".0.0");
+			const char *tail = dots == 2 ? ".0" : ".0.0";
+
+			/*
+			 * Checked, not assumed: "1." and 51 digits fits buf but not
+			 * with the tail, and no IPv4 prefix is longer than 11 bytes.
+			 */
+			if (len + strlen(tail) >= sizeof(buf) || len > 11) {
+				snprintf(why, whysz, "bad IPv4 address '%.60s'", s);
+				return -1;
+			}
+			memcpy(buf + len, tail, strlen(tail) + 1);
 			bits = dots == 2 ? 24 : 16;
 		}
 		if (inet_pton(AF_INET, buf, e->net) != 1) {
-			snprintf(why, whysz, "bad IPv4 address '%s'", s);
+			snprintf(why, whysz, "bad IPv4 address '%.60s'", s);
 			return -1;
 		}
 		if (bits < 0)
 			bits = 32;
 		if (bits > 32) {
-			snprintf(why, whysz, "prefix length over 32 in '%s'", s);
+			snprintf(why, whysz, "prefix length over 32 in '%.60s'", s);
 			return -1;
 		}
 	}
@@ -286,7 +299,8 @@ static int rules_cidr(struct entry *e, const char *s, int partial_ok, char *why,
 	/* Host bits must be zero, as Postfix requires: a typo otherwise hides. */
 	for (int i = e->bits; i < (e->family == AF_INET ? 32 : 128); i++) {
 		if (e->net[i / 8] & (0x80 >> (i % 8))) {
-			snprintf(why, whysz, "'%s' has host bits set (network is not aligned)", s);
+			snprintf(why, whysz, "'%.60s' has host bits set (network is not aligned)",
+				 s);
 			return -1;
 		}
 	}
@@ -387,7 +401,7 @@ static int rules_parse_line(const struct list *l, struct entry *e, char *line, c
 		for (sp = line; *sp && !isspace((unsigned char)*sp); sp++)
 			;
 		if (*sp == '\0') {
-			snprintf(why, whysz, "missing action after '%s'", line);
+			snprintf(why, whysz, "missing action after '%.60s'", line);
 			return -1;
 		}
 		*sp++ = '\0';
@@ -646,6 +660,7 @@ int rules_white_add(struct rules *r, const char *entry, char *err, size_t errsz)
 	}
 	/* Operator entries carry their own text (the key) instead of a line. */
 	if (e.text == NULL && (e.text = strdup(entry)) == NULL) {
+		rules_entry_free(&e);
 		snprintf(err, errsz, "out of memory");
 		return -1;
 	}

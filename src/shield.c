@@ -552,6 +552,11 @@ void shield_refuse(struct mxg *mxg, struct listener *lst, int fd, const struct s
 		 * under a flood a lingering refusal would hold the very
 		 * descriptors the shield protects.
 		 */
+		if (n < 0)
+			n = 0;
+		/* snprintf returns the length it wanted: never send past reply. */
+		if ((size_t)n >= sizeof(reply))
+			n = (int)sizeof(reply) - 1;
 		(void)send(fd, reply, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
 	} else if (cfg->services[lst->svc].refuse == REFUSE_RST) {
 		struct linger lg = {1, 0};
@@ -912,8 +917,20 @@ static int shield_restore_cb(const char *key, const struct store_rec *rec, void 
 	struct ipkey k;
 	int64_t now = time(NULL);
 
-	if (shield_parse_addr(key, &k) < 0 || rec->count == 0)
+	/*
+	 * The store is writable by others (a shared Redis): a block must name an
+	 * address and last no longer than block_time_max from now, else one
+	 * planted record would block an address for good.
+	 */
+	if (shield_parse_addr(key, &k) < 0 || rec->count == 0 ||
+	    rec->last > now + (int64_t)sh->mxg->cfg->block_time_max + 60) {
+		char esc[80];
+
+		log_warn("blocks: bad record in the store skipped: key=\"%s\" level=%u until=%lld",
+			 log_escape(esc, sizeof(esc), key, strlen(key)), (unsigned)rec->count,
+			 (long long)rec->last);
 		return 0;
+	}
 	block_set(sh->blocks, &k, &bi);
 	shield_fw(sh, &k, rec->last, now);
 	return 0;

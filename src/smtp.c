@@ -83,6 +83,8 @@ static int smtp_ehlo(struct conn *c, const struct smtpcmd *cmd, const char *line
 	if (!c->esmtp)
 		return conn_printf(c, "250 %s\r\n", c->cfg->myhostname);
 	o = (size_t)snprintf(buf, sizeof(buf), "250-%s\r\n", c->cfg->myhostname);
+	if (o >= sizeof(buf)) /* the length it wanted: config.c bounds myhostname */
+		o = sizeof(buf) - 1;
 	/* caps: "KEYWORD params\n" lines; the last one gets "250 ". */
 	while (*caps && o < sizeof(buf)) {
 		const char *nl = strchr(caps, '\n');

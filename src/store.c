@@ -3,11 +3,18 @@
  * dispatcher that hands every call to the backend chosen by the store
  * parameter: the embedded LMDB file (store_lmdb.c) or Redis shared by
  * several MX hosts (store_redis.c), through an ops table (store_ops.h).
+ *
+ * Records read back in bulk (store_list: the white entries and blocks
+ * restored at start, the control socket's listings) come from a file or
+ * a Redis that anybody with access to it can write: each is checked here
+ * before a caller sees it, and a bad one is logged (escaped) and skipped.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "store.h"
 #include "store_ops.h"
 
@@ -92,9 +99,50 @@ int store_del(struct store *s, enum store_kind kind, const char *key)
 	return s->ops->del(s->b, kind, key);
 }
 
+int store_rec_valid(const struct store_rec *rec)
+{
+	/* Times are unix seconds after 1970 and before the year 10000. */
+	const int64_t tmax = INT64_C(253402300800);
+
+	return rec->first >= 0 && rec->first < tmax && rec->last >= 0 && rec->last < tmax &&
+	       rec->expires > 0;
+}
+
+struct store_check {
+	enum store_kind kind;
+	store_list_fn fn;
+	void *arg;
+	int skipped;
+};
+
+/* store_check_cb - pass a valid record on; log and skip any other. */
+static int store_check_cb(const char *key, const struct store_rec *rec, void *arg)
+{
+	struct store_check *c = arg;
+	char esc[160];
+
+	if (store_key_valid(key) && store_rec_valid(rec))
+		return c->fn(key, rec, c->arg);
+	c->skipped++;
+	/* A planted store can hold any number of them: a line each for the first few. */
+	if (c->skipped <= 10)
+		log_warn("store: bad %s record skipped: key=\"%s\" first=%lld last=%lld "
+			 "expires=%lld",
+			 store_kind_name(c->kind),
+			 log_escape(esc, sizeof(esc), key, strnlen(key, STORE_KEY_MAX + 1)),
+			 (long long)rec->first, (long long)rec->last, (long long)rec->expires);
+	return 0;
+}
+
 int store_list(struct store *s, enum store_kind kind, store_list_fn fn, void *arg)
 {
-	return s->ops->list(s->b, kind, fn, arg);
+	struct store_check c = {kind, fn, arg, 0};
+	int n = s->ops->list(s->b, kind, store_check_cb, &c);
+
+	if (c.skipped > 10)
+		log_warn("store: %d bad %s records skipped in all", c.skipped,
+			 store_kind_name(kind));
+	return n < 0 ? n : n - c.skipped;
 }
 
 long store_count(struct store *s, enum store_kind kind)

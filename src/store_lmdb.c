@@ -420,7 +420,7 @@ static int lmdb_del(void *b, enum store_kind kind, const char *key)
 static int lmdb_list(void *b, enum store_kind kind, store_list_fn fn, void *arg)
 {
 	struct lmdb *s = b;
-	char key[STORE_KEY_MAX + 1];
+	char key[STORE_LIST_KEYSZ];
 	int64_t now = time(NULL);
 	struct store_rec rec;
 	MDB_cursor *cur;
@@ -438,10 +438,16 @@ static int lmdb_list(void *b, enum store_kind kind, store_list_fn fn, void *arg)
 	}
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (k.mv_size > STORE_KEY_MAX || !rec_live(&v, &rec, now))
+		size_t len = k.mv_size < sizeof(key) - 1 ? k.mv_size : sizeof(key) - 1;
+
+		if (!rec_live(&v, &rec, now))
 			continue;
-		memcpy(key, k.mv_data, k.mv_size);
-		key[k.mv_size] = '\0';
+		/* Bad keys reach store.c's check, which names them (see store_ops.h). */
+		memcpy(key, k.mv_data, len);
+		key[len] = '\0';
+		for (size_t i = 0; i < len; i++)
+			if (key[i] == '\0')
+				key[i] = 0x7f;
 		n++;
 		if (fn(key, &rec, arg) != 0)
 			break;

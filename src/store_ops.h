@@ -37,6 +37,17 @@ struct store_ops {
 /* store_key_valid - 1 for 1 to STORE_KEY_MAX bytes without control characters. */
 int store_key_valid(const char *key);
 
+/* store_rec_valid - 1 if rec's times are plausible (see store.c). */
+int store_rec_valid(const struct store_rec *rec);
+
+/*
+ * A backend's list() passes every record it can decode, keys included
+ * that store_key_valid() refuses: store.c logs and skips those. A key
+ * longer than STORE_KEY_MAX is passed as its first STORE_KEY_MAX + 1
+ * bytes, and a NUL byte inside a key as 0x7f, so that the check sees them.
+ */
+#define STORE_LIST_KEYSZ (STORE_KEY_MAX + 2)
+
 /* The embedded backend (store_lmdb.c). */
 extern const struct store_ops store_lmdb_ops;
 void *store_lmdb_open(struct event_base *base, const char *state_dir, char *err, size_t errsz);

@@ -748,8 +748,13 @@ static long list_remote(struct rstore *r, enum store_kind kind, struct litem **i
 			if ((argv = calloc(nk + 1, sizeof(*argv))) == NULL)
 				goto fail;
 			argv[0] = "MGET";
-			for (size_t i = 0; i < nk; i++)
+			for (size_t i = 0; i < nk; i++) {
+				if (rep->element[1]->element[i]->type != REDIS_REPLY_STRING) {
+					free(argv);
+					goto fail;
+				}
 				argv[i + 1] = rep->element[1]->element[i]->str;
+			}
 			vals = redisCommandArgv(c, (int)nk + 1, argv, NULL);
 			free(argv);
 			if (vals == NULL || vals->type != REDIS_REPLY_ARRAY || vals->elements != nk)
@@ -771,8 +776,19 @@ static long list_remote(struct rstore *r, enum store_kind kind, struct litem **i
 						goto fail;
 					v = nv;
 				}
-				if ((v[n].key = strdup(k->str + prefix)) == NULL)
+				/* Bad keys reach store.c's check, which names them (see
+				 * store_ops.h). */
+				size_t klen = k->len - prefix < STORE_LIST_KEYSZ - 1
+						  ? k->len - prefix
+						  : STORE_LIST_KEYSZ - 1;
+
+				if ((v[n].key = malloc(klen + 1)) == NULL)
 					goto fail;
+				memcpy(v[n].key, k->str + prefix, klen);
+				v[n].key[klen] = '\0';
+				for (size_t j = 0; j < klen; j++)
+					if (v[n].key[j] == '\0')
+						v[n].key[j] = 0x7f;
 				v[n++].rec = rec;
 			}
 			freeReplyObject(vals);
