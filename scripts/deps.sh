@@ -14,7 +14,7 @@ PKGS="
   clang libclang-rt-14-dev libfuzzer-14-dev
   postfix swaks openssl pflogsumm
   python3 python3-pytest
-  iproute2 procps netcat-openbsd
+  iproute2 procps netcat-openbsd strace
 "
 
 missing=""
