@@ -487,3 +487,59 @@ def test_relay_memory_is_bounded_across_connections(mxguard, stuck_backend):
     assert 1048576 <= peak <= 1048576 + 8 * 2 * (64 + 16) * 1024, peak
     assert pauses > 0
     assert mx.alive()
+
+
+def test_real_postfix_pipelining_40_recipients_from_a_suspect(mxguard, postfix, postfix_sender):
+    """A real Postfix smtp(8) pipelines MAIL, 40 RCPT and DATA (RFC 2920)
+    from a dynamic-looking address: it waits the tarpit out and its first
+    attempt delivers to every recipient (before: the batch overflowed the
+    1 KiB input buffer, the rest arrived during the hold and counted as
+    talking out of turn: `tarpit drop after=0.0s`, RST, deferred)."""
+    mx = engine(mxguard, postfix, tarpit_delay="4s")
+    snd = postfix_sender(mx.port, SUSPECT, helo_name="r90-12.dyn.example.test")
+    mid = new_message_id("pf-pipelined-40")
+    rcpts = ["list%02d@example.test" % i for i in range(40)]
+    msg = ("From: <news@client.test>\nTo: <undisclosed@example.test>\nSubject: 40\n"
+           "Message-ID: %s\nDate: Thu, 01 Jan 2026 00:00:00 +0000\n\nid %s\n"
+           % (mid, mid)).encode()
+    snd.send(msg, sender="news@client.test", rcpts=rcpts)
+    qid = snd.queue_id_for(mid)
+
+    def all_sent():
+        d = snd.deliveries(qid)
+        return d if sum(1 for s, _ in d if s == "sent") >= 40 else None
+    lines = wait_until(all_sent, 60, interval=0.2, what="40 recipients sent")
+    assert [s for s, _ in lines] == ["sent"] * 40, lines
+    mx.wait_for_log(r"tarpit survived client=127\.10\.0\.8 ")
+    log = mx.log()
+    assert "tarpit drop client=127.10.0.8" not in log, log[-3000:]
+    wait_until(lambda: len(postfix.messages_by_id().get(mid, [])) >= 40, 30,
+               what="40 deliveries at the backend")
+
+
+def test_clients_own_xclient_never_reaches_the_backend_as_ours(mxguard, postfix):
+    """A client's XCLIENT in the dialogue is answered 502 by mxguard and is
+    never replayed; pipelined behind RCPT it reaches Postfix as the
+    client's own command, which Postfix refuses (its authorization is
+    checked against the client mxguard named, not mxguard itself). The
+    message keeps the real client address."""
+    mx = mxguard(backend=postfix.backend_for("xclient"), backend_protocol="xclient",
+                 default_action="inspect")
+    mid = new_message_id("xclient-spoof")
+    with RawSMTP(mx.port, timeout=15) as c:
+        assert c.read_reply().code == 220
+        assert c.cmd("EHLO spoof.client.test").code == 250
+        assert c.cmd("XCLIENT ADDR=192.0.2.1 NAME=trusted.example").code == 502
+        assert c.cmd("MAIL FROM:<spoof@client.test>").code == 250
+        c.send("RCPT TO:<user@example.test>\r\nXCLIENT ADDR=192.0.2.2\r\n")
+        assert c.read_reply().code == 250
+        r = c.read_reply()
+        assert r.code in (503, 550), r       # refused inside the transaction
+        assert c.cmd("DATA").code == 354
+        c.send_message_data(make_message(mid))
+        assert c.read_reply().code == 250
+        r = c.cmd("XCLIENT ADDR=192.0.2.3")
+        assert r.code == 550, r              # and outside it: not authorized
+        assert c.cmd("QUIT").code == 221
+    _, _, addr = postfix.smtpd_client_for(mid)
+    assert addr == c.source_ip, addr
