@@ -81,6 +81,8 @@ static const struct cfg_param cfg_table[] = {
 	/* RFC 5321 gives a client 5 minutes for a RCPT reply: stay well below. */
 	{"tarpit_delay", T_TIME, "125s", 1, 280, NULL, F(tarpit_delay), 1},
 	{"greylist_delay", T_TIME, "30m", 0, DAY, NULL, F(greylist_delay), 1},
+	/* postscreen's pregreet test for suspects; 0: off (it delays their mail). */
+	{"greet_wait", T_TIME, "0", 0, 60, NULL, F(greet_wait), 1},
 	{"greylist_retries", T_INT, "2", 0, 100, NULL, F(greylist_retries), 1},
 	{"greylist_retry_window", T_TIME, "2d", 60, 30 * DAY, NULL, F(greylist_retry_window), 1},
 	{"greylist_max_age", T_TIME, "35d", 60, 365 * DAY, NULL, F(greylist_max_age), 1},

@@ -79,6 +79,7 @@ struct cfg {
 	int mode;		   /* enum engine_mode */
 	int tarpit_delay;	   /* seconds */
 	int greylist_delay;
+	int greet_wait;		   /* seconds a suspect's final 220 is held; 0: off */
 	int greylist_retries;
 	int greylist_retry_window;
 	int greylist_max_age;

@@ -408,7 +408,9 @@ void conn_shutdown_all(struct mxg *mxg)
 	for (c = mxg->conns; c != NULL; c = next) {
 		next = c->next;
 		/* Held clients too: their reply would come after the deadline. */
-		if ((c->stage == STAGE_DIALOGUE || c->stage == STAGE_TARPIT) && !c->closing) {
+		if ((c->stage == STAGE_DIALOGUE || c->stage == STAGE_TARPIT ||
+		     c->stage == STAGE_GREET) &&
+		    !c->closing) {
 			char reply[300];
 
 			snprintf(reply, sizeof(reply),

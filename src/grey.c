@@ -944,6 +944,46 @@ static void grey_dns_cb(enum dns_status st, const char *name, void *arg)
 		c->dns_state = st == DNS_FAIL ? GDNS_FAILED : GDNS_UNKNOWN;
 	if (c->deciding && c->step == STEP_DNS && grey_ready(c))
 		grey_classify(c);
+	else if (c->stage == STAGE_GREET)
+		smtp_greet_settled(c);
+}
+
+int grey_greet_suspect(const struct conn *c)
+{
+	const struct engine *e = grey_engine(c);
+	const struct sockaddr *sa = (const struct sockaddr *)&c->client.ss;
+	struct classification cl;
+
+	if (c->dns_state == GDNS_PENDING)
+		return -1;
+	if (e == NULL || c->cfg->mode == MODE_WARN)
+		return 0;
+	if (c->dns_state == GDNS_FAILED && c->cfg->dns_failure_action != DNSFAIL_SUSPECT)
+		return 0;
+	/* A list that decides (white or black) settles it at RCPT anyway. */
+	if (rules_lists(e->rules, c->name, sa, &cl))
+		return 0;
+	return c->attack_suspect || rules_s25r(e->rules, c->name) >= 0;
+}
+
+void grey_pregreet_drop(struct conn *c, double held_s)
+{
+	struct engine *e = grey_engine(c);
+	char extra[64], key[GREY_KEY_MAX];
+	struct store_rec r;
+	time_t t = time(NULL);
+
+	snprintf(extra, sizeof(extra), "after=%.1fs", held_s);
+	grey_log(c, "pregreet drop", extra);
+	if (e == NULL)
+		return;
+	/* The record a tarpit drop writes: the client's next visit is greylisted. */
+	r.first = r.last = t;
+	r.count = 1;
+	r.expires = t + c->cfg->greylist_retry_window;
+	grey_client_key(c, key, sizeof(key));
+	if (store_put(e->store, STORE_TARPIT, key, &r) < 0)
+		e->store_errors++;
 }
 
 void grey_connect(struct conn *c)

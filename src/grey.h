@@ -62,6 +62,22 @@ void grey_connect(struct conn *c);
  */
 void grey_decide(struct conn *c);
 
+/*
+ * grey_greet_suspect - should c's final greeting line be held (greet_wait)?
+ * -1 while its verified name is still being looked up; 1 when the name is
+ * unverified or S25R-dynamic (or c is an attack suspect) and no client list
+ * decided on it; 0 otherwise, and always in mode warn. When the lookup
+ * settles while c->stage is STAGE_GREET, smtp_greet_settled(c) is called.
+ */
+int grey_greet_suspect(const struct conn *c);
+
+/*
+ * grey_pregreet_drop - c talked before the final greeting: log it and write
+ * a tarpit record for its client key, as a tarpit drop does, so that its
+ * retry is greylisted. held_s is the time it was held, for the log.
+ */
+void grey_pregreet_drop(struct conn *c, double held_s);
+
 /* grey_tarpit_done - the hold ended: survived (hand off) or dropped. */
 void grey_tarpit_done(struct conn *c, int survived);
 

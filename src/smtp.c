@@ -7,6 +7,17 @@
  * backend (handoff.c), which replays the recorded commands and answers the
  * pending one. Verbs follow OpenSMTPD's split: a check, then the action.
  *
+ * The pregreet test (greet_wait, postscreen's): the greeting's first line
+ * "220-" went out at accept; the final "220 " line is held while the
+ * client's name is looked up, and for a suspect (unverified or S25R-dynamic
+ * name) until greet_wait has passed since the start. A real MTA waits for
+ * the last line of a greeting (RFC 5321 4.3.1, 4.5.3.2.1); many bots talk
+ * as soon as they see a 220. Talking early gets what postscreen's "drop"
+ * action gives, with a 4xx as mxguard never answers 5xx of its own: 421 and
+ * close, after a tarpit record (its retry is greylisted). A dummy dialogue
+ * up to RCPT (postscreen's "enforce") would only log the triplet of a
+ * client already known to break the protocol.
+ *
  * Every byte here comes from the network. Lines are bounded (2048 bytes,
  * 12288 for AUTH: what the MTA behind accepts), the input buffer exists only
  * while a partial line waits and grows only as far as a line needs, errors
@@ -23,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 
 #include <event2/event.h>
 
@@ -31,6 +43,7 @@
 #include "handoff.h"
 #include "log.h"
 #include "mxguard.h"
+#include "netaddr.h"
 #include "probe.h"
 #include "smtp.h"
 #include "smtpcmd.h"
@@ -432,18 +445,116 @@ void smtp_decided(struct conn *c, int outcome, const char *reply)
 	}
 }
 
-void smtp_start(struct conn *c)
+/* smtp_greet - send the greeting's final line and start the dialogue. */
+static void smtp_greet(struct conn *c)
 {
 	c->stage = STAGE_DIALOGUE;
-	/* The verified name is looked up while the client reads the greeting. */
-	grey_connect(c);
-	if (conn_printf(c, "220 %s ESMTP mxguard\r\n", c->cfg->myhostname) < 0)
-		return;
-	c->ev = event_new(c->mxg->base, c->fd, EV_READ | EV_PERSIST, smtp_read_cb, c);
+	if (c->ev != NULL) {
+		event_del(c->ev);
+		event_assign(c->ev, c->mxg->base, c->fd, EV_READ | EV_PERSIST, smtp_read_cb, c);
+	} else {
+		c->ev = event_new(c->mxg->base, c->fd, EV_READ | EV_PERSIST, smtp_read_cb, c);
+	}
 	if (c->ev == NULL) {
 		conn_close(c, END_CLIENT_ERROR);
 		return;
 	}
+	if (conn_printf(c, "220 %s ESMTP mxguard\r\n", c->cfg->myhostname) < 0)
+		return;
 	if (c->outlen == 0)
 		conn_read_resume(c);
+}
+
+/* smtp_greet_held - seconds since accept (the "220-" line went out then). */
+static double smtp_greet_held(const struct conn *c)
+{
+	struct timeval now, d;
+
+	gettimeofday(&now, NULL);
+	timersub(&now, &c->start, &d);
+	return d.tv_sec < 0 ? 0.0 : (double)d.tv_sec + (double)d.tv_usec / 1e6;
+}
+
+/* smtp_pregreet_drop - c talked before the final greeting line: a bot. */
+static void smtp_pregreet_drop(struct conn *c)
+{
+	char reply[300];
+
+	grey_pregreet_drop(c, smtp_greet_held(c));
+	snprintf(reply, sizeof(reply),
+		 "421 4.7.0 %s Error: command before the greeting, try again later\r\n",
+		 c->cfg->myhostname);
+	conn_finish(c, reply, END_TARPIT_DROP);
+}
+
+/*
+ * smtp_greet_cb - the final greeting line is held: greet_wait is over (the
+ * client waited: greet it), or the socket moved before it (a bot that
+ * talked, or a client that left).
+ */
+static void smtp_greet_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	char b;
+	ssize_t n;
+
+	if (what & EV_TIMEOUT) {
+		char ip[NETADDR_STRLEN];
+
+		netaddr_ip((const struct sockaddr *)&c->client.ss, ip, sizeof(ip));
+		log_info("pregreet pass client=%s after=%.1fs", ip, smtp_greet_held(c));
+		smtp_greet(c);
+		return;
+	}
+	/* Peek only: conn_finish drains what the client sent. */
+	n = recv(fd, &b, 1, MSG_PEEK);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		conn_close(c, n == 0 ? END_CLIENT_EOF : END_CLIENT_ERROR);
+		return;
+	}
+	if (grey_greet_suspect(c) < 0) {
+		/*
+		 * The record is keyed by the verified name (greylist_key): wait
+		 * for it, reading nothing more; a read event no longer pending
+		 * tells smtp_greet_settled that the client talked. The lookup
+		 * ends within its own timeout.
+		 */
+		event_del(c->ev);
+		return;
+	}
+	smtp_pregreet_drop(c);
+}
+
+void smtp_greet_settled(struct conn *c)
+{
+	if (c->stage != STAGE_GREET || c->closing)
+		return;
+	if (!event_pending(c->ev, EV_READ, NULL))
+		smtp_pregreet_drop(c);
+	else if (grey_greet_suspect(c) == 0)
+		smtp_greet(c);
+}
+
+void smtp_start(struct conn *c)
+{
+	struct timeval tv = {c->cfg->greet_wait, 0};
+
+	/* The verified name is looked up while the client reads the greeting. */
+	grey_connect(c);
+	if (c->cfg->greet_wait == 0 || c->cfg->mode == MODE_WARN) {
+		smtp_greet(c);
+		return;
+	}
+	/* Hold the final line; watch the socket meanwhile (no input buffer). */
+	c->stage = STAGE_GREET;
+	c->ev = event_new(c->mxg->base, c->fd, EV_READ | EV_PERSIST, smtp_greet_cb, c);
+	if (c->ev == NULL) {
+		conn_close(c, END_CLIENT_ERROR);
+		return;
+	}
+	event_add(c->ev, &tv);
+	/* Usually the name is still on its way: then smtp_greet_settled decides. */
+	smtp_greet_settled(c);
 }

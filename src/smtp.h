@@ -7,8 +7,21 @@
 
 struct conn;
 
-/* smtp_start - finish the greeting and wait for commands. */
+/*
+ * smtp_start - finish the greeting and wait for commands. With greet_wait
+ * set, the final "220 " line is held while the client's name is looked up
+ * and, for a suspect, for greet_wait in all (postscreen's pregreet test): a
+ * client that talks before it is answered 421 and closed, and recorded like
+ * a tarpit drop.
+ */
 void smtp_start(struct conn *c);
+
+/*
+ * smtp_greet_settled - the engine knows whether c (held before its final
+ * greeting line, STAGE_GREET) is a suspect: a client that is not gets the
+ * line now; a suspect waits out greet_wait. c may be gone afterwards.
+ */
+void smtp_greet_settled(struct conn *c);
 
 /* smtp_resume - run commands already buffered (after output was flushed). */
 void smtp_resume(struct conn *c);
