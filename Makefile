@@ -72,6 +72,10 @@ install: deps all
 	install -d -m 0755 $(DESTDIR)/etc/mxguard
 	[ -e $(DESTDIR)/etc/mxguard/mxguard.conf ] || \
 		install -m 0644 etc/mxguard.conf.example $(DESTDIR)/etc/mxguard/mxguard.conf
+	install -m 0644 etc/whitelist_clients.regexp $(DESTDIR)/etc/mxguard/whitelist_clients.regexp
+	[ -e $(DESTDIR)/etc/mxguard/local_clients.regexp ] || \
+		printf '# Your own client_lists entries (Postfix regexp_table lines).\n' \
+		> $(DESTDIR)/etc/mxguard/local_clients.regexp
 	install -d -m 0750 $(DESTDIR)/var/lib/mxguard
 	install -d -m 0755 $(DESTDIR)$(UNITDIR)
 	bin=$$($(MESON) introspect $(BUILD) --installed | $(PYTHON) -c \

@@ -35,7 +35,9 @@ fi
 
 echo "run: mxguard on 127.0.0.1:2525 (try: swaks --server 127.0.0.1:2525 --to you@example.org)"
 # run_as = (empty) keeps the invoking user: fine for a trial, not for production.
-"$bin" -c /dev/null -o run_as= $extra "$@" &
+# The shipped list of the big senders' pools, as the example configuration uses it.
+lists="regexp:$(cd "$(dirname "$0")/.." && pwd)/etc/whitelist_clients.regexp"
+"$bin" -c /dev/null -o run_as= -o "client_lists=$lists" $extra "$@" &
 mx_pid=$!
 trap 'kill -TERM $mx_pid 2>/dev/null; wait $mx_pid; cleanup' INT TERM
 wait $mx_pid

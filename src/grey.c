@@ -48,6 +48,7 @@
 #include "control.h"
 #include "dns.h"
 #include "grey.h"
+#include "handoff.h"
 #include "listen.h"
 #include "log.h"
 #include "mxguard.h"
@@ -133,20 +134,31 @@ void grey_net_key(const struct sockaddr *sa, char *out, size_t outsz)
 	}
 }
 
-void grey_pool_key(const struct engine *e, const char *name, char *out, size_t outsz)
+int grey_auto_key(const struct engine *e, const struct rules *r, const char *name,
+		  const struct sockaddr *sa, char *out, size_t outsz)
 {
 	const psl_ctx_t *psl = e && e->psl ? e->psl : psl_builtin();
-	const char *reg = psl ? psl_registrable_domain(psl, name) : NULL;
-	const char *dot = strchr(name, '.');
+	const char *reg, *dot;
 
 	/*
-	 * The first label names the host (mail-by2nam10on2100, a11-22, o1);
-	 * the labels after it, down to the registrable domain, name the pool.
+	 * A pool key lets a host through on its first contact because another
+	 * host of the pool passed. That is right for a sender's farm
+	 * (mta4.out.bigsender.example retrying from mta7), wrong for strangers
+	 * who merely share a provider: dynamic (S25R) names and names directly
+	 * under their registrable domain (dhcp-12.example.net: one label says
+	 * nothing about a pool) are keyed by their network.
 	 */
-	if (dot == NULL || (reg != NULL && dot + 1 > reg))
-		snprintf(out, outsz, "%s", reg ? reg : name);
-	else
-		snprintf(out, outsz, "%s", dot + 1);
+	if (name == NULL || (r != NULL && rules_s25r(r, name) >= 0))
+		goto net;
+	reg = psl ? psl_registrable_domain(psl, name) : NULL;
+	dot = strchr(name, '.');
+	if (reg == NULL || dot == NULL || dot + 1 >= reg)
+		goto net;
+	snprintf(out, outsz, "%s", dot + 1);
+	return 1;
+net:
+	grey_net_key(sa, out, outsz);
+	return 0;
 }
 
 /* grey_client_key - the key of tarpit records and greylist triplets. */
@@ -159,7 +171,7 @@ static void grey_client_key(const struct conn *c, char *out, size_t outsz)
 	else if (c->cfg->greylist_key == KEY_NAME)
 		snprintf(out, outsz, "%s", c->name);
 	else
-		grey_pool_key(grey_engine(c), c->name, out, outsz);
+		grey_auto_key(grey_engine(c), grey_engine(c)->rules, c->name, sa, out, outsz);
 }
 
 void grey_sender_key(const char *addr, size_t len, char *out, size_t outsz)
@@ -375,6 +387,57 @@ static void grey_awl_count(struct conn *c)
 		free(u);
 }
 
+/* The first sighting of a triplet outlives the dropped connection. */
+struct sighting {
+	struct engine *e;
+	char key[3 * GREY_KEY_MAX];
+	int window;
+};
+
+static void grey_sighting_cb(int found, const struct store_rec *rec, void *arg)
+{
+	struct sighting *u = arg;
+	struct store_rec r;
+
+	(void)rec;
+	/*
+	 * A triplet already known keeps its first sighting (and a passed one
+	 * its pass): only a new one starts the clock here.
+	 */
+	if (found < 0)
+		u->e->store_errors++;
+	if (found == 0) {
+		r.first = r.last = time(NULL);
+		r.count = 0;
+		r.expires = r.first + u->window;
+		if (store_put(u->e->store, STORE_GREY, u->key, &r) < 0)
+			u->e->store_errors++;
+		else
+			log_info("greylist first key=%s", u->key);
+	}
+	free(u);
+}
+
+/*
+ * grey_first_sighting - taRgrey: the tarpitted attempt is the triplet's
+ * first sighting, so a sender that dropped and comes back after
+ * greylist_delay is on time (counted from the drop, not from the retry).
+ */
+static void grey_first_sighting(struct conn *c)
+{
+	struct sighting *u = calloc(1, sizeof(*u));
+
+	if (u == NULL)
+		return;
+	u->e = grey_engine(c);
+	u->window = c->cfg->greylist_retry_window;
+	grey_triplet(c, u->key, sizeof(u->key));
+	if (store_get(u->e->store, STORE_GREY, u->key, grey_sighting_cb, u) == NULL) {
+		u->e->store_errors++;
+		free(u);
+	}
+}
+
 static void grey_store_cb(int found, const struct store_rec *rec, void *arg);
 
 static void grey_lookup(struct conn *c, enum grey_step step, enum store_kind kind,
@@ -440,7 +503,6 @@ static void grey_greylist_result(struct conn *c, int found, const struct store_r
 		snprintf(extra, sizeof(extra), "age=%llds retries=%u", (long long)(now - r.first),
 			 r.count);
 		grey_log(c, "greylist pass", extra);
-		grey_awl_count(c);
 		grey_outcome(c, GREY_PASS, NULL);
 		return;
 	}
@@ -946,6 +1008,8 @@ static void grey_dns_cb(enum dns_status st, const char *name, void *arg)
 		grey_classify(c);
 	else if (c->stage == STAGE_GREET)
 		smtp_greet_settled(c);
+	else if (c->ho != NULL)
+		handoff_name_known(c);
 }
 
 int grey_greet_suspect(const struct conn *c)
@@ -1016,6 +1080,8 @@ void grey_tarpit_done(struct conn *c, int survived)
 	struct engine *e = grey_engine(c);
 	struct timeval now, d;
 	char extra[64], key[GREY_KEY_MAX];
+	struct store_rec r;
+	time_t t;
 	long ms;
 
 	gettimeofday(&now, NULL);
@@ -1031,22 +1097,58 @@ void grey_tarpit_done(struct conn *c, int survived)
 		e->tarpit_survived++;
 		c->mxg->stats.tarpit_survivals++;
 		grey_log(c, "tarpit survived", extra);
-		grey_awl_count(c);
 		return;
 	}
 	e->tarpit_drop++;
 	c->mxg->stats.tarpit_drops++;
 	hist_observe(&c->mxg->stats.tarpit_drop_time, (double)ms / 10);
 	grey_log(c, "tarpit drop", extra);
-	struct store_rec r;
-	time_t t = time(NULL);
-
+	t = time(NULL);
 	r.first = r.last = t;
 	r.count = 1;
 	r.expires = t + c->cfg->greylist_retry_window;
 	grey_client_key(c, key, sizeof(key));
 	if (store_put(e->store, STORE_TARPIT, key, &r) < 0)
 		e->store_errors++;
+	if (c->cfg->mode == MODE_TARGREY)
+		grey_first_sighting(c);
+}
+
+void grey_delivered(struct conn *c)
+{
+	/* Only a suspect needs the AWL; clean senders would only fill the store. */
+	if (c->action != ACT_INSPECT || c->verdict != VERDICT_SUSPECT ||
+	    c->cfg->mode == MODE_WARN || c->cfg->awl_count == 0)
+		return;
+	grey_awl_count(c);
+}
+
+void grey_name_lookup(struct conn *c)
+{
+	struct engine *e = grey_engine(c);
+
+	if (c->dreq != NULL || c->dns_state != GDNS_PENDING || c->name != NULL)
+		return;
+	c->dreq = e && e->dns ? dns_verified_name(e->dns, (const struct sockaddr *)&c->client.ss,
+						  grey_dns_cb, c)
+			      : NULL;
+	if (c->dreq == NULL)
+		c->dns_state = GDNS_FAILED;
+}
+
+const char *grey_xclient_name(const struct conn *c)
+{
+	switch (c->dns_state) {
+	case GDNS_NAME:
+		return c->name;
+	case GDNS_FAILED:
+		return "[TEMPUNAVAIL]";
+	case GDNS_UNKNOWN:
+		return "[UNAVAILABLE]";
+	default:
+		/* Pending: nobody started it (then there is nothing to wait for). */
+		return c->dreq != NULL ? NULL : "[UNAVAILABLE]";
+	}
 }
 
 void grey_conn_free(struct conn *c)

@@ -15,6 +15,7 @@ struct conn;
 struct cfg;
 struct engine;
 struct store;
+struct rules;
 
 enum grey_dns_state { GDNS_PENDING, GDNS_NAME, GDNS_UNKNOWN, GDNS_FAILED };
 
@@ -78,8 +79,34 @@ int grey_greet_suspect(const struct conn *c);
  */
 void grey_pregreet_drop(struct conn *c, double held_s);
 
-/* grey_tarpit_done - the hold ended: survived (hand off) or dropped. */
+/*
+ * grey_tarpit_done - the hold ended: survived (hand off) or dropped. A drop
+ * (mode targrey) leaves a tarpit record and the first sighting of the
+ * triplet, so that a retry after greylist_delay is on time.
+ */
 void grey_tarpit_done(struct conn *c, int survived);
+
+/*
+ * grey_delivered - the backend accepted a message of c (a 2xx reply to the
+ * end of data, seen by relay.c): a suspect's network counts towards the
+ * auto-whitelist (at most once per awl_interval). Call at most once per
+ * connection; c is not changed.
+ */
+void grey_delivered(struct conn *c);
+
+/*
+ * grey_name_lookup - start the verified-name lookup of c if nothing started
+ * it (pass mode, for XCLIENT NAME). When it ends, handoff_name_known(c)
+ * runs if c is in the hand-off.
+ */
+void grey_name_lookup(struct conn *c);
+
+/*
+ * grey_xclient_name - the XCLIENT NAME value for c: the verified name,
+ * "[TEMPUNAVAIL]" when the lookup failed temporarily, "[UNAVAILABLE]" when
+ * there is none; NULL while the lookup is still running.
+ */
+const char *grey_xclient_name(const struct conn *c);
 
 /* grey_conn_free - cancel what c still waits for (closing); may be called twice. */
 void grey_conn_free(struct conn *c);
@@ -91,12 +118,17 @@ void grey_conn_free(struct conn *c);
 void grey_sender_key(const char *addr, size_t len, char *out, size_t outsz);
 
 /*
- * grey_pool_key - the greylist client key of a verified name: the name
- * without its first label, but never shorter than its registrable domain
- * ("mail-by2.outbound.protection.outlook.com" ->
- * "outbound.protection.outlook.com"). e may be NULL: libpsl's built-in list.
+ * grey_auto_key - the client key of greylist_key = auto for a client with
+ * the verified name (NULL: none) at address sa: the pool (the name without
+ * its first label) for a name that does not look dynamic (no S25R rule of r
+ * matches; r NULL: no check) and lies at least two labels below its
+ * registrable domain ("mta4.out.bigsender.example" -> "out.bigsender.example");
+ * else the network (grey_net_key), so that a stranger never shares the key
+ * of another host. e may be NULL: libpsl's built-in list. Returns 1 for a
+ * pool key, 0 for a network key.
  */
-void grey_pool_key(const struct engine *e, const char *name, char *out, size_t outsz);
+int grey_auto_key(const struct engine *e, const struct rules *r, const char *name,
+		  const struct sockaddr *sa, char *out, size_t outsz);
 
 /* grey_net_key - "192.0.2.0/24" or "2001:db8:1:2::/64" for an address. */
 void grey_net_key(const struct sockaddr *sa, char *out, size_t outsz);

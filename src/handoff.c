@@ -29,6 +29,7 @@
 
 #include "backend.h"
 #include "conn.h"
+#include "grey.h"
 #include "handoff.h"
 #include "log.h"
 #include "mxguard.h"
@@ -37,11 +38,22 @@
 #include "relay.h"
 #include "xclient.h"
 
-enum ho_step { HO_GREETING, HO_EHLO, HO_XCLIENT, HO_HELO, HO_MAIL };
+enum ho_step { HO_GREETING, HO_EHLO, HO_NAME, HO_XCLIENT, HO_HELO, HO_MAIL };
+
+/*
+ * How long an XCLIENT hand-off waits for the client's verified name when
+ * the lookup is still running (pass mode starts it at accept, alongside the
+ * backend connect and EHLO, so it is usually done). Postfix itself waits
+ * for its own lookup; a bound keeps a slow resolver from delaying every
+ * client by dns_timeout: after it, NAME=[TEMPUNAVAIL], as Postfix says for
+ * a lookup that did not finish.
+ */
+#define HANDOFF_NAME_WAIT_MS 1500
 
 struct handoff {
 	struct backend *b;
-	struct timespec t0; /* connect started (monotonic): backend latency */
+	struct timespec t0;	 /* connect started (monotonic): backend latency */
+	struct event *name_wait; /* HO_NAME: the bound on the name lookup */
 	uint8_t step;
 	uint8_t xclient_left; /* XCLIENT replies still due */
 };
@@ -51,6 +63,8 @@ void handoff_free(struct conn *c)
 	if (c->ho == NULL)
 		return;
 	backend_free(&c->ho->b);
+	if (c->ho->name_wait != NULL)
+		event_free(c->ho->name_wait);
 	free(c->ho);
 	c->ho = NULL;
 }
@@ -146,6 +160,10 @@ static void handoff_xclient(struct conn *c)
 	int n;
 
 	memset(&xa, 0, sizeof(xa));
+	/* Still unknown after the wait: temporarily unavailable, as Postfix says. */
+	xa.name = grey_xclient_name(c);
+	if (xa.name == NULL)
+		xa.name = "[TEMPUNAVAIL]";
 	xa.client = (struct sockaddr *)&c->client.ss;
 	xa.local = (struct sockaddr *)&c->local.ss;
 	if (c->helo != NULL) {
@@ -172,6 +190,41 @@ static void handoff_xclient(struct conn *c)
 	c->ho->step = HO_XCLIENT;
 	c->ho->xclient_left = (uint8_t)n;
 	backend_send(c->ho->b, cmds, strlen(cmds));
+}
+
+static void handoff_name_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	handoff_xclient(c);
+}
+
+/*
+ * handoff_xclient_named - send XCLIENT once the client's name is settled,
+ * or after HANDOFF_NAME_WAIT_MS.
+ */
+static void handoff_xclient_named(struct conn *c)
+{
+	struct timeval tv = {HANDOFF_NAME_WAIT_MS / 1000, (HANDOFF_NAME_WAIT_MS % 1000) * 1000};
+
+	if (grey_xclient_name(c) != NULL) {
+		handoff_xclient(c);
+		return;
+	}
+	c->ho->step = HO_NAME;
+	c->ho->name_wait = evtimer_new(c->mxg->base, handoff_name_timeout, c);
+	if (c->ho->name_wait == NULL || evtimer_add(c->ho->name_wait, &tv) < 0)
+		handoff_xclient(c);
+}
+
+void handoff_name_known(struct conn *c)
+{
+	if (c->ho == NULL || c->ho->step != HO_NAME)
+		return;
+	evtimer_del(c->ho->name_wait);
+	handoff_xclient(c);
 }
 
 /* handoff_ready - the backend knows the client: pass on, or replay. */
@@ -239,7 +292,12 @@ static void handoff_cb(struct backend *b, enum backend_event ev, const struct re
 			return;
 		}
 		probe_learn(c->mxg->probe, text, r->len);
-		handoff_xclient(c);
+		handoff_xclient_named(c);
+		return;
+	case HO_NAME:
+		/* The backend speaks while nothing was asked: not an SMTP server. */
+		snprintf(why, sizeof(why), "unexpected reply %d before XCLIENT", r->code);
+		handoff_fail(c, why);
 		return;
 	case HO_XCLIENT:
 		if (r->code != 220) {
@@ -284,6 +342,12 @@ void handoff_start(struct conn *c)
 	const struct sockaddr *dst = (struct sockaddr *)&c->local.ss;
 
 	c->stage = STAGE_CONNECT;
+	/*
+	 * XCLIENT NAME is the verified name: in pass mode nothing looked it up
+	 * yet, so the lookup runs alongside the backend connect and EHLO.
+	 */
+	if (cfg->backend_protocol == BACKEND_XCLIENT)
+		grey_name_lookup(c);
 	if (cfg->backend_protocol == BACKEND_PROXY2)
 		hlen = proxy_v2(hdr, sizeof(hdr), src, dst);
 	else if (cfg->backend_protocol == BACKEND_PROXY1)

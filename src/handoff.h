@@ -17,6 +17,13 @@ struct conn;
  */
 void handoff_start(struct conn *c);
 
+/*
+ * handoff_name_known - the verified-name lookup of c ended (grey.c): an
+ * XCLIENT hand-off waiting for the name goes on. Does nothing otherwise.
+ * c may be gone on return, as with handoff_start.
+ */
+void handoff_name_known(struct conn *c);
+
 /* handoff_free - drop the hand-off state (connection closing). */
 void handoff_free(struct conn *c);
 

@@ -50,6 +50,7 @@
 #include <event2/event.h>
 
 #include "conn.h"
+#include "grey.h"
 #include "listen.h"
 #include "log.h"
 #include "mxguard.h"
@@ -80,6 +81,8 @@ struct relay {
 	uint8_t line_pos;	  /* bytes into the current reply line, capped at 4 */
 	uint8_t code_acc[3];
 	uint8_t not_smtp : 1;	  /* TLS or something else: stop watching */
+	uint8_t in_data : 1;	  /* a 354 went by: the next final reply ends the data */
+	uint8_t delivered : 1;	  /* a message was accepted (counted once) */
 	uint8_t closing : 1;	  /* flushing the last bytes to one side */
 	uint8_t draining : 1;	  /* backend gone, client had its FIN: read and drop */
 	uint8_t await_client : 1; /* a tarpit survivor that has not spoken yet */
@@ -135,8 +138,31 @@ void relay_free(struct conn *c)
 	c->relay = NULL;
 }
 
+/*
+ * relay_final - a final reply line ("NNN " or "NNN\r") began. After a 354
+ * the next final reply answers the end of data: a 2xx is a message the
+ * backend accepted, which is what earns a suspect's network the
+ * auto-whitelist (grey_delivered), once per connection. BDAT ... LAST is
+ * not followed (it would need parsing the client's chunks); nor is
+ * anything after STARTTLS, where the replies are encrypted.
+ */
+static void relay_final(struct conn *c, struct relay *r)
+{
+	if (r->last_code == 354) {
+		r->in_data = 1;
+		return;
+	}
+	if (!r->in_data)
+		return;
+	r->in_data = 0;
+	if (r->last_code / 100 == 2 && !r->delivered) {
+		r->delivered = 1;
+		grey_delivered(c);
+	}
+}
+
 /* relay_watch - follow reply lines in bytes going to the client. */
-static void relay_watch(struct relay *r, const unsigned char *p, size_t n)
+static void relay_watch(struct conn *c, struct relay *r, const unsigned char *p, size_t n)
 {
 	for (size_t i = 0; i < n && !r->not_smtp; i++) {
 		unsigned char ch = p[i];
@@ -156,6 +182,8 @@ static void relay_watch(struct relay *r, const unsigned char *p, size_t n)
 					       (r->code_acc[1] - '0') * 10 + (r->code_acc[2] - '0');
 		} else if (r->line_pos == 3) {
 			r->line_pos = 4;
+			if (ch != '-')
+				relay_final(c, r);
 		}
 	}
 }
@@ -376,7 +404,7 @@ static void relay_read_cb(evutil_socket_t fd, short what, void *arg)
 			v[i].iov_len = left;
 		left -= v[i].iov_len;
 		if (from == &r->be && !r->not_smtp)
-			relay_watch(r, v[i].iov_base, v[i].iov_len);
+			relay_watch(c, r, v[i].iov_base, v[i].iov_len);
 	}
 	evbuffer_commit_space(to->out, v, nv);
 	if (from == &r->cl) {
@@ -501,7 +529,7 @@ void relay_start(struct conn *c, int bfd, struct evbuffer *to_client,
 		int n = evbuffer_peek(to_client, -1, NULL, v, 4);
 
 		for (int i = 0; i < n && i < 4; i++)
-			relay_watch(r, v[i].iov_base, v[i].iov_len);
+			relay_watch(c, r, v[i].iov_base, v[i].iov_len);
 		c->bytes_out += evbuffer_get_length(to_client);
 		evbuffer_add_buffer(r->cl.out, to_client);
 	}

@@ -1,12 +1,13 @@
 /*
  * test_keys.c - the keys of the taRgrey engine: postgrey's sender
- * normalisation, pool keys of verified names, network keys.
+ * normalisation, greylist_key = auto (pool or network), network keys.
  */
 #include <string.h>
 
 #include "check.h"
 #include "grey.h"
 #include "netaddr.h"
+#include "rules.h"
 
 static const struct {
 	const char *in, *want;
@@ -21,18 +22,32 @@ static const struct {
 	{"prvs=oops", "prvs=oops"},
 };
 
+/*
+ * greylist_key = auto: a pool key only for a name that does not look
+ * dynamic and lies at least two labels below its registrable domain; all
+ * others (dynamic names, a host directly under its domain, no name) are
+ * keyed by their network, here 192.0.2.0/24.
+ */
 static const struct {
 	const char *in, *want;
-} pools[] = {
-	{"mail-by2nam10on2100.outbound.protection.outlook.com", "outbound.protection.outlook.com"},
-	{"a11-22.smtp-out.amazonses.com", "smtp-out.amazonses.com"},
-	{"o1.email.sendgrid.net", "email.sendgrid.net"},
-	/* Never shorter than the registrable domain. */
-	{"mail-gx0-f21.google.com", "google.com"},
-	{"web10902.mail.bbt.yahoo.co.jp", "mail.bbt.yahoo.co.jp"},
-	{"mx.example.co.uk", "example.co.uk"},
-	{"example.com", "example.com"},
-	{"localhost", "localhost"},
+} autokeys[] = {
+	{"mta.out.bigsender.example", "out.bigsender.example"},
+	{"relay.mail.bbt.yahoo.co.jp", "mail.bbt.yahoo.co.jp"},
+	{"smtp.a.b.example.co.uk", "a.b.example.co.uk"},
+	{"o.email.sendgrid.net", "email.sendgrid.net"},
+	/* Dynamic (S25R) names: each host on its own. */
+	{"mail-by2nam10on2100.outbound.protection.outlook.com", "192.0.2.0/24"},
+	{"a11-22.smtp-out.amazonses.com", "192.0.2.0/24"},
+	{"c-73-1-2-3.hsd1.wa.comcast.net", "192.0.2.0/24"},
+	{"p5b0c1d2e.dip0.t-ipconnect.de", "192.0.2.0/24"},
+	{"dhcp-81-5-1.example.net", "192.0.2.0/24"},
+	/* Directly under the registrable domain: strangers sharing a provider. */
+	{"dhcp-12.example.net", "192.0.2.0/24"},
+	{"mx.example.co.uk", "192.0.2.0/24"},
+	{"mail.google.com", "192.0.2.0/24"},
+	{"example.com", "192.0.2.0/24"},
+	{"localhost", "192.0.2.0/24"},
+	{NULL, "192.0.2.0/24"},
 };
 
 int main(void)
@@ -44,9 +59,24 @@ int main(void)
 		CHECK(strcmp(out, senders[i].want) == 0, "sender '%s': got '%s'", senders[i].in,
 		      out);
 	}
-	for (size_t i = 0; i < sizeof(pools) / sizeof(pools[0]); i++) {
-		grey_pool_key(NULL, pools[i].in, out, sizeof(out));
-		CHECK(strcmp(out, pools[i].want) == 0, "pool '%s': got '%s'", pools[i].in, out);
+	{
+		struct netaddr na;
+		char err[100];
+		struct rules *r = rules_load(NULL, 0, err, sizeof(err));
+
+		CHECK(r != NULL, "rules_load: %s", err);
+		netaddr_parse("192.0.2.77:25", &na, err, sizeof(err));
+		for (size_t i = 0; r && i < sizeof(autokeys) / sizeof(autokeys[0]); i++) {
+			const char *in = autokeys[i].in;
+			int pool = grey_auto_key(NULL, r, in, (const struct sockaddr *)&na.ss, out,
+						 sizeof(out));
+
+			CHECK(strcmp(out, autokeys[i].want) == 0, "auto key '%s': got '%s'",
+			      in ? in : "(none)", out);
+			CHECK(pool == (strchr(autokeys[i].want, '/') == NULL),
+			      "auto key '%s': pool=%d", in ? in : "(none)", pool);
+		}
+		rules_free(&r);
 	}
 	{
 		struct netaddr na;
