@@ -8,8 +8,8 @@ Bots (no verified name, S25R r0):
   silent     survives the tarpit, then says nothing and never closes
   early      talks before the greeting: EHLO..DATA, a message, QUIT in one write
   retrier    drops after 0.5 s and comes back at once, twice (each visit
-             takes greet_wait + 0.5 s: more visits would outlast
-             greylist_delay and pass, as any sender that keeps retrying does)
+             takes greet_wait + 0.5 s, all within greylist_delay: a bot
+             that waited greylist_delay would pass, as any sender does)
 Legit senders:
   clean      a server name: passes at once
   patient    a dynamic-looking MTA that waits out the tarpit
@@ -36,11 +36,14 @@ from mxgtest import free_port, is_listening, make_message, mxguard_bin, new_mess
 
 # The bound on a silent survivor's backend session after the hand-off (the
 # lead's relay_first_timeout-like parameter). Adjust here.
-RELAY_FIRST_PARAM = "relay_first_timeout"
+RELAY_FIRST_PARAM = "survivor_timeout"
 RELAY_FIRST_TIMEOUT = 5
 GREET_WAIT = 2
 TARPIT = 3
-GREYLIST = 2
+# Longer than the retrier's whole retry span (3 visits of greet_wait + 0.5 s
+# from the first sighting at its first drop): greylisting stops bots that do
+# not wait, and lets through any sender that waits, bot or not.
+GREYLIST = 6
 LEGIT_DEADLINE = 36     # seconds for every legit sender to deliver
 SILENT_CAP = RELAY_FIRST_TIMEOUT + 10
 
@@ -111,10 +114,12 @@ class Client:
         self.s.sendall(data.encode() if isinstance(data, str) else data)
 
     def close(self):
-        try:
-            self.s.close()
-        except OSError:
-            pass
+        # The file object holds the socket too: both must go for the FIN.
+        for obj in (self.f, self.s):
+            try:
+                obj.close()
+            except OSError:
+                pass
 
 
 def message_bytes(mid, rcpt="user@example.test"):
