@@ -261,21 +261,10 @@ int conn_printf(struct conn *c, const char *fmt, ...)
 	return conn_write(c, buf, (size_t)n);
 }
 
-/*
- * conn_drain_cb - after the last reply: read and drop until EOF or the
- * drain's end. The bound is absolute (from conn_finish): a client that
- * trickles bytes does not make it longer.
- */
-static void conn_drain_cb(evutil_socket_t fd, short what, void *arg)
+int conn_discard(struct conn *c, int fd)
 {
-	struct conn *c = arg;
 	char buf[4096];
-	uint32_t left = conn_left(conn_ms(c), c->line_ms + CONN_DRAIN_SECS * 1000);
 
-	if ((what & EV_TIMEOUT) || left == 0) {
-		conn_close(c, END_NONE);
-		return;
-	}
 	for (int i = 0; i < 16; i++) {
 		ssize_t n = recv(fd, buf, sizeof(buf), 0);
 
@@ -284,7 +273,27 @@ static void conn_drain_cb(evutil_socket_t fd, short what, void *arg)
 			continue;
 		}
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			break;
+			return 0;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * conn_drain_cb - after the last reply: read and drop until EOF or the
+ * drain's end. The bound is absolute (from conn_finish): a client that
+ * trickles bytes does not make it longer.
+ */
+static void conn_drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	uint32_t left = conn_left(conn_ms(c), c->line_ms + CONN_DRAIN_SECS * 1000);
+
+	if ((what & EV_TIMEOUT) || left == 0) {
+		conn_close(c, END_NONE);
+		return;
+	}
+	if (conn_discard(c, fd) < 0) {
 		conn_close(c, END_NONE);
 		return;
 	}

@@ -132,6 +132,14 @@ int conn_printf(struct conn *c, const char *fmt, ...) __attribute__((format(prin
  */
 int conn_finish(struct conn *c, const char *reply, enum conn_end end);
 
+/*
+ * conn_discard - read and drop what the client socket fd holds now (at most
+ * 64 KiB a call), counted in c->bytes_in: closing with unread input would
+ * send an RST. Returns 0 when nothing more is there for now, -1 at EOF or
+ * on an error (the caller closes).
+ */
+int conn_discard(struct conn *c, int fd);
+
 /* conn_close - close now, write the connection's log line, free it all. */
 void conn_close(struct conn *c, enum conn_end end);
 

@@ -327,21 +327,8 @@ static void relay_client_eof(struct conn *c)
 static void relay_drain_read(struct conn *c)
 {
 	struct relay *r = c->relay;
-	char buf[4096];
 
-	for (int i = 0; i < 16; i++) {
-		ssize_t n = recv(r->cl.fd, buf, sizeof(buf), 0);
-
-		if (n > 0) {
-			c->bytes_in += (uint64_t)n;
-			continue;
-		}
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			break;
-		conn_close(c, END_NONE);
-		return;
-	}
-	if (time(NULL) >= r->drain_until)
+	if (conn_discard(c, r->cl.fd) < 0 || time(NULL) >= r->drain_until)
 		conn_close(c, END_NONE);
 }
 
