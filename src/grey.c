@@ -556,6 +556,7 @@ static void grey_greylist_result(struct conn *c, int found, const struct store_r
 	grey_log(c, "greylist early", extra);
 	grey_outcome(c, GREY_TEMPFAIL, grey_greylisted_reply(c));
 }
+
 /*
  * grey_sender_domain - the domain of the MAIL FROM address, lower case,
  * without a trailing dot, into out; 0, or -1 when there is none (the null
@@ -604,7 +605,7 @@ static void grey_spf_cb(const struct spf_outcome *o, void *arg)
 	bl->spf = NULL;
 	bl->spf_done = 1;
 	bl->spf_result = (uint8_t)o->result;
-	snprintf(bl->spf_why, sizeof(bl->spf_why), "%s", o->broad ? "broad" : o->why);
+	snprintf(bl->spf_why, sizeof(bl->spf_why), "%s", o->broad && o->result == SPF_PASS ? "broad" : o->why);
 	/*
 	 * Only a pass by a named network: "+all" (or a /8) is something any
 	 * bot's domain can publish, and its key would let strangers through.

@@ -559,6 +559,9 @@ static void spf_finish(struct spf_req *r, enum spf_result res, const char *why)
 		return;
 	r->done = 1;
 	r->out.result = res;
+	/* Broadness is about what authorised a pass; an include's "-all" says nothing. */
+	if (res != SPF_PASS)
+		r->out.broad = 0;
 	snprintf(r->out.why, sizeof(r->out.why), "%s", why);
 	if (r->dreq != NULL) {
 		dns_cancel(r->dreq);
