@@ -89,6 +89,8 @@ static const struct cfg_param cfg_table[] = {
 	{"awl_count", T_INT, "5", 0, 1000, NULL, F(awl_count), 1},
 	{"awl_interval", T_TIME, "1h", 0, DAY, NULL, F(awl_interval), 1},
 	{"greylist_key", T_ENUM, "auto", 0, 0, key_names, F(greylist_key), 1},
+	/* A suspect whose sender domain's SPF passes is keyed "spf:<domain>". */
+	{"greylist_spf", T_ENUM, "yes", 0, 0, yesno_names, F(greylist_spf), 1},
 	{"dns_resolvers", T_STR, "", 0, 0, NULL, F(dns_resolvers), 0},
 	{"dns_timeout", T_TIME, "3s", 1, 30, NULL, F(dns_timeout), 0},
 	{"dns_failure_action", T_ENUM, "suspect", 0, 0, dnsfail_names, F(dns_failure_action), 1},

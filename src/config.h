@@ -86,6 +86,7 @@ struct cfg {
 	int awl_count;
 	int awl_interval;	   /* at most one counted success per interval */
 	int greylist_key;	   /* enum grey_keying */
+	int greylist_spf;	   /* key by "spf:<domain>" when SPF passes (grey.c) */
 	char *dns_resolvers;	   /* "ip[:port] ..." or empty: resolv.conf */
 	int dns_timeout;	   /* seconds per attempt */
 	int dns_failure_action;	   /* enum dns_failure */

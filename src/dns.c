@@ -40,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <ares.h>
@@ -65,10 +66,23 @@
 
 #define T_A 1
 #define T_NS 2
+#define T_MX 15
 #define T_TXT 16
 #define T_PTR 12
 #define T_AAAA 28
+/*
+ * Not a wire type: the SPF records of a name (TXT, joined, filtered). It
+ * is asked as T_TXT but cached apart from dns_txt's answers, which are
+ * shaped differently. From the private-use range, never on the wire.
+ */
+#define T_SPF 65281
 #define C_IN 1
+/*
+ * An SPF record longer than this (its strings joined) is delivered as ""
+ * so that the caller fails it (RFC 7208 3.4 asks publishers to stay within
+ * a 512-byte reply; real records are a few hundred bytes).
+ */
+#define DNS_SPF_MAX 1024
 
 /* One answer, from the network or the cache: names packed NUL-terminated, or addresses. */
 struct dns_ans {
@@ -98,7 +112,7 @@ struct dns_sock {
 	struct event *ev;
 };
 
-enum dns_kind { DK_NAME, DK_ADDRS, DK_NS, DK_TXT };
+enum dns_kind { DK_NAME, DK_ADDRS, DK_ADDRS6, DK_NS, DK_TXT, DK_MX, DK_SPF };
 
 struct dns_query {
 	struct dns *d;
@@ -118,6 +132,7 @@ struct dns_req {
 	union {
 		dns_name_cb name;
 		dns_addrs_cb addrs;
+		dns_addrs6_cb addrs6;
 		dns_names_cb names;
 	} cb;
 	void *arg;
@@ -133,6 +148,7 @@ struct dns_req {
 			char ptr[DNS_PTR_TRY][DNS_NAMESZ];
 		} name;
 		unsigned char a4[DNS_MAXN][4];
+		unsigned char a6[DNS_MAXN][16];
 		char *names; /* packed, malloc'ed */
 	} u;
 };
@@ -382,6 +398,93 @@ static void dns_parse_txt(const unsigned char *abuf, int alen, struct dns_ans *a
 	}
 }
 
+/* dns_spf_version - does rec (len bytes) begin with "v=spf1" and then a space or its end? */
+static int dns_spf_version(const char *rec, size_t len)
+{
+	return len >= 6 && strncasecmp(rec, "v=spf1", 6) == 0 && (len == 6 || rec[6] == ' ');
+}
+
+/*
+ * dns_spf_keep - one joined TXT record (len bytes, at most DNS_SPF_MAX of
+ * them in rec, full: the record was longer) into ans if it is an SPF record:
+ * whole, or as "" when it was too long or no longer fits (two records are an
+ * error for SPF anyway, so the caller needs only to see that there were).
+ */
+static void dns_spf_keep(struct dns_ans *ans, const char *rec, size_t len, int full)
+{
+	char *out = (char *)ans->data + ans->len;
+
+	if (!dns_spf_version(rec, len) || ans->n >= DNS_MAXN || ans->len + 1 > sizeof(ans->data))
+		return;
+	if (full || ans->len + len + 1 > sizeof(ans->data))
+		len = 0;
+	memcpy(out, rec, len);
+	out[len] = '\0';
+	ans->len += len + 1;
+	ans->n++;
+}
+
+/*
+ * dns_parse_spf - the SPF records among the TXT records: the strings of one
+ * record joined (RFC 7208 3.3), every byte outside printable ASCII as '?'
+ * (a hostile zone's bytes then fail the SPF parser instead of reaching a
+ * log line). NONE when there is no SPF record.
+ */
+static void dns_parse_spf(const unsigned char *abuf, int alen, struct dns_ans *ans)
+{
+	struct ares_txt_ext *txt = NULL;
+	char rec[DNS_SPF_MAX];
+	size_t len = 0;
+	int full = 0, open = 0;
+	int r = ares_parse_txt_reply_ext(abuf, alen, &txt);
+
+	if (r != ARES_SUCCESS) {
+		dns_ans_status(ans, r == ARES_ENODATA ? DNS_NONE : DNS_FAIL);
+		return;
+	}
+	dns_ans_status(ans, DNS_NONE);
+	for (struct ares_txt_ext *t = txt; t != NULL; t = t->next) {
+		if (t->record_start && open)
+			dns_spf_keep(ans, rec, len, full);
+		if (t->record_start)
+			len = 0, full = 0;
+		open = 1;
+		for (size_t i = 0; i < t->length; i++) {
+			if (len == sizeof(rec)) {
+				full = 1;
+				break;
+			}
+			rec[len++] = t->txt[i] >= 0x20 && t->txt[i] < 0x7f ? (char)t->txt[i] : '?';
+		}
+	}
+	if (open)
+		dns_spf_keep(ans, rec, len, full);
+	ares_free_data(txt);
+	if (ans->n > 0) {
+		ans->st = DNS_OK;
+		ans->ttl = DNS_TTL_NOTTL;
+	}
+}
+
+/* dns_parse_mx - the exchange names of an MX reply (at most DNS_MAXN plausible ones). */
+static void dns_parse_mx(const unsigned char *abuf, int alen, struct dns_ans *ans)
+{
+	struct ares_mx_reply *mx = NULL;
+	char *list[DNS_MAXN + 1];
+	int n = 0, r = ares_parse_mx_reply(abuf, alen, &mx);
+
+	if (r != ARES_SUCCESS) {
+		dns_ans_status(ans, r == ARES_ENODATA ? DNS_NONE : DNS_FAIL);
+		return;
+	}
+	/* Twice the names kept: implausible ones (the null MX ".") are skipped. */
+	for (struct ares_mx_reply *m = mx; m != NULL && n < DNS_MAXN; m = m->next)
+		list[n++] = m->host;
+	list[n] = NULL;
+	dns_ans_names(ans, list);
+	ares_free_data(mx);
+}
+
 /*
  * dns_parse - turn what c-ares gave for a query of type into ans. Only the
  * parsers' output is used; a reply that they reject is a failure, except
@@ -406,6 +509,14 @@ static void dns_parse(int type, int status, const unsigned char *abuf, int alen,
 	}
 	if (type == T_TXT) {
 		dns_parse_txt(abuf, alen, ans);
+		return;
+	}
+	if (type == T_SPF) {
+		dns_parse_spf(abuf, alen, ans);
+		return;
+	}
+	if (type == T_MX) {
+		dns_parse_mx(abuf, alen, ans);
 		return;
 	}
 	switch (type) {
@@ -492,8 +603,13 @@ static void dns_deliver(evutil_socket_t fd, short what, void *arg)
 	case DK_ADDRS:
 		req->cb.addrs(req->st, (const unsigned char(*)[4])req->u.a4, req->n, req->arg);
 		break;
+	case DK_ADDRS6:
+		req->cb.addrs6(req->st, (const unsigned char(*)[16])req->u.a6, req->n, req->arg);
+		break;
 	case DK_NS:
 	case DK_TXT:
+	case DK_MX:
+	case DK_SPF:
 		p = req->u.names;
 		for (int i = 0; i < req->n; i++, p += strlen(p) + 1)
 			names[i] = p;
@@ -531,8 +647,15 @@ static void dns_step(struct dns_req *req, const struct dns_ans *ans)
 		memcpy(req->u.a4, ans->data, (size_t)ans->n * 4);
 		dns_finish(req, ans->st);
 		return;
+	case DK_ADDRS6:
+		req->n = ans->n;
+		memcpy(req->u.a6, ans->data, (size_t)ans->n * 16);
+		dns_finish(req, ans->st);
+		return;
 	case DK_NS:
 	case DK_TXT:
+	case DK_MX:
+	case DK_SPF:
 		if (ans->n > 0 && (req->u.names = malloc(ans->len)) == NULL) {
 			dns_finish(req, DNS_FAIL);
 			return;
@@ -637,7 +760,7 @@ static void dns_lookup(struct dns_req *req, int type, const char *name)
 	clock_gettime(CLOCK_MONOTONIC, &q->sent);
 	memcpy(q->name, name, strlen(name) + 1);
 	req->q = q;
-	ares_query(d->channel, q->name, C_IN, type, dns_query_cb, q);
+	ares_query(d->channel, q->name, C_IN, type == T_SPF ? T_TXT : type, dns_query_cb, q);
 	dns_timer_arm(d);
 }
 
@@ -717,7 +840,7 @@ struct dns_req *dns_addrs(struct dns *d, const char *name, dns_addrs_cb cb, void
 	return req;
 }
 
-/* dns_names_lookup - a query whose answer is a list of strings (NS, TXT). */
+/* dns_names_lookup - a query whose answer is a list of strings (NS, TXT, MX, SPF). */
 static struct dns_req *dns_names_lookup(struct dns *d, enum dns_kind kind, int type,
 					const char *name, dns_names_cb cb, void *arg)
 {
@@ -741,6 +864,28 @@ struct dns_req *dns_txt(struct dns *d, const char *name, dns_names_cb cb, void *
 	return dns_names_lookup(d, DK_TXT, T_TXT, name, cb, arg);
 }
 
+struct dns_req *dns_mx(struct dns *d, const char *domain, dns_names_cb cb, void *arg)
+{
+	return dns_names_lookup(d, DK_MX, T_MX, domain, cb, arg);
+}
+
+struct dns_req *dns_spf(struct dns *d, const char *domain, dns_names_cb cb, void *arg)
+{
+	return dns_names_lookup(d, DK_SPF, T_SPF, domain, cb, arg);
+}
+
+struct dns_req *dns_addrs6(struct dns *d, const char *name, dns_addrs6_cb cb, void *arg)
+{
+	char key[DNS_NAMESZ];
+	struct dns_req *req;
+
+	if (dns_name_norm(key, name) < 0 || (req = dns_req_new(d, DK_ADDRS6, arg)) == NULL)
+		return NULL;
+	req->cb.addrs6 = cb;
+	dns_lookup(req, T_AAAA, key);
+	return req;
+}
+
 void dns_cancel(struct dns_req *req)
 {
 	if (req == NULL)
@@ -753,7 +898,7 @@ void dns_cancel(struct dns_req *req)
 		req->d->reqs = req->next;
 	if (req->next != NULL)
 		req->next->prev = req->prev;
-	if (req->kind == DK_NS || req->kind == DK_TXT)
+	if (req->kind == DK_NS || req->kind == DK_TXT || req->kind == DK_MX || req->kind == DK_SPF)
 		free(req->u.names);
 	event_free(req->ev);
 	free(req);

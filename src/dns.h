@@ -1,7 +1,7 @@
 /*
  * dns.h - asynchronous DNS for mxguard (c-ares on the libevent loop): the
  * verified reverse name of a client (PTR confirmed by a forward lookup,
- * FCrDNS), address lookups (DNSBL), NS and TXT records, with a bounded
+ * FCrDNS), address lookups (DNSBL, SPF), NS, MX, TXT and SPF records, with a bounded
  * cache that honours TTLs. A DNS failure is never a permanent verdict: it
  * yields DNS_FAIL and the caller treats the name as "unknown".
  */
@@ -69,6 +69,29 @@ struct dns_req *dns_ns(struct dns *d, const char *domain, dns_names_cb cb, void 
  * strings, bytes outside printable ASCII replaced by '?', each cut to 254.
  */
 struct dns_req *dns_txt(struct dns *d, const char *name, dns_names_cb cb, void *arg);
+
+/*
+ * dns_addrs6 - AAAA records of name: cb gets up to n addresses (16 bytes
+ * each, network order).
+ */
+typedef void (*dns_addrs6_cb)(enum dns_status st, const unsigned char (*a6)[16], int n, void *arg);
+struct dns_req *dns_addrs6(struct dns *d, const char *name, dns_addrs6_cb cb, void *arg);
+
+/*
+ * dns_mx - the exchange host names of domain's MX records (lower case, no
+ * trailing dot, at most 16, in no particular order; a null MX "." is left
+ * out). NONE when there are none.
+ */
+struct dns_req *dns_mx(struct dns *d, const char *domain, dns_names_cb cb, void *arg);
+
+/*
+ * dns_spf - the SPF records of domain (RFC 7208 4.5): the TXT records that
+ * begin with "v=spf1" and a space or their end, each with its strings
+ * joined and bytes outside printable ASCII as '?'. A record over 1024 bytes
+ * is delivered as "" (the caller must fail it). NONE when there is none,
+ * even if other TXT records exist.
+ */
+struct dns_req *dns_spf(struct dns *d, const char *domain, dns_names_cb cb, void *arg);
 
 /* dns_cancel - the callback of req will not run. */
 void dns_cancel(struct dns_req *req);

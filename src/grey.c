@@ -54,12 +54,13 @@
 #include "mxguard.h"
 #include "rules.h"
 #include "smtp.h"
+#include "spf.h"
 #include "store.h"
 
 #define GREY_MAX_LISTS 64
 #define GREY_KEY_MAX 256
 
-enum grey_step { STEP_NONE, STEP_DNS, STEP_AWL, STEP_TARPIT_REC, STEP_GREY };
+enum grey_step { STEP_NONE, STEP_DNS, STEP_AWL, STEP_SPF, STEP_TARPIT_REC, STEP_GREY };
 
 #define DNSBL_MAX 16
 
@@ -88,6 +89,16 @@ struct grey_lookups {
 	struct dns_req *ns_req;
 	uint8_t ns_decided;	    /* ns_cl holds a list's decision */
 	struct classification ns_cl;
+	/*
+	 * The sender domain's SPF (greylist_spf), looked up for a suspect
+	 * whose key would be its network. spf_key is "spf:<domain>" after a
+	 * pass (then it is the client key), else "".
+	 */
+	struct spf_req *spf;
+	uint8_t spf_done;
+	uint8_t spf_result; /* enum spf_result */
+	char spf_why[64];
+	char spf_key[GREY_KEY_MAX];
 };
 
 struct engine {
@@ -161,17 +172,29 @@ net:
 	return 0;
 }
 
-/* grey_client_key - the key of tarpit records and greylist triplets. */
-static void grey_client_key(const struct conn *c, char *out, size_t outsz)
+/*
+ * grey_client_key - the key of tarpit records and greylist triplets: the
+ * sender domain's "spf:<domain>" when its SPF record passed for the client
+ * (see grey_spf_start), else by greylist_key. Returns 1 when it is the
+ * network key.
+ */
+static int grey_client_key(const struct conn *c, char *out, size_t outsz)
 {
 	const struct sockaddr *sa = (const struct sockaddr *)&c->client.ss;
 
-	if (c->name == NULL || c->cfg->greylist_key == KEY_NET)
+	if (c->bl != NULL && c->bl->spf_key[0] != '\0') {
+		snprintf(out, outsz, "%s", c->bl->spf_key);
+		return 0;
+	}
+	if (c->name == NULL || c->cfg->greylist_key == KEY_NET) {
 		grey_net_key(sa, out, outsz);
-	else if (c->cfg->greylist_key == KEY_NAME)
+		return 1;
+	}
+	if (c->cfg->greylist_key == KEY_NAME) {
 		snprintf(out, outsz, "%s", c->name);
-	else
-		grey_auto_key(grey_engine(c), grey_engine(c)->rules, c->name, sa, out, outsz);
+		return 0;
+	}
+	return !grey_auto_key(grey_engine(c), grey_engine(c)->rules, c->name, sa, out, outsz);
 }
 
 void grey_sender_key(const char *addr, size_t len, char *out, size_t outsz)
@@ -263,10 +286,14 @@ static void grey_field(char *out, size_t outsz, const char *in, size_t inlen)
 	out[o] = '\0';
 }
 
-/* grey_log - "what client=... name=... helo=... from=<...> to=<...> extra". */
+/*
+ * grey_log - "what client=... name=... helo=... from=<...> to=<...> extra",
+ * and once the SPF step ran, "spf=RESULT[:why] key=KEY": an operator sees
+ * which key the tarpit record or triplet used, and why.
+ */
 static void grey_log(const struct conn *c, const char *what, const char *extra)
 {
-	char ip[NETADDR_STRLEN], name[140], helo[140], from[300], to[300];
+	char ip[NETADDR_STRLEN], name[140], helo[140], from[300], to[300], spf[400] = "";
 	const char *s;
 	size_t n;
 
@@ -279,8 +306,19 @@ static void grey_log(const struct conn *c, const char *what, const char *extra)
 	grey_field(from, sizeof(from), s, n);
 	n = c->pending_verb == SMTP_RCPT ? grey_angle(c->pending, &s) : 0;
 	grey_field(to, sizeof(to), n ? s : "", n);
-	log_info("%s client=%s name=%s helo=\"%s\" from=<%s> to=<%s>%s%s", what, ip, name, helo,
-		 from, to, extra ? " " : "", extra ? extra : "");
+	if (c->bl != NULL && c->bl->spf_done) {
+		char key[GREY_KEY_MAX], kf[GREY_KEY_MAX + 16];
+		int pass = c->bl->spf_result == SPF_PASS;
+
+		grey_client_key(c, key, sizeof(key));
+		grey_field(kf, sizeof(kf), key, strlen(key));
+		snprintf(spf, sizeof(spf), " spf=%s%s%s key=%s",
+			 spf_result_name((enum spf_result)c->bl->spf_result),
+			 pass && c->bl->spf_key[0] != '\0' ? "" : ":",
+			 pass && c->bl->spf_key[0] != '\0' ? "" : c->bl->spf_why, kf);
+	}
+	log_info("%s client=%s name=%s helo=\"%s\" from=<%s> to=<%s>%s%s%s", what, ip, name, helo,
+		 from, to, extra ? " " : "", extra ? extra : "", spf);
 }
 
 /* ---- the decision chain ------------------------------------------------- */
@@ -519,10 +557,111 @@ static void grey_greylist_result(struct conn *c, int found, const struct store_r
 	grey_outcome(c, GREY_TEMPFAIL, grey_greylisted_reply(c));
 }
 
+/*
+ * grey_sender_domain - the domain of the MAIL FROM address, lower case,
+ * without a trailing dot, into out; 0, or -1 when there is none (the null
+ * sender, no '@', nothing after it, or too long).
+ */
+static int grey_sender_domain(const struct conn *c, char *out, size_t outsz)
+{
+	const char *s, *at;
+	size_t n = grey_angle(c->mail, &s), dn;
+
+	at = n ? memrchr(s, '@', n) : NULL;
+	if (at == NULL)
+		return -1;
+	dn = (size_t)(s + n - at - 1);
+	if (dn > 0 && at[dn] == '.')
+		dn--;
+	if (dn == 0 || dn >= outsz)
+		return -1;
+	for (size_t i = 0; i < dn; i++)
+		out[i] = (char)tolower((unsigned char)at[1 + i]);
+	out[dn] = '\0';
+	return 0;
+}
+
+/* grey_after_spf - the chain after the auto-whitelist and the SPF step. */
+static void grey_after_spf(struct conn *c)
+{
+	char key[GREY_KEY_MAX];
+
+	if (c->cfg->mode == MODE_STARPIT) {
+		grey_start_tarpit(c);
+	} else if (c->cfg->mode == MODE_RGREY) {
+		grey_greylist(c);
+	} else {
+		grey_client_key(c, key, sizeof(key));
+		grey_lookup(c, STEP_TARPIT_REC, STORE_TARPIT, key);
+	}
+}
+
+static void grey_spf_cb(const struct spf_outcome *o, void *arg)
+{
+	struct conn *c = arg;
+	struct grey_lookups *bl = c->bl;
+	char domain[GREY_KEY_MAX - 4]; /* "spf:" and it fit a key */
+
+	bl->spf = NULL;
+	bl->spf_done = 1;
+	bl->spf_result = (uint8_t)o->result;
+	snprintf(bl->spf_why, sizeof(bl->spf_why), "%s", o->broad && o->result == SPF_PASS ? "broad" : o->why);
+	/*
+	 * Only a pass by a named network: "+all" (or a /8) is something any
+	 * bot's domain can publish, and its key would let strangers through.
+	 */
+	if (o->result == SPF_PASS && !o->broad) {
+		grey_sender_domain(c, domain, sizeof(domain));
+		snprintf(bl->spf_key, sizeof(bl->spf_key), "spf:%s", domain);
+	}
+	grey_after_spf(c);
+}
+
+/*
+ * grey_spf_start - the SPF step, before the tarpit-record lookup: for a
+ * suspect at RCPT whose key would be its network, check the sender
+ * domain's SPF record for the client; a pass keys the tarpit record and the
+ * triplet by "spf:<domain>", so a retry from any address the domain
+ * authorises matches (big senders' pools). Anything else, including an
+ * error or the time bound, keeps the network key: never a reject.
+ */
+static void grey_spf_start(struct conn *c)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)&c->client.ss;
+	char key[GREY_KEY_MAX], domain[GREY_KEY_MAX - 4], sender[GREY_KEY_MAX], helo[GREY_KEY_MAX];
+	const char *s;
+	size_t n;
+
+	/* A deferred client may come back with another MAIL: decide afresh. */
+	if (c->bl != NULL) {
+		spf_cancel(c->bl->spf);
+		c->bl->spf = NULL;
+		c->bl->spf_done = 0;
+		c->bl->spf_key[0] = '\0';
+	}
+	if (!c->cfg->greylist_spf || c->pending_verb != SMTP_RCPT ||
+	    !grey_client_key(c, key, sizeof(key)) ||
+	    grey_sender_domain(c, domain, sizeof(domain)) < 0 ||
+	    (c->bl == NULL && (c->bl = calloc(1, sizeof(*c->bl))) == NULL)) {
+		grey_after_spf(c);
+		return;
+	}
+	n = grey_angle(c->mail, &s);
+	snprintf(sender, sizeof(sender), "%.*s", (int)n, s);
+	n = grey_helo(c, &s);
+	snprintf(helo, sizeof(helo), "%.*s", (int)n, s);
+	c->step = STEP_SPF;
+	/* Each DNS answer may take dns_timeout: the whole walk gets two. */
+	c->bl->spf = spf_check(c->mxg->base, grey_engine(c)->dns, sa, domain, sender, helo,
+			       2 * 1000 * c->cfg->dns_timeout, grey_spf_cb, c);
+	if (c->bl->spf == NULL)
+		grey_after_spf(c);
+}
+
+
 static void grey_store_cb(int found, const struct store_rec *rec, void *arg)
 {
 	struct conn *c = arg;
-	char key[GREY_KEY_MAX];
 
 	c->sreq = NULL;
 	if (found < 0) {
@@ -538,14 +677,7 @@ static void grey_store_cb(int found, const struct store_rec *rec, void *arg)
 			grey_outcome(c, GREY_PASS, NULL);
 			return;
 		}
-		if (c->cfg->mode == MODE_STARPIT) {
-			grey_start_tarpit(c);
-		} else if (c->cfg->mode == MODE_RGREY) {
-			grey_greylist(c);
-		} else {
-			grey_client_key(c, key, sizeof(key));
-			grey_lookup(c, STEP_TARPIT_REC, STORE_TARPIT, key);
-		}
+		grey_spf_start(c);
 		return;
 	case STEP_TARPIT_REC:
 		/* It dropped out of the tarpit before: greylist instead (rescue). */
@@ -815,6 +947,7 @@ static void grey_dnsbl_free(struct conn *c)
 		return;
 	if (c->bl->ns_req != NULL)
 		dns_cancel(c->bl->ns_req);
+	spf_cancel(c->bl->spf);
 	for (int i = 0; i < c->bl->nq; i++)
 		if (c->bl->q[i].req != NULL)
 			dns_cancel(c->bl->q[i].req);
