@@ -43,9 +43,8 @@
 #include "shield.h"
 #include "store.h"
 
-#define CONTROL_LINE_MAX 1024
 #define CONTROL_TIMEOUT 10
-#define CONTROL_HOLDS_MAX 100	  /* oldest tarpit holds in a "top" snapshot */
+#define CONTROL_HOLDS_MAX 100	 /* oldest tarpit holds in a "top" snapshot */
 #define CONTROL_FLUSH_BATCH 1024 /* keys collected per pass of "flush" */
 
 /* One remembered decision (control_note_verdict). */
@@ -72,11 +71,10 @@ struct control {
 
 /* Names of enum refuse_reason (mxguard.h), as status and top report them. */
 static const char *const control_refusal_names[] = {
-	"overload",    "blocked",     "static",	     "bogus",	    "country",
-	"conn_source", "conn_prefix", "rate_source", "rate_prefix", "attack",
+    "overload",	   "blocked",	  "static",	 "bogus",	"country",
+    "conn_source", "conn_prefix", "rate_source", "rate_prefix", "attack",
 };
-_Static_assert(sizeof(control_refusal_names) / sizeof(control_refusal_names[0]) ==
-		       REFUSE_NREASONS,
+_Static_assert(sizeof(control_refusal_names) / sizeof(control_refusal_names[0]) == REFUSE_NREASONS,
 	       "one name per enum refuse_reason");
 
 static void control_json(struct evbuffer *out, const char *s);
@@ -185,16 +183,14 @@ static void control_status(struct control *ctl, struct evbuffer *out)
 {
 	struct mxg *mxg = ctl->mxg;
 
-	evbuffer_add_printf(out,
-			    "{\"ok\":true,\"pid\":%ld,\"uptime\":%ld,\"stopping\":%s,"
-			    "\"accepted\":%llu,\"refused\":%llu,\"passed\":%llu,"
-			    "\"backend_fail\":%llu,",
-			    (long)getpid(), (long)(time(NULL) - mxg->started),
-			    mxg->stopping ? "true" : "false",
-			    (unsigned long long)mxg->stats.accepted,
-			    (unsigned long long)mxg->stats.refused,
-			    (unsigned long long)mxg->stats.passed,
-			    (unsigned long long)mxg->stats.backend_fail);
+	evbuffer_add_printf(
+	    out,
+	    "{\"ok\":true,\"pid\":%ld,\"uptime\":%ld,\"stopping\":%s,"
+	    "\"accepted\":%llu,\"refused\":%llu,\"passed\":%llu,"
+	    "\"backend_fail\":%llu,",
+	    (long)getpid(), (long)(time(NULL) - mxg->started), mxg->stopping ? "true" : "false",
+	    (unsigned long long)mxg->stats.accepted, (unsigned long long)mxg->stats.refused,
+	    (unsigned long long)mxg->stats.passed, (unsigned long long)mxg->stats.backend_fail);
 	control_conns(mxg, out);
 	control_counters(mxg, out);
 	control_store_status(mxg, out);
@@ -237,8 +233,8 @@ static void control_holds(struct mxg *mxg, int64_t now, struct evbuffer *out)
 	for (struct conn *c = mxg->conns; h != NULL && c != NULL && n < max; c = c->next) {
 		if (c->stage != STAGE_TARPIT)
 			continue;
-		h[n].since_ms = (int64_t)c->start.tv_sec * 1000 + c->start.tv_usec / 1000 +
-				c->held_ms;
+		h[n].since_ms =
+		    (int64_t)c->start.tv_sec * 1000 + c->start.tv_usec / 1000 + c->held_ms;
 		h[n++].c = c;
 	}
 	if (n > 1)
@@ -283,7 +279,7 @@ static void control_top(struct control *ctl, struct evbuffer *out)
 	evbuffer_add_printf(out, ",\"recent\":[");
 	for (uint64_t i = 0; i < n; i++) {
 		const struct control_verdict *v =
-			&ctl->recent[(ctl->nrecent - 1 - i) % CONTROL_RECENT];
+		    &ctl->recent[(ctl->nrecent - 1 - i) % CONTROL_RECENT];
 		int64_t age = now - v->ms;
 
 		evbuffer_add_printf(out, "%s{\"age\":%lld,\"client\":\"", i ? "," : "",
@@ -349,9 +345,9 @@ static int control_list_cb(const char *key, const struct store_rec *rec, void *a
 
 	evbuffer_add_printf(w->out, "%s{\"key\":\"", w->n++ ? "," : "");
 	control_json(w->out, key);
-	evbuffer_add_printf(w->out, "\",\"first\":%lld,\"last\":%lld,\"expires\":%lld,\"count\":%u}",
-			    (long long)rec->first, (long long)rec->last, (long long)rec->expires,
-			    rec->count);
+	evbuffer_add_printf(
+	    w->out, "\",\"first\":%lld,\"last\":%lld,\"expires\":%lld,\"count\":%u}",
+	    (long long)rec->first, (long long)rec->last, (long long)rec->expires, rec->count);
 	return 0;
 }
 
@@ -391,9 +387,10 @@ static long control_flush(struct mxg *mxg, struct engine *e, int kind)
 		for (int i = 0; i < k.n; i++) {
 			/* Whitelist and blocks also live in memory (and nftables). */
 			char err[256];
-			int d = kind == STORE_WHITE   ? grey_white_del(e, keys[i])
-				: kind == STORE_BLOCK ? shield_unblock(mxg, keys[i], err, sizeof(err))
-						      : store_del(grey_store(e), kind, keys[i]);
+			int d = kind == STORE_WHITE ? grey_white_del(e, keys[i])
+				: kind == STORE_BLOCK
+				    ? shield_unblock(mxg, keys[i], err, sizeof(err))
+				    : store_del(grey_store(e), kind, keys[i]);
 
 			if (d < 0)
 				failed = 1;
@@ -409,30 +406,112 @@ static long control_flush(struct mxg *mxg, struct engine *e, int kind)
 }
 
 /*
- * control_records - "list KIND", "add KIND ENTRY", "del KIND KEY", "flush
- * KIND". White entries and blocks are added by hand; tarpit, grey and awl
- * records only by the engine.
+ * control_parse_request - see control.h. The record verbs are checked in
+ * the order the answers promise: an unknown kind first, then (in
+ * control_records, which knows whether there is a store) the rest.
  */
-static void control_records(struct control *ctl, char *line, struct evbuffer *out)
+int control_parse_request(const char *buf, size_t len, struct control_req *rq)
 {
-	struct engine *e = ctl->mxg->engine;
-	char *save = NULL, *verb = strtok_r(line, " ", &save);
-	char *kind_s = strtok_r(NULL, " ", &save), *key = strtok_r(NULL, "", &save);
-	int kind = kind_s ? store_kind_parse(kind_s) : -1;
-	char err[256];
+	char *line = rq->line, *save = NULL, *verb, *kind_s, *key;
 
-	if (kind < 0) {
-		snprintf(err, sizeof(err),
+	memset(rq, 0, sizeof(*rq));
+	rq->op = CONTROL_OP_BAD;
+	rq->kind = -1;
+	if (len > CONTROL_LINE_MAX) {
+		snprintf(rq->err, sizeof(rq->err), "request longer than %d bytes",
+			 CONTROL_LINE_MAX);
+		return rq->op;
+	}
+	/* As a C string: a NUL byte ends the request, as it always has. */
+	memcpy(line, buf, len);
+	line[len] = '\0';
+	if (strncmp(line, "list ", 5) != 0 && strncmp(line, "add ", 4) != 0 &&
+	    strncmp(line, "del ", 4) != 0 && strncmp(line, "flush ", 6) != 0) {
+		if (strcmp(line, "status") == 0) {
+			rq->op = CONTROL_OP_STATUS;
+		} else if (strcmp(line, "top") == 0) {
+			rq->op = CONTROL_OP_TOP;
+		} else if (strcmp(line, "ping") == 0) {
+			rq->op = CONTROL_OP_PING;
+		} else if (strcmp(line, "notify-test") == 0 ||
+			   strncmp(line, "notify-test ", 12) == 0) {
+			rq->op = CONTROL_OP_NOTIFY_TEST;
+			rq->arg = line[11] ? line + 12 : line + 11; /* "" */
+		} else if (strcmp(line, "reload") == 0) {
+			rq->op = CONTROL_OP_RELOAD;
+		} else {
+			snprintf(rq->err, sizeof(rq->err), "unknown command: %.200s", line);
+		}
+		return rq->op;
+	}
+	verb = strtok_r(line, " ", &save);
+	kind_s = strtok_r(NULL, " ", &save);
+	key = strtok_r(NULL, "", &save);
+	rq->kind = kind_s ? store_kind_parse(kind_s) : -1;
+	if (rq->kind < 0) {
+		snprintf(rq->err, sizeof(rq->err),
 			 "unknown record kind '%.40s' (expected tarpit, grey, awl, white or block)",
 			 kind_s ? kind_s : "");
-		control_error(out, err);
-		return;
+		return rq->op;
 	}
+	rq->arg = key;
+	rq->op = CONTROL_OP_RECORD_BAD;
+	if (strcmp(verb, "list") == 0 && key == NULL) {
+		rq->op = CONTROL_OP_LIST;
+	} else if (strcmp(verb, "flush") == 0 && key == NULL) {
+		rq->op = CONTROL_OP_FLUSH;
+	} else if (strcmp(verb, "add") == 0 && key != NULL) {
+		if (rq->kind == STORE_BLOCK) {
+			/* "add block ADDR [SECONDS]": the shield blocks it everywhere. */
+			char *secs = strchr(key, ' ');
+
+			if (secs != NULL) {
+				char *end;
+
+				*secs++ = '\0';
+				rq->secs = strtol(secs, &end, 10);
+				if (end == secs || *end != '\0' || rq->secs < 1 ||
+				    rq->secs > 365L * 86400) {
+					rq->secs = 0;
+					snprintf(rq->err, sizeof(rq->err),
+						 "add block: SECONDS must be 1 to 31536000");
+					return rq->op;
+				}
+			}
+			rq->op = CONTROL_OP_ADD;
+		} else if (rq->kind != STORE_WHITE) {
+			snprintf(rq->err, sizeof(rq->err),
+				 "only white entries are added by hand (tarpit, grey and "
+				 "awl records are made by the engine)");
+		} else {
+			rq->op = CONTROL_OP_ADD;
+		}
+	} else if (strcmp(verb, "del") == 0 && key != NULL) {
+		rq->op = CONTROL_OP_DEL;
+	} else {
+		snprintf(rq->err, sizeof(rq->err),
+			 "usage: list KIND | add white ENTRY | del KIND KEY | flush KIND");
+	}
+	return rq->op;
+}
+
+/*
+ * control_records - "list KIND", "add KIND ENTRY", "del KIND KEY", "flush
+ * KIND", as control_parse_request made them. White entries and blocks are
+ * added by hand; tarpit, grey and awl records only by the engine.
+ */
+static void control_records(struct control *ctl, struct control_req *rq, struct evbuffer *out)
+{
+	struct engine *e = ctl->mxg->engine;
+	int kind = rq->kind;
+	char *key = rq->arg;
+	char err[256];
+
 	if (e == NULL) {
 		control_error(out, "no store (the taRgrey engine is off)");
 		return;
 	}
-	if (strcmp(verb, "list") == 0 && key == NULL) {
+	if (rq->op == CONTROL_OP_LIST) {
 		struct control_walk w = {out, 0};
 
 		evbuffer_add_printf(out, "{\"ok\":true,\"kind\":\"%s\",\"records\":[",
@@ -443,7 +522,7 @@ static void control_records(struct control *ctl, char *line, struct evbuffer *ou
 			return;
 		}
 		evbuffer_add_printf(out, "]}\n");
-	} else if (strcmp(verb, "flush") == 0 && key == NULL) {
+	} else if (rq->op == CONTROL_OP_FLUSH) {
 		long n = control_flush(ctl->mxg, e, kind);
 
 		if (n < 0) {
@@ -454,36 +533,18 @@ static void control_records(struct control *ctl, char *line, struct evbuffer *ou
 			 n == 1 ? "" : "s");
 		evbuffer_add_printf(out, "{\"ok\":true,\"kind\":\"%s\",\"flushed\":%ld}\n",
 				    store_kind_name(kind), n);
-	} else if (strcmp(verb, "add") == 0 && key != NULL) {
-		if (kind == STORE_BLOCK) {
-			/* "add block ADDR [SECONDS]": the shield blocks it everywhere. */
-			char *secs = strchr(key, ' ');
-			long n = 0;
+	} else if (rq->op == CONTROL_OP_ADD) {
+		int rc = kind == STORE_BLOCK
+			     ? shield_block(ctl->mxg, key, (uint32_t)rq->secs, err, sizeof(err))
+			     : grey_white_add(e, key, err, sizeof(err));
 
-			if (secs != NULL) {
-				char *end;
-
-				*secs++ = '\0';
-				n = strtol(secs, &end, 10);
-				if (end == secs || *end != '\0' || n < 1 || n > 365L * 86400) {
-					control_error(out, "add block: SECONDS must be 1 to 31536000");
-					return;
-				}
-			}
-			if (shield_block(ctl->mxg, key, (uint32_t)n, err, sizeof(err)) < 0)
-				control_error(out, err);
-			else
-				evbuffer_add_printf(out, "{\"ok\":true}\n");
-		} else if (kind != STORE_WHITE)
-			control_error(out, "only white entries are added by hand (tarpit, grey and "
-					   "awl records are made by the engine)");
-		else if (grey_white_add(e, key, err, sizeof(err)) < 0)
+		if (rc < 0)
 			control_error(out, err);
 		else
 			evbuffer_add_printf(out, "{\"ok\":true}\n");
-	} else if (strcmp(verb, "del") == 0 && key != NULL) {
+	} else if (rq->op == CONTROL_OP_DEL) {
 		/* A block goes from the shield's table, the store and nftables. */
-		int rc = kind == STORE_WHITE ? grey_white_del(e, key)
+		int rc = kind == STORE_WHITE   ? grey_white_del(e, key)
 			 : kind == STORE_BLOCK ? shield_unblock(ctl->mxg, key, err, sizeof(err))
 					       : store_del(grey_store(e), kind, key);
 
@@ -494,8 +555,7 @@ static void control_records(struct control *ctl, char *line, struct evbuffer *ou
 		else
 			evbuffer_add_printf(out, "{\"ok\":true}\n");
 	} else {
-		control_error(out,
-			      "usage: list KIND | add white ENTRY | del KIND KEY | flush KIND");
+		control_error(out, rq->err);
 	}
 }
 
@@ -522,31 +582,42 @@ static void control_notify_test(struct control *ctl, const char *text, struct ev
 	evbuffer_add_printf(out, "{\"ok\":true}\n");
 }
 
-static void control_request(struct control *ctl, char *line, struct evbuffer *out)
+static void control_request(struct control *ctl, const char *line, struct evbuffer *out)
 {
+	struct control_req rq;
 	char err[512];
 
-	if (strncmp(line, "list ", 5) == 0 || strncmp(line, "add ", 4) == 0 ||
-	    strncmp(line, "del ", 4) == 0 || strncmp(line, "flush ", 6) == 0) {
-		control_records(ctl, line, out);
-	} else if (strcmp(line, "status") == 0) {
+	switch (control_parse_request(line, strlen(line), &rq)) {
+	case CONTROL_OP_LIST:
+	case CONTROL_OP_FLUSH:
+	case CONTROL_OP_ADD:
+	case CONTROL_OP_DEL:
+	case CONTROL_OP_RECORD_BAD:
+		control_records(ctl, &rq, out);
+		break;
+	case CONTROL_OP_STATUS:
 		control_status(ctl, out);
-	} else if (strcmp(line, "top") == 0) {
+		break;
+	case CONTROL_OP_TOP:
 		control_top(ctl, out);
-	} else if (strcmp(line, "ping") == 0) {
+		break;
+	case CONTROL_OP_PING:
 		evbuffer_add_printf(out, "{\"ok\":true}\n");
-	} else if (strcmp(line, "notify-test") == 0 || strncmp(line, "notify-test ", 12) == 0) {
-		control_notify_test(ctl, line[11] ? line + 12 : "", out);
-	} else if (strcmp(line, "reload") == 0) {
+		break;
+	case CONTROL_OP_NOTIFY_TEST:
+		control_notify_test(ctl, rq.arg, out);
+		break;
+	case CONTROL_OP_RELOAD:
 		if (ctl->reload == NULL)
 			control_error(out, "reload is not available");
 		else if (ctl->reload(ctl->mxg, err, sizeof(err)) == 0)
 			evbuffer_add_printf(out, "{\"ok\":true}\n");
 		else
 			control_error(out, err);
-	} else {
-		snprintf(err, sizeof(err), "unknown command: %.200s", line);
-		control_error(out, err);
+		break;
+	case CONTROL_OP_BAD:
+		control_error(out, rq.err);
+		break;
 	}
 }
 
@@ -587,8 +658,7 @@ static void control_accept_cb(struct evconnlistener *evl, evutil_socket_t fd, st
 			      int salen, void *arg)
 {
 	struct control *ctl = arg;
-	struct bufferevent *bev =
-		bufferevent_socket_new(ctl->mxg->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	struct bufferevent *bev = bufferevent_socket_new(ctl->mxg->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	struct timeval tv = {CONTROL_TIMEOUT, 0};
 
 	if (bev == NULL) {

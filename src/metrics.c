@@ -433,27 +433,47 @@ static void metrics_text(struct metrics_client *mc, const char *status, const ch
 }
 
 /*
- * metrics_request - the request line, once the headers are complete:
- * "METHOD SP target SP HTTP/x.y". The headers themselves are not needed.
+ * metrics_parse_request - see metrics.h. Only the request line matters
+ * ("METHOD SP target SP HTTP/x.y"); the headers are not needed, and a
+ * request line longer than METRICS_LINE_MAX - 1 bytes is not ours anyway.
  */
-static void metrics_request(struct metrics_client *mc, const char *line)
+int metrics_parse_request(const char *head, size_t len)
 {
-	struct metrics *m = mc->m;
-	const char *sp = strchr(line, ' ');
-	const char *sp2 = sp != NULL ? strchr(sp + 1, ' ') : NULL;
+	char line[METRICS_LINE_MAX];
+	const char *sp, *sp2;
 	size_t plen;
 
-	if (sp == NULL || sp2 == NULL || strncmp(sp2 + 1, "HTTP/1.", 7) != 0) {
-		metrics_text(mc, "400 Bad Request", "", "bad request\n");
-		return;
-	}
-	if ((size_t)(sp - line) != 3 || strncmp(line, "GET", 3) != 0) {
-		metrics_text(mc, "405 Method Not Allowed", "Allow: GET\r\n", "only GET\n");
-		return;
-	}
+	if (len > sizeof(line) - 1)
+		len = sizeof(line) - 1;
+	memcpy(line, head, len);
+	line[len] = '\0';
+	line[strcspn(line, "\r\n")] = '\0';
+	sp = strchr(line, ' ');
+	sp2 = sp != NULL ? strchr(sp + 1, ' ') : NULL;
+	if (sp == NULL || sp2 == NULL || strncmp(sp2 + 1, "HTTP/1.", 7) != 0)
+		return METRICS_REQ_BAD;
+	if ((size_t)(sp - line) != 3 || strncmp(line, "GET", 3) != 0)
+		return METRICS_REQ_METHOD;
 	/* The path, without a query string (Prometheus may add ?name[]=...). */
 	plen = strcspn(sp + 1, " ?");
-	if (plen != 8 || strncmp(sp + 1, "/metrics", 8) != 0) {
+	if (plen != 8 || strncmp(sp + 1, "/metrics", 8) != 0)
+		return METRICS_REQ_NOT_FOUND;
+	return METRICS_REQ_SCRAPE;
+}
+
+/* metrics_request - answer the request whose headers are complete. */
+static void metrics_request(struct metrics_client *mc, int req)
+{
+	struct metrics *m = mc->m;
+
+	switch (req) {
+	case METRICS_REQ_BAD:
+		metrics_text(mc, "400 Bad Request", "", "bad request\n");
+		return;
+	case METRICS_REQ_METHOD:
+		metrics_text(mc, "405 Method Not Allowed", "Allow: GET\r\n", "only GET\n");
+		return;
+	case METRICS_REQ_NOT_FOUND:
 		metrics_text(mc, "404 Not Found", "", "not found; try /metrics\n");
 		return;
 	}
@@ -474,8 +494,8 @@ static void metrics_read_cb(struct bufferevent *bev, void *arg)
 	struct metrics_client *mc = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
-	char line[512];
-	size_t n;
+	char head[METRICS_LINE_MAX];
+	ssize_t n;
 
 	if (end.pos < 0)
 		end = evbuffer_search(in, "\n\n", 2, NULL);
@@ -486,12 +506,9 @@ static void metrics_read_cb(struct bufferevent *bev, void *arg)
 				     "request headers too large\n");
 		return;
 	}
-	/* Only the request line matters; a longer one is not ours anyway. */
-	n = evbuffer_copyout(in, line, sizeof(line) - 1);
-	line[n > 0 ? n : 0] = '\0';
-	line[strcspn(line, "\r\n")] = '\0';
+	n = evbuffer_copyout(in, head, sizeof(head));
 	evbuffer_drain(in, evbuffer_get_length(in));
-	metrics_request(mc, line);
+	metrics_request(mc, metrics_parse_request(head, n > 0 ? (size_t)n : 0));
 }
 
 /* Timeout, reset or EOF before an answer could go out: just close. */

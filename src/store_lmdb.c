@@ -57,9 +57,9 @@
 #define STORE_FILE "store.lmdb"
 #define STORE_MAPSIZE ((size_t)1 << 30) /* a limit, not an allocation */
 #define STORE_VERSION 1
-#define STORE_VALSZ (1 + 3 * 8 + 4) /* version, first, last, expires, count */
-#define SWEEP_SCAN 2000		    /* records looked at per kind per tick */
-#define SWEEP_DEL 200		    /* records deleted per kind per tick */
+#define STORE_VALSZ STORE_LMDB_VALSZ
+#define SWEEP_SCAN 2000 /* records looked at per kind per tick */
+#define SWEEP_DEL 200	/* records deleted per kind per tick */
 
 struct lmdb_req {
 	struct store_req head; /* first: store_cancel() finds lmdb_cancel */
@@ -95,8 +95,8 @@ struct lmdb {
 static void lmdb_close(void *b);
 static void lmdb_cancel(struct store_req *r);
 
-/* rec_encode - the value layout: version byte, then little-endian fields. */
-static void rec_encode(const struct store_rec *rec, unsigned char *p)
+/* The value layout: version byte, then little-endian fields. */
+void store_lmdb_rec_encode(const struct store_rec *rec, unsigned char *p)
 {
 	uint64_t f[3] = {(uint64_t)rec->first, (uint64_t)rec->last, (uint64_t)rec->expires};
 
@@ -108,14 +108,13 @@ static void rec_encode(const struct store_rec *rec, unsigned char *p)
 		*p++ = (unsigned char)(rec->count >> (8 * b));
 }
 
-/* rec_decode - the reverse; -1 for a value of another size or version. */
-static int rec_decode(const MDB_val *v, struct store_rec *rec)
+int store_lmdb_rec_decode(const void *data, size_t len, struct store_rec *rec)
 {
-	const unsigned char *p = v->mv_data;
+	const unsigned char *p = data;
 	uint64_t f[3] = {0, 0, 0};
 	uint32_t count = 0;
 
-	if (v->mv_size != STORE_VALSZ || *p++ != STORE_VERSION)
+	if (len != STORE_VALSZ || *p++ != STORE_VERSION)
 		return -1;
 	for (int i = 0; i < 3; i++)
 		for (int b = 0; b < 8; b++)
@@ -132,7 +131,7 @@ static int rec_decode(const MDB_val *v, struct store_rec *rec)
 /* rec_live - the value is readable and not expired at now (rec filled in). */
 static int rec_live(const MDB_val *v, struct store_rec *rec, int64_t now)
 {
-	return rec_decode(v, rec) == 0 && rec->expires > now;
+	return store_lmdb_rec_decode(v->mv_data, v->mv_size, rec) == 0 && rec->expires > now;
 }
 
 /*
@@ -374,7 +373,7 @@ static int lmdb_put(void *b, enum store_kind kind, const char *key, const struct
 
 	if ((unsigned)kind >= STORE_NKINDS || key_check(key, &k) < 0)
 		return -1;
-	rec_encode(rec, buf);
+	store_lmdb_rec_encode(rec, buf);
 	if (mdb_txn_begin(s->env, NULL, 0, &txn) != 0)
 		return -1;
 	/* MDB_MAP_FULL lands here or in the commit: an error like any other. */

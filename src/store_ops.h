@@ -54,9 +54,42 @@ void *store_lmdb_open(struct event_base *base, const char *state_dir, char *err,
 /* store_lmdb_lookup - synchronous lookup: 1 and rec, 0 for none, -1 on error. */
 int store_lmdb_lookup(void *b, enum store_kind kind, const char *key, struct store_rec *rec);
 
+/*
+ * A record as LMDB holds it: STORE_LMDB_VALSZ bytes, a version byte, then
+ * first, last, expires (64 bits) and count (32 bits), little-endian.
+ * store_lmdb_rec_encode writes rec into p[0..STORE_LMDB_VALSZ);
+ * store_lmdb_rec_decode reads one back from data[0..len), which may be
+ * anything the file holds: it returns 0 and fills rec, or -1 (another
+ * size or version) with rec untouched. Neither checks that the times make
+ * sense (store_rec_valid does).
+ */
+#define STORE_LMDB_VALSZ (1 + 3 * 8 + 4)
+void store_lmdb_rec_encode(const struct store_rec *rec, unsigned char *p);
+int store_lmdb_rec_decode(const void *data, size_t len, struct store_rec *rec);
+
 /* The shared backend (store_redis.c); spec is "redis://..." or "unix:...". */
 extern const struct store_ops store_redis_ops;
 void *store_redis_open(struct event_base *base, const char *spec, const char *state_dir,
 		       int timeout_ms, int cache_size, char *err, size_t errsz);
+
+/*
+ * A record as Redis holds it: "1 FIRST LAST EXPIRES COUNT" in decimal.
+ * store_redis_rec_format writes rec into buf (truncated to bufsz, which 96
+ * bytes always hold); store_redis_rec_parse reads s[0..len), any bytes
+ * another farm member or an attacker put there: 0 and rec filled in when
+ * it is exactly that form with COUNT within 32 bits, else -1 (treated as
+ * absent).
+ */
+void store_redis_rec_format(char *buf, size_t bufsz, const struct store_rec *rec);
+int store_redis_rec_parse(const char *s, size_t len, struct store_rec *rec);
+
+/*
+ * store_redis_msg_parse - a pub/sub message s[0..len), "SENDER MSG", as
+ * another instance (or whoever can write to the channel) published it.
+ * Returns the length of MSG copied NUL-terminated into buf, or -1 when it
+ * is to be ignored: sent by id (ourselves), no space, MSG empty, over 512
+ * bytes or not fitting bufsz, or holding a NUL, CR or LF.
+ */
+int store_redis_msg_parse(const char *id, const char *s, size_t len, char *buf, size_t bufsz);
 
 #endif

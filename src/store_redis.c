@@ -180,15 +180,13 @@ static int64_t wall_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* rec_format - the value stored in Redis. */
-static void rec_format(char *buf, size_t bufsz, const struct store_rec *rec)
+void store_redis_rec_format(char *buf, size_t bufsz, const struct store_rec *rec)
 {
 	snprintf(buf, bufsz, "1 %" PRId64 " %" PRId64 " %" PRId64 " %" PRIu32, rec->first,
 		 rec->last, rec->expires, rec->count);
 }
 
-/* rec_parse - the reverse; -1 for anything else (treated as absent). */
-static int rec_parse(const char *s, size_t len, struct store_rec *rec)
+int store_redis_rec_parse(const char *s, size_t len, struct store_rec *rec)
 {
 	char buf[128];
 	long long f, l, e;
@@ -387,7 +385,7 @@ static int send_rec(struct rstore *r, struct rwrite *w, const struct store_rec *
 	char val[128];
 	int rc;
 
-	rec_format(val, sizeof(val), rec);
+	store_redis_rec_format(val, sizeof(val), rec);
 	/* A few years ahead (white entries: forever) is kept without a Redis expiry. */
 	if (ms > (int64_t)10 * 365 * 86400 * 1000)
 		rc = redisAsyncCommand(r->ac, write_done, w, "SET mxg:%s:%s %s", kn, w->key, val);
@@ -508,7 +506,8 @@ static void rreq_reply(redisAsyncContext *ac, void *reply, void *privdata)
 	if (rep != NULL && rep->type == REDIS_REPLY_NIL)
 		found = 0;
 	else if (rep != NULL && rep->type == REDIS_REPLY_STRING) {
-		found = rec_parse(rep->str, rep->len, &rec) == 0 && rec.expires > time(NULL);
+		found = store_redis_rec_parse(rep->str, rep->len, &rec) == 0 &&
+			rec.expires > time(NULL);
 		if (found)
 			cache_put(r, q->kind, q->key, &rec);
 		else
@@ -765,7 +764,7 @@ static long list_remote(struct rstore *r, enum store_kind kind, struct litem **i
 				struct store_rec rec;
 
 				if (val->type != REDIS_REPLY_STRING || k->len <= prefix ||
-				    rec_parse(val->str, val->len, &rec) < 0 ||
+				    store_redis_rec_parse(val->str, val->len, &rec) < 0 ||
 				    rec.expires <= time(NULL))
 					continue;
 				if ((size_t)n == cap) {
@@ -887,34 +886,38 @@ static void sub_cb(redisAsyncContext *ac, void *reply, void *privdata)
 	struct rstore *r = privdata;
 	redisReply *rep = reply, *m;
 	char buf[MSG_MAX + 1];
-	size_t idlen = strlen(r->id);
 
 	if (rep == NULL || r->closing || rep->type != REDIS_REPLY_ARRAY || rep->elements != 3)
 		return;
 	if (rep->element[0]->type != REDIS_REPLY_STRING || strcmp(rep->element[0]->str, "message"))
 		return; /* "subscribe": the confirmation */
 	m = rep->element[2];
-	if (m->type != REDIS_REPLY_STRING)
+	if (m->type != REDIS_REPLY_STRING ||
+	    store_redis_msg_parse(r->id, m->str, m->len, buf, sizeof(buf)) < 0)
 		return;
-	/* Ours, or not "ID MSG": ignored. */
-	if (m->len > idlen && strncmp(m->str, r->id, idlen) == 0 && m->str[idlen] == ' ')
-		return;
-	{
-		const char *sp = memchr(m->str, ' ', m->len);
-		size_t len;
-
-		if (sp == NULL)
-			return;
-		len = m->len - (size_t)(sp + 1 - m->str);
-		if (len == 0 || len > MSG_MAX || memchr(sp + 1, '\0', len) != NULL)
-			return;
-		memcpy(buf, sp + 1, len);
-		buf[len] = '\0';
-		if (strpbrk(buf, "\r\n") != NULL)
-			return;
-	}
 	if (r->msg_cb != NULL)
 		r->msg_cb(buf, r->msg_arg);
+}
+
+int store_redis_msg_parse(const char *id, const char *s, size_t len, char *buf, size_t bufsz)
+{
+	size_t idlen = strlen(id);
+	const char *sp;
+	size_t n;
+
+	/* Ours, or not "ID MSG": ignored. */
+	if (len > idlen && strncmp(s, id, idlen) == 0 && s[idlen] == ' ')
+		return -1;
+	if ((sp = memchr(s, ' ', len)) == NULL)
+		return -1;
+	n = len - (size_t)(sp + 1 - s);
+	if (n == 0 || n > MSG_MAX || n >= bufsz || memchr(sp + 1, '\0', n) != NULL)
+		return -1;
+	memcpy(buf, sp + 1, n);
+	buf[n] = '\0';
+	if (strpbrk(buf, "\r\n") != NULL)
+		return -1;
+	return (int)n;
 }
 
 /* ---- Connections. ---- */
