@@ -44,6 +44,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,6 +141,7 @@ struct rstore {
 	int slow_run;	    /* lookups timed out in a row */
 	/* The fallback. */
 	int fallback, logged;
+	time_t bad_logged; /* last warning about a bad record (one a minute) */
 	int64_t fallback_since;
 	uint64_t fallbacks, timeouts, dropped;
 	char why[200];
@@ -186,25 +188,50 @@ void store_redis_rec_format(char *buf, size_t bufsz, const struct store_rec *rec
 		 rec->last, rec->expires, rec->count);
 }
 
+/* rec_field - a run of digits at s[*i..len), no sign, within int64; -1 if none. */
+static int rec_field(const char *s, size_t len, size_t *i, long long *out)
+{
+	long long v = 0;
+	size_t start = *i;
+
+	for (; *i < len && s[*i] >= '0' && s[*i] <= '9'; (*i)++) {
+		int d = s[*i] - '0';
+
+		if (v > (LLONG_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	if (*i == start)
+		return -1;
+	*out = v;
+	return 0;
+}
+
 int store_redis_rec_parse(const char *s, size_t len, struct store_rec *rec)
 {
-	char buf[128];
-	long long f, l, e;
-	unsigned long c;
-	int n = -1;
+	/*
+	 * "1 FIRST LAST EXPIRES COUNT": another farm member (or whoever can
+	 * write to Redis) wrote it, so exactly that, digits only, one space
+	 * between fields, and plausible times (store_rec_valid).
+	 */
+	long long v[4];
+	size_t i = 2;
 
-	if (len >= sizeof(buf))
+	if (len < 2 || s[0] != '1' || s[1] != ' ')
 		return -1;
-	memcpy(buf, s, len);
-	buf[len] = '\0';
-	if (sscanf(buf, "1 %lld %lld %lld %lu%n", &f, &l, &e, &c, &n) != 4 || n != (int)len ||
-	    c > UINT32_MAX)
+	for (int f = 0; f < 4; f++) {
+		if (f > 0 && (i >= len || s[i++] != ' '))
+			return -1;
+		if (rec_field(s, len, &i, &v[f]) < 0)
+			return -1;
+	}
+	if (i != len || v[3] > UINT32_MAX)
 		return -1;
-	rec->first = f;
-	rec->last = l;
-	rec->expires = e;
-	rec->count = (uint32_t)c;
-	return 0;
+	rec->first = v[0];
+	rec->last = v[1];
+	rec->expires = v[2];
+	rec->count = (uint32_t)v[3];
+	return store_rec_valid(rec) ? 0 : -1;
 }
 
 /* ---- The cache: records read from Redis, FIFO-bounded. ---- */
@@ -506,8 +533,17 @@ static void rreq_reply(redisAsyncContext *ac, void *reply, void *privdata)
 	if (rep != NULL && rep->type == REDIS_REPLY_NIL)
 		found = 0;
 	else if (rep != NULL && rep->type == REDIS_REPLY_STRING) {
-		found = store_redis_rec_parse(rep->str, rep->len, &rec) == 0 &&
-			rec.expires > time(NULL);
+		int ok = store_redis_rec_parse(rep->str, rep->len, &rec) == 0;
+
+		found = ok && rec.expires > time(NULL);
+		if (!ok && time(NULL) - r->bad_logged >= 60) {
+			/* Planted or damaged: skipped (looked up as absent), logged. */
+			char esc[160];
+
+			log_warn("store: redis %s: bad record for key \"%s\" skipped", r->where,
+				 log_escape(esc, sizeof(esc), q->key, strlen(q->key)));
+			r->bad_logged = time(NULL);
+		}
 		if (found)
 			cache_put(r, q->kind, q->key, &rec);
 		else
