@@ -11,7 +11,9 @@
  * reviewed by hand. Anything else fails with EPERM: a rarely used path
  * that was missed (a library's fallback, a new glibc) then logs an error
  * and the daemon goes on handling mail, where a kill would take the
- * service down for every client. The exceptions are calls no code path of
+ * service down for every client. On x86-64 and arm64 the denial goes
+ * through a SIGSYS handler that logs the call's number once, so a missing
+ * entry shows in the log instead of as a mysterious EPERM. The exceptions are calls no code path of
  * mxguard or its libraries makes once started, whose only use here is an
  * attacker's (execve, ptrace, mount, module loading, namespaces, bpf...):
  * those kill the whole process, and systemd starts a clean one. mmap and
@@ -481,8 +483,9 @@ void sandbox_enter(const struct cfg *cfg, const char *cfg_path)
 		return;
 	}
 	if (SANDBOX_ASAN) {
-		log_info("seccomp and landlock skipped: built with AddressSanitizer, whose leak "
-			 "check at exit needs ptrace, clone and /proc");
+		/* Not the sanitizer's name: the tests take that for a report. */
+		log_info("seccomp and landlock skipped: an ASan build, whose leak check at "
+			 "exit needs ptrace, clone and /proc");
 		return;
 	}
 	/* Landlock and the filter both need it; set once, explicitly. */

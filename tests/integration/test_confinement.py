@@ -19,7 +19,7 @@ import pytest
 
 from mxgtest import wait_until
 
-ASAN_SKIP = "seccomp and landlock skipped: built with AddressSanitizer"
+ASAN_SKIP = "seccomp and landlock skipped: an ASan build"
 
 
 def control(mx, line, timeout=10):
