@@ -19,7 +19,9 @@
  * those kill the whole process, and systemd starts a clean one. mmap and
  * mprotect with PROT_EXEC fail too: nothing is loaded after the start.
  * socket() is limited to the families the daemon uses (AF_INET, AF_INET6,
- * AF_UNIX, AF_NETLINK).
+ * AF_UNIX, AF_NETLINK), and bind() and listen() are not allowed at all:
+ * every listener is opened at start, so code running in the process
+ * cannot open a port of its own.
  *
  * Landlock (raw system calls, Linux 5.13+): every filesystem right the
  * kernel knows is handled, so only the rules below allow anything:
@@ -98,8 +100,6 @@ static const char *const sandbox_allowed[] = {
     "connect",
     "accept",
     "accept4",
-    "bind",
-    "listen",
     "getsockopt",
     "setsockopt",
     "getsockname",
@@ -149,7 +149,6 @@ static const char *const sandbox_allowed[] = {
     "flock",
     "ftruncate",
     "getdents64",
-    "readlink",
     "unlink",
     "unlinkat",
     "fadvise64",
