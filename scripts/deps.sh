@@ -9,7 +9,7 @@ set -eu
 PKGS="
   gcc make meson ninja-build pkg-config clang-format
   libevent-dev libsystemd-dev libpcre2-dev libc-ares-dev liblmdb-dev libpsl-dev zlib1g-dev
-  libnftables-dev nftables libmaxminddb-dev tor-geoipdb libhiredis-dev redis-server libcap-dev
+  libnftables-dev nftables libmaxminddb-dev tor-geoipdb libhiredis-dev redis-server libcap-dev libseccomp-dev
   publicsuffix dnsmasq-base lmdb-utils
   clang libclang-rt-14-dev libfuzzer-14-dev
   postfix swaks openssl pflogsumm

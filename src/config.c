@@ -141,6 +141,8 @@ static const struct cfg_param cfg_table[] = {
 	/* Kernel-level blocking, countries, SYN-flood awareness. */
 	{"firewall", T_ENUM, "none", 0, 0, firewall_names, F(firewall), 0},
 	{"firewall_table", T_STR, "mxguard", 0, 0, NULL, F(firewall_table), 0},
+	/* Confinement of the network process (seccomp filter and Landlock). */
+	{"seccomp", T_ENUM, "yes", 0, 0, yesno_names, F(seccomp), 0},
 	{"geo_database", T_STR, "/usr/share/tor/geoip /usr/share/tor/geoip6", 0, 0, NULL,
 	 F(geo_database), 0},
 	{"synwatch_interval", T_TIME, "10s", 0, 3600, NULL, F(synwatch_interval), 1},

@@ -136,6 +136,7 @@ struct cfg {
 	/* Kernel-level blocking (fw_nft.c) and SYN-flood awareness. */
 	int firewall;		   /* enum firewall_kind */
 	char *firewall_table;
+	int seccomp;		   /* confine the network process (sandbox.c) */
 	char *geo_database;	   /* tor geoip files or one .mmdb */
 	int synwatch_interval;	   /* seconds; 0: off */
 	/* Metrics and the shared store. */

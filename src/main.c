@@ -40,6 +40,7 @@
 #include "mxguard.h"
 #include "notify.h"
 #include "probe.h"
+#include "sandbox.h"
 #include "shield.h"
 #include "synwatch.h"
 
@@ -382,6 +383,13 @@ int main(int argc, char **argv)
 			log_fatal("cannot watch the firewall helper");
 	}
 	mxg.probe = probe_new(&mxg);
+	/*
+	 * Last of the start-up: every listener bound, the store open, the
+	 * helpers (nftables, notify_command) forked. From here on no exec,
+	 * no new privileges, only the files the reloads need.
+	 */
+	sandbox_enter(mxg.cfg,
+		      path != NULL || access(mxg.cfg_path, F_OK) == 0 ? mxg.cfg_path : NULL);
 	log_info("ready: mxguard %s, default_action=%s, backend %s", MXG_VERSION,
 		 mxg.cfg->default_action == ACTION_INSPECT ? "inspect" : "pass",
 		 netaddr_format((struct sockaddr *)&mxg.cfg->backend.ss, err, sizeof(err)));

@@ -16,22 +16,30 @@
  * failure looks temporary; never more, and never more than NOTIFY_MAILS_MAX
  * at a time.
  *
- * The command runs with posix_spawn, without a shell: notify_command is
- * split on white space, and the data travels in MXG_* environment
- * variables, so nothing a client controls is ever parsed by a shell. stdin
- * is /dev/null; stdout and stderr are the daemon's. A child is killed after
- * NOTIFY_CMD_TIMEOUT seconds, and reaped from a SIGCHLD event with
- * waitpid(pid, WNOHANG) on our own children only: another module may have
- * children of its own, and waitpid(-1) would steal their status.
+ * The command runs without a shell: notify_command is split on white
+ * space, and the data travels in MXG_* environment variables, so nothing a
+ * client controls is ever parsed by a shell. stdin is /dev/null; stdout
+ * and stderr are the daemon's. It is not started by the network process,
+ * which may not exec (sandbox.c), but by a helper process forked at start
+ * (see "The command helper" below), which kills a command after
+ * NOTIFY_CMD_TIMEOUT seconds and logs how it ended. The network process
+ * watches SIGCHLD with waitpid(helper, WNOHANG) on the helper only:
+ * another module may have children of its own, and waitpid(-1) would
+ * steal their status.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -104,21 +112,12 @@ struct notify_mail {
 	size_t msglen;
 };
 
-struct notify_child {
-	struct notify *n;
-	struct notify_child *next;
-	pid_t pid;
-	enum notify_kind kind;
-	struct event *kill_timer;
-	int killed;
-};
-
 struct notify {
 	struct mxg *mxg;
 	struct notify_mail *mails;
 	int nmails;
-	struct notify_child *children;
-	int nchildren;
+	int helper_fd;	  /* our end of the command helper's socket; -1: none */
+	pid_t helper_pid; /* 0: gone */
 	struct event *sigchld;
 	unsigned long seq;	    /* for Message-IDs */
 	time_t last[NOTIFY_NKINDS]; /* when the last notice of a kind went out; 0: never */
@@ -629,64 +628,35 @@ drop:
 
 /* ---------------------------------------------------------------- command */
 
-static void child_free(struct notify_child *c)
-{
-	struct notify *n = c->n;
+/*
+ * The command helper. The network process runs under a seccomp filter
+ * that forbids execve, so it never starts a program itself: at start-up
+ * (before the filter) notify_new forks this small process, which keeps
+ * nothing but one end of a SOCK_SEQPACKET socketpair and stdin, stdout
+ * and stderr. Each notice arrives as one message, the command's words and
+ * environment already built by the network process:
+ *
+ *	uint32 kind, uint32 argc, uint32 envc, then argc + envc strings,
+ *	each ending in NUL.
+ *
+ * The helper checks the framing (it trusts its parent, but a bad message
+ * must not make it run garbage), spawns the command as before, kills it
+ * after NOTIFY_CMD_TIMEOUT and logs how it ended. It exits when the
+ * network process closes its end (or dies: PR_SET_PDEATHSIG). Commands
+ * still running are left to finish, as before.
+ */
 
-	for (struct notify_child **pp = &n->children; *pp != NULL; pp = &(*pp)->next)
-		if (*pp == c) {
-			*pp = c->next;
-			n->nchildren--;
-			break;
-		}
-	if (c->kill_timer != NULL)
-		event_free(c->kill_timer);
-	free(c);
-}
+#define NOTIFY_MSG_MAX (192 * 1024) /* one notice: body, data values, argv */
 
-static void child_kill_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct notify_child *c = arg;
+struct cmd_child {
+	pid_t pid; /* 0: free slot */
+	int kind;
+	time_t deadline;
+	int killed;
+};
 
-	log_warn("notify_command for %s still running after %ds: killed (pid %ld)",
-		 notify_kind_name(c->kind), NOTIFY_CMD_TIMEOUT, (long)c->pid);
-	c->killed = 1;
-	/* The whole process group: a script's own children go with it. */
-	kill(-c->pid, SIGKILL);
-	kill(c->pid, SIGKILL);
-}
-
-/* notify_reap - collect our children that have ended; never blocks. */
-static void notify_reap(evutil_socket_t sig, short what, void *arg)
-{
-	struct notify *n = arg;
-	struct notify_child *c = n->children, *next;
-
-	for (; c != NULL; c = next) {
-		int status;
-		pid_t pid;
-
-		next = c->next;
-		while ((pid = waitpid(c->pid, &status, WNOHANG)) < 0 && errno == EINTR)
-			;
-		if (pid == 0)
-			continue;
-		if (pid < 0)
-			log_warn_errno("notify_command for %s: waitpid %ld",
-				       notify_kind_name(c->kind), (long)c->pid);
-		else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
-			log_warn("notify_command for %s exited with status %d%s",
-				 notify_kind_name(c->kind), WEXITSTATUS(status),
-				 WEXITSTATUS(status) == 127 ? " (a missing interpreter?)" : "");
-		else if (WIFSIGNALED(status) && !c->killed)
-			log_warn("notify_command for %s killed by signal %d",
-				 notify_kind_name(c->kind), WTERMSIG(status));
-		child_free(c);
-	}
-}
-
-/* notify_env_name - "MXG_" and name with anything outside [A-Z0-9_] as '_'. */
-static void notify_env_name(struct sbuf *sb, const char *name)
+/* cmd_env_name - "MXG_" and name with anything outside [A-Z0-9_] as '_'. */
+static void cmd_env_name(struct sbuf *sb, const char *name)
 {
 	sb_str(sb, "MXG_");
 	for (size_t i = 0; name[i] != '\0' && i < 32; i++) {
@@ -702,17 +672,14 @@ static void notify_env_name(struct sbuf *sb, const char *name)
 }
 
 /*
- * notify_spawn - start argv with envp: stdin from /dev/null, stdout and
- * stderr shared, no other descriptor (listeners, clients and the store are
- * none of the command's business), default signal dispositions (SIGPIPE is
- * ignored in the daemon, and ignoring survives execve), an empty signal
- * mask, a process group of its own. posix_spawn rather than fork: glibc
- * spawns with CLONE_VFORK, so a daemon holding thousands of connections
- * does not copy its page tables, and a failed execve comes back here as an
- * error number instead of an anonymous exit status.
+ * cmd_spawn - start argv with envp: stdin from /dev/null, stdout and
+ * stderr shared, no other descriptor, default signal dispositions (SIGPIPE
+ * is ignored in the helper, and ignoring survives execve), an empty signal
+ * mask, a process group of its own. posix_spawn: a failed execve comes
+ * back here as an error number instead of an anonymous exit status.
  * Returns 0 with *pid set, or an errno value.
  */
-static int notify_spawn(char *const *argv, char *const *envp, pid_t *pid)
+static int cmd_spawn(char *const *argv, char *const *envp, pid_t *pid)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
@@ -742,23 +709,242 @@ static int notify_spawn(char *const *argv, char *const *envp, pid_t *pid)
 	return rc;
 }
 
+/* cmd_run - one message from the network process: check it, run it. */
+static void cmd_run(struct cmd_child *kids, char *msg, size_t len)
+{
+	char *argv[NOTIFY_ARGS_MAX + 1], *envp[NOTIFY_KV_MAX + 8];
+	uint32_t hdr[3];
+	char *p = msg + sizeof(hdr), *end = msg + len;
+	struct cmd_child *slot = NULL;
+	const char *kind;
+	pid_t pid;
+	int rc;
+
+	if (len < sizeof(hdr)) {
+		log_warn("notify_command helper: short message (%zu bytes) ignored", len);
+		return;
+	}
+	memcpy(hdr, msg, sizeof(hdr));
+	if (hdr[0] >= NOTIFY_NKINDS || hdr[1] < 1 || hdr[1] > NOTIFY_ARGS_MAX ||
+	    hdr[2] > NOTIFY_KV_MAX + 7) {
+		log_warn("notify_command helper: bad message header ignored");
+		return;
+	}
+	kind = notify_kind_name((enum notify_kind)hdr[0]);
+	for (uint32_t i = 0; i < hdr[1] + hdr[2]; i++) {
+		char *nul = memchr(p, '\0', (size_t)(end - p));
+
+		if (p >= end || nul == NULL) {
+			log_warn("notify_command helper: truncated message ignored");
+			return;
+		}
+		if (i < hdr[1])
+			argv[i] = p;
+		else
+			envp[i - hdr[1]] = p;
+		p = nul + 1;
+	}
+	argv[hdr[1]] = NULL;
+	envp[hdr[2]] = NULL;
+	for (int i = 0; i < NOTIFY_CHILDREN_MAX && slot == NULL; i++)
+		if (kids[i].pid == 0)
+			slot = &kids[i];
+	if (slot == NULL) {
+		log_warn("notify_command for %s not run: %d commands still running", kind,
+			 NOTIFY_CHILDREN_MAX);
+		return;
+	}
+	if ((rc = cmd_spawn(argv, envp, &pid)) != 0) {
+		log_warn("notify_command for %s: cannot run %.200s: %s", kind, argv[0],
+			 strerror(rc));
+		return;
+	}
+	slot->pid = pid;
+	slot->kind = (int)hdr[0];
+	slot->deadline = time(NULL) + NOTIFY_CMD_TIMEOUT;
+	slot->killed = 0;
+}
+
+/* cmd_reap - collect ended commands and kill overdue ones; returns how many still run. */
+static int cmd_reap(struct cmd_child *kids)
+{
+	time_t now = time(NULL);
+	int running = 0;
+
+	for (int i = 0; i < NOTIFY_CHILDREN_MAX; i++) {
+		struct cmd_child *c = &kids[i];
+		const char *kind = notify_kind_name((enum notify_kind)c->kind);
+		int status;
+		pid_t pid;
+
+		if (c->pid == 0)
+			continue;
+		while ((pid = waitpid(c->pid, &status, WNOHANG)) < 0 && errno == EINTR)
+			;
+		if (pid == 0) {
+			if (!c->killed && now >= c->deadline) {
+				log_warn("notify_command for %s still running after %ds: killed "
+					 "(pid %ld)",
+					 kind, NOTIFY_CMD_TIMEOUT, (long)c->pid);
+				c->killed = 1;
+				/* The whole process group: a script's own children go with it. */
+				kill(-c->pid, SIGKILL);
+				kill(c->pid, SIGKILL);
+			}
+			running++;
+			continue;
+		}
+		if (pid < 0)
+			log_warn_errno("notify_command for %s: waitpid %ld", kind, (long)c->pid);
+		else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+			log_warn("notify_command for %s exited with status %d%s", kind,
+				 WEXITSTATUS(status),
+				 WEXITSTATUS(status) == 127 ? " (a missing interpreter?)" : "");
+		else if (WIFSIGNALED(status) && !c->killed)
+			log_warn("notify_command for %s killed by signal %d", kind,
+				 WTERMSIG(status));
+		c->pid = 0;
+	}
+	return running;
+}
+
+/* cmd_helper - the helper process's whole life. Never returns. */
+static void cmd_helper(int sock, pid_t parent) __attribute__((noreturn));
+
+static void cmd_helper(int sock, pid_t parent)
+{
+	struct cmd_child kids[NOTIFY_CHILDREN_MAX];
+	struct sigaction sa;
+	sigset_t all;
+	char *buf;
+
+	/* The parent's handlers (libevent's signal pipe) mean nothing here. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	for (int s = 1; s < NSIG; s++)
+		(void)sigaction(s, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	(void)sigaction(SIGPIPE, &sa, NULL);
+	(void)sigaction(SIGHUP, &sa, NULL);
+	(void)sigaction(SIGINT, &sa, NULL);
+	sigemptyset(&all);
+	(void)sigprocmask(SIG_SETMASK, &all, NULL);
+	(void)prctl(PR_SET_NAME, "mxguard-notify", 0, 0, 0);
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) < 0 || getppid() != parent)
+		_exit(0);
+	/* Only the socket (as 3) and stdin/stdout/stderr: the commands share the last two. */
+	if (sock != 3) {
+		if (dup2(sock, 3) < 0)
+			_exit(1);
+		sock = 3;
+	}
+	if (syscall(SYS_close_range, 4U, ~0U, 0U) < 0) {
+		long max = sysconf(_SC_OPEN_MAX);
+
+		for (int fd = 4; fd < (max > 0 && max < 65536 ? max : 65536); fd++)
+			(void)close(fd);
+	}
+	if ((buf = malloc(NOTIFY_MSG_MAX)) == NULL)
+		_exit(1);
+	memset(kids, 0, sizeof(kids));
+	for (;;) {
+		struct pollfd pfd = {sock, POLLIN, 0};
+		struct iovec iov = {buf, NOTIFY_MSG_MAX};
+		struct msghdr mh;
+		/* Commands running: wake each second to reap them and enforce the timeout. */
+		int rc = poll(&pfd, 1, cmd_reap(kids) > 0 ? 1000 : -1);
+		ssize_t len;
+
+		if (rc < 0 && errno != EINTR)
+			_exit(1);
+		if (rc <= 0)
+			continue;
+		memset(&mh, 0, sizeof(mh));
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		len = recvmsg(sock, &mh, 0);
+		if (len < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (len <= 0)
+			_exit(0); /* the network process is gone, or stopping */
+		if (mh.msg_flags & MSG_TRUNC)
+			log_warn("notify_command helper: message over %d bytes ignored",
+				 NOTIFY_MSG_MAX);
+		else
+			cmd_run(kids, buf, (size_t)len);
+	}
+}
+
+/*
+ * notify_helper_start - fork the helper; the parent keeps its end of the
+ * socket (non-blocking). Returns 0, or -1 with the reason logged.
+ */
+static int notify_helper_start(struct notify *n)
+{
+	int sv[2], sndbuf = 2 * NOTIFY_MSG_MAX;
+	pid_t parent = getpid(), pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		log_warn_errno("notify_command helper: socketpair");
+		return -1;
+	}
+	pid = fork();
+	if (pid < 0) {
+		log_warn_errno("notify_command helper: fork");
+		close(sv[0]);
+		close(sv[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		cmd_helper(sv[1], parent);
+	}
+	close(sv[1]);
+	/* A notice is one message: room for the largest (the kernel caps it). */
+	(void)setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	(void)fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
+	n->helper_fd = sv[0];
+	n->helper_pid = pid;
+	return 0;
+}
+
+/* notify_reap - on SIGCHLD: has our helper died? Never blocks, never waits for others. */
+static void notify_reap(evutil_socket_t sig, short what, void *arg)
+{
+	struct notify *n = arg;
+	int status;
+	pid_t pid;
+
+	if (n->helper_pid <= 0)
+		return;
+	while ((pid = waitpid(n->helper_pid, &status, WNOHANG)) < 0 && errno == EINTR)
+		;
+	if (pid == 0)
+		return;
+	log_warn("notify_command helper (pid %ld) has %s: notify_command will not run until a "
+		 "restart",
+		 (long)n->helper_pid, pid > 0 && WIFSIGNALED(status) ? "been killed" : "exited");
+	n->helper_pid = 0;
+	if (n->helper_fd >= 0)
+		close(n->helper_fd);
+	n->helper_fd = -1;
+}
+
+/*
+ * notify_command - build the command's words and environment and pass
+ * them to the helper in one message. Never blocks: a helper that does not
+ * keep up costs this notice's command, with a warning.
+ */
 static void notify_command(struct notify *n, const struct notice *nt)
 {
 	const struct cfg *cfg = n->mxg->cfg;
 	char cmd[2048], *argv[NOTIFY_ARGS_MAX + 1];
-	char *envp[NOTIFY_KV_MAX + 8];
-	struct sbuf env[NOTIFY_KV_MAX + 7];
-	int nenv = 0, argc, rc;
-	struct notify_child *c;
-	pid_t pid;
+	struct sbuf env[NOTIFY_KV_MAX + 7], msg = {0};
+	int nenv = 0, argc;
+	uint32_t hdr[3];
 
 	if (cfg->notify_command[0] == '\0')
 		return;
-	if (n->nchildren >= NOTIFY_CHILDREN_MAX) {
-		log_warn("notify_command for %s not run: %d commands still running",
-			 notify_kind_name(nt->kind), n->nchildren);
-		return;
-	}
 	if (snprintf(cmd, sizeof(cmd), "%s", cfg->notify_command) >= (int)sizeof(cmd)) {
 		log_warn("notify_command is too long; not run");
 		return;
@@ -775,6 +961,11 @@ static void notify_command(struct notify *n, const struct notice *nt)
 		log_warn("notify_command: '%.200s' is not an absolute path; not run", argv[0]);
 		return;
 	}
+	if (n->helper_fd < 0) {
+		log_warn("notify_command for %s not run: no command helper",
+			 notify_kind_name(nt->kind));
+		return;
+	}
 	memset(env, 0, sizeof(env));
 	sb_printf(&env[nenv++], "MXG_EVENT=%s", notify_kind_name(nt->kind));
 	sb_str(&env[nenv], "MXG_SUBJECT=");
@@ -787,45 +978,34 @@ static void notify_command(struct notify *n, const struct notice *nt)
 	nenv++;
 	sb_str(&env[nenv++], "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin");
 	for (int i = 0; i < nt->nkv; i++) {
-		notify_env_name(&env[nenv], nt->kv[i].name);
+		cmd_env_name(&env[nenv], nt->kv[i].name);
 		sb_add(&env[nenv], nt->kv[i].value, strnlen(nt->kv[i].value, NOTIFY_VALUE_MAX));
 		nenv++;
 	}
-	for (int i = 0; i < nenv; i++)
-		envp[i] = env[i].s;
-	envp[nenv] = NULL;
-	for (int i = 0; i < nenv; i++)
-		if (env[i].oom || env[i].s == NULL) {
-			log_warn("notify_command for %s not run: out of memory",
-				 notify_kind_name(nt->kind));
-			goto out;
-		}
-	if ((c = calloc(1, sizeof(*c))) == NULL ||
-	    (c->kill_timer = evtimer_new(n->mxg->base, child_kill_cb, c)) == NULL) {
-		free(c);
+	hdr[0] = (uint32_t)nt->kind;
+	hdr[1] = (uint32_t)argc;
+	hdr[2] = (uint32_t)nenv;
+	sb_add(&msg, (const char *)hdr, sizeof(hdr));
+	for (int i = 0; i < argc; i++)
+		sb_add(&msg, argv[i], strlen(argv[i]) + 1);
+	for (int i = 0; i < nenv; i++) {
+		/* An environment string holds no NUL: the value was cut at the first. */
+		if (env[i].s != NULL)
+			sb_add(&msg, env[i].s, env[i].len + 1);
+		msg.oom |= env[i].oom || env[i].s == NULL;
+	}
+	if (msg.oom)
 		log_warn("notify_command for %s not run: out of memory",
 			 notify_kind_name(nt->kind));
-		goto out;
-	}
-	if ((rc = notify_spawn(argv, envp, &pid)) != 0) {
-		log_warn("notify_command for %s: cannot run %.200s: %s", notify_kind_name(nt->kind),
-			 argv[0], strerror(rc));
-		event_free(c->kill_timer);
-		free(c);
-		goto out;
-	}
-	c->n = n;
-	c->pid = pid;
-	c->kind = nt->kind;
-	c->next = n->children;
-	n->children = c;
-	n->nchildren++;
-	struct timeval tv = {NOTIFY_CMD_TIMEOUT, 0};
-
-	evtimer_add(c->kill_timer, &tv);
-out:
+	else if (msg.len > NOTIFY_MSG_MAX)
+		log_warn("notify_command for %s not run: notice of %zu bytes is over %d",
+			 notify_kind_name(nt->kind), msg.len, NOTIFY_MSG_MAX);
+	else if (send(n->helper_fd, msg.s, msg.len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		log_warn_errno("notify_command for %s not run: passing it to the helper",
+			       notify_kind_name(nt->kind));
 	for (int i = 0; i < nenv; i++)
 		free(env[i].s);
+	free(msg.s);
 }
 
 /* ---------------------------------------------------------------- notices */
@@ -859,10 +1039,17 @@ struct notify *notify_new(struct mxg *mxg)
 	if (n == NULL)
 		return NULL;
 	n->mxg = mxg;
+	n->helper_fd = -1;
 	n->sigchld = evsignal_new(mxg->base, SIGCHLD, notify_reap, n);
 	if (n->sigchld == NULL || evsignal_add(n->sigchld, NULL) < 0) {
 		if (n->sigchld != NULL)
 			event_free(n->sigchld);
+		free(n);
+		return NULL;
+	}
+	/* Forked now, before the seccomp filter forbids execve (sandbox.c). */
+	if (notify_helper_start(n) < 0) {
+		event_free(n->sigchld);
 		free(n);
 		return NULL;
 	}
@@ -941,9 +1128,9 @@ void notify_free(struct notify **np)
 		return;
 	while (n->mails != NULL)
 		mail_free(n->mails);
-	/* Children still running are left to finish; init reaps them after us. */
-	while (n->children != NULL)
-		child_free(n->children);
+	/* The helper exits on EOF; commands still running are left to finish. */
+	if (n->helper_fd >= 0)
+		close(n->helper_fd);
 	event_free(n->sigchld);
 	free(n);
 }

@@ -28,14 +28,17 @@ enum notify_kind {
 
 /* One piece of data: MXG_<NAME> in the command's environment, "Name: value" in mail. */
 struct notify_kv {
-	const char *name;  /* upper case, e.g. "GROUP", "SOURCES", "TOP_SOURCES" */
+	const char *name; /* upper case, e.g. "GROUP", "SOURCES", "TOP_SOURCES" */
 	const char *value;
 };
 
 /*
  * notify_new - the notifier for mxg (uses mxg->base and mxg->cfg at send
- * time; installs a SIGCHLD event on mxg->base). Returns NULL when out of
- * memory.
+ * time; installs a SIGCHLD event on mxg->base) and forks the helper that
+ * runs notify_command: call it before the process is confined
+ * (sandbox_enter), after the privilege drop (the commands run as run_as).
+ * Returns NULL when out of memory or when the helper cannot be forked
+ * (logged).
  */
 struct notify *notify_new(struct mxg *mxg);
 
@@ -44,13 +47,13 @@ struct notify *notify_new(struct mxg *mxg);
  * ending in \n), plus kv data. Logs it at once; mail and command follow
  * asynchronously. Never blocks the loop, never fails the caller.
  */
-void notify_send(struct notify *n, enum notify_kind kind, const char *subject,
-		 const char *body, const struct notify_kv *kv, int nkv);
+void notify_send(struct notify *n, enum notify_kind kind, const char *subject, const char *body,
+		 const struct notify_kv *kv, int nkv);
 
 /* notify_kind_name - "blocks", "attack_start", "attack_end", "test". */
 const char *notify_kind_name(enum notify_kind kind);
 
-/* notify_free - stop pending mail and forget children (they are reaped). */
+/* notify_free - stop pending mail; the helper exits, running commands finish. */
 void notify_free(struct notify **np);
 
 #endif

@@ -230,11 +230,18 @@ def test_command_gets_environment_without_shell(mxguard, tmp_path):
     assert env["MXG_TEXT"] == text
     assert env["MXG_HELD"] == "0"
     assert data["stdin"] == "/dev/null"
-    assert data["ppid"] == mx.pid
+    # Started by the command helper, the network process's child: the
+    # network process itself may not exec (seccomp).
+    helper = data["ppid"]
+    assert helper != mx.pid
+    status = Path("/proc/%d/status" % helper).read_text()
+    assert re.search(r"^PPid:\s*%d$" % mx.pid, status, re.M), status
+    assert re.search(r"^Name:\s*mxguard-notify$", status, re.M), status
     # Without notify_recipient: no mail, only the log and the command.
     assert " out=command" in notice_lines(mx)[0]
-    # The child is reaped by the loop: no zombie stays behind.
-    wait_until(lambda: not zombies_of(mx.pid), 10, what="the command reaped")
+    # The child is reaped by the helper: no zombie stays behind.
+    wait_until(lambda: not zombies_of(helper) and not zombies_of(mx.pid), 10,
+               what="the command reaped")
     assert control(mx, "ping") == {"ok": True}
 
 

@@ -398,17 +398,23 @@ def test_block_is_in_the_kernel_and_survives_a_restart(netns, open_dir, run_as):
                    run_as=run_as)
     mx.start()
     if run_as:
-        # Both processes really run as the user: the daemon and its firewall helper.
+        # Every process really runs as the user: the daemon, its firewall
+        # helper and its notify_command helper (mxguard-notify).
         uid = pwd.getpwnam(run_as).pw_uid
-        helpers = [int(p) for p in Path("/proc/%d/task/%d/children"
-                                        % (mx.proc.pid, mx.proc.pid)).read_text().split()]
-        assert len(helpers) == 1, helpers
-        for pid in (mx.proc.pid, helpers[0]):
+        children = [int(p) for p in Path("/proc/%d/task/%d/children"
+                                         % (mx.proc.pid, mx.proc.pid)).read_text().split()]
+        names = {p: Path("/proc/%d/comm" % p).read_text().strip() for p in children}
+        notifiers = [p for p in children if names[p] == "mxguard-notify"]
+        helpers = [p for p in children if names[p] != "mxguard-notify"]
+        assert len(helpers) == 1 and len(notifiers) == 1, names
+        for pid in (mx.proc.pid, helpers[0], notifiers[0]):
             uids = [l for l in Path("/proc/%d/status" % pid).read_text().splitlines()
                     if l.startswith("Uid:")][0].split()[1:]
             assert uids == [str(uid)] * 4, (pid, uids)
-        # The helper keeps CAP_NET_ADMIN (bit 12) and nothing else; the daemon nothing.
+        # The helper keeps CAP_NET_ADMIN (bit 12) and nothing else; the daemon
+        # and the notify_command helper nothing.
         assert _cap_eff(helpers[0]) == 1 << 12
+        assert _cap_eff(notifiers[0]) == 0
         assert _cap_eff(mx.proc.pid) == 0
     assert netns.table_exists(table), mx.log()
     assert netns.set_elements(table) == {}
