@@ -61,9 +61,7 @@ struct control {
 	int fd;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct evconnlistener *evl;
-	struct event *retry; /* re-enables evl a second after an accept error */
-	time_t warned;	     /* last accept warning logged */
-	unsigned long quiet; /* accept errors not logged since then */
+	struct listen_pause pause; /* after an accept error (listen.c) */
 	int (*reload)(struct mxg *, char *, size_t);   /* control_set_reload */
 	struct control_verdict recent[CONTROL_RECENT]; /* ring, see control_note_verdict */
 	uint64_t nrecent;			       /* verdicts noted so far */
@@ -678,30 +676,14 @@ static void control_retry_cb(evutil_socket_t fd, short what, void *arg)
 		evconnlistener_enable(ctl->evl);
 }
 
-/*
- * control_error_cb - accept() failed, out of descriptors as a rule. The
- * client stays in the queue, so accepting again at once would spin: pause
- * a second, as the SMTP listeners do (listen.c), and log at most once a
- * minute. Without this callback libevent warns on every turn of the loop.
- */
+/* control_error_cb - accept() failed (EMFILE as a rule): pause as listen.c does. */
 static void control_error_cb(struct evconnlistener *evl, void *arg)
 {
 	struct control *ctl = arg;
-	struct timeval tv = {1, 0};
-	time_t now = time(NULL);
-	int err = errno;
+	char what[300];
 
-	evconnlistener_disable(evl);
-	evtimer_add(ctl->retry, &tv);
-	if (ctl->warned != 0 && now - ctl->warned < 60) {
-		ctl->quiet++;
-		return;
-	}
-	errno = err;
-	log_warn_errno("control %s: accept (paused 1s; %lu more errors in the last minute)",
-		       ctl->path, ctl->quiet);
-	ctl->warned = now;
-	ctl->quiet = 0;
+	snprintf(what, sizeof(what), "control %s", ctl->path);
+	listen_pause(evl, &ctl->pause, what);
 }
 
 /*
@@ -781,8 +763,8 @@ int control_start(struct control *ctl)
 {
 	ctl->evl = evconnlistener_new(ctl->mxg->base, control_accept_cb, ctl,
 				      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, ctl->fd);
-	ctl->retry = evtimer_new(ctl->mxg->base, control_retry_cb, ctl);
-	if (ctl->evl == NULL || ctl->retry == NULL)
+	ctl->pause.retry = evtimer_new(ctl->mxg->base, control_retry_cb, ctl);
+	if (ctl->evl == NULL || ctl->pause.retry == NULL)
 		return -1;
 	evconnlistener_set_error_cb(ctl->evl, control_error_cb);
 	return 0;
@@ -799,8 +781,8 @@ void control_close(struct control **ctlp)
 		evconnlistener_free(ctl->evl);
 	else
 		close(ctl->fd);
-	if (ctl->retry != NULL)
-		event_free(ctl->retry);
+	if (ctl->pause.retry != NULL)
+		event_free(ctl->pause.retry);
 	unlink(ctl->path);
 	free(ctl);
 }

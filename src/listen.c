@@ -129,19 +129,31 @@ static void listen_retry_cb(evutil_socket_t fd, short what, void *arg)
 		evconnlistener_enable(l->evl);
 }
 
-/*
- * listen_error_cb - accept() failed. Out of descriptors is the one that
- * matters: the pending client stays in the queue, so accepting again at
- * once would spin. Pause this listener for a second instead.
- */
+void listen_pause(struct evconnlistener *evl, struct listen_pause *p, const char *what)
+{
+	struct timeval tv = {1, 0};
+	time_t now = time(NULL);
+	int err = errno;
+
+	evconnlistener_disable(evl);
+	evtimer_add(p->retry, &tv);
+	if (p->warned != 0 && now - p->warned < 60) {
+		p->quiet++;
+		return;
+	}
+	errno = err;
+	log_warn_errno("%s: accept (paused 1s; %lu more errors in the last minute)", what,
+		       p->quiet);
+	p->warned = now;
+	p->quiet = 0;
+}
+
+/* listen_error_cb - accept() failed on an SMTP or service listener. */
 static void listen_error_cb(struct evconnlistener *evl, void *arg)
 {
 	struct listener *l = arg;
-	struct timeval tv = {1, 0};
 
-	log_warn_errno("%s: accept", l->name);
-	evconnlistener_disable(evl);
-	evtimer_add(l->retry, &tv);
+	listen_pause(evl, &l->pause, l->name);
 }
 
 int listen_start(struct mxg *mxg)
@@ -149,7 +161,7 @@ int listen_start(struct mxg *mxg)
 	for (int i = 0; i < mxg->nlisteners; i++) {
 		struct listener *l = &mxg->listeners[i];
 
-		l->retry = evtimer_new(mxg->base, listen_retry_cb, l);
+		l->pause.retry = evtimer_new(mxg->base, listen_retry_cb, l);
 		/*
 		 * Backlog 0: the socket already listens with the backlog chosen
 		 * in listen_open(); any other value makes libevent call
@@ -157,7 +169,7 @@ int listen_start(struct mxg *mxg)
 		 */
 		l->evl = evconnlistener_new(mxg->base, listen_accept_cb, l,
 					    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, l->fd);
-		if (l->retry == NULL || l->evl == NULL) {
+		if (l->pause.retry == NULL || l->evl == NULL) {
 			log_warn("%s: cannot serve the listening socket", l->name);
 			return -1;
 		}
@@ -179,9 +191,9 @@ void listen_close(struct mxg *mxg)
 			close(l->fd);
 		}
 		l->fd = -1;
-		if (l->retry != NULL) {
-			event_free(l->retry);
-			l->retry = NULL;
+		if (l->pause.retry != NULL) {
+			event_free(l->pause.retry);
+			l->pause.retry = NULL;
 		}
 	}
 }

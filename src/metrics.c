@@ -82,9 +82,7 @@ struct metrics {
 	struct metrics_client *clients;
 	int nclients;
 	uint64_t scrapes;
-	struct event *retry; /* re-enables evl a second after an accept error */
-	time_t warned;	     /* last accept warning logged */
-	unsigned long quiet; /* accept errors not logged since then */
+	struct listen_pause pause; /* after an accept error (listen.c) */
 };
 
 /* ---- histograms ---- */
@@ -568,30 +566,14 @@ static void metrics_retry_cb(evutil_socket_t fd, short what, void *arg)
 		evconnlistener_enable(m->evl);
 }
 
-/*
- * metrics_error_cb - accept() failed, out of descriptors as a rule. The
- * scraper's connection stays in the queue, so accepting again at once
- * would spin (and log) as fast as the loop turns: pause a second, as the
- * SMTP listeners do (listen.c), and log at most once a minute.
- */
+/* metrics_error_cb - accept() failed (EMFILE as a rule): pause as listen.c does. */
 static void metrics_error_cb(struct evconnlistener *evl, void *arg)
 {
 	struct metrics *m = arg;
-	struct timeval tv = {1, 0};
-	time_t now = time(NULL);
-	int err = errno;
+	char what[300];
 
-	evconnlistener_disable(evl);
-	evtimer_add(m->retry, &tv);
-	if (m->warned != 0 && now - m->warned < 60) {
-		m->quiet++;
-		return;
-	}
-	errno = err;
-	log_warn_errno("metrics %s: accept (paused 1s; %lu more errors in the last minute)",
-		       m->name, m->quiet);
-	m->warned = now;
-	m->quiet = 0;
+	snprintf(what, sizeof(what), "metrics %s", m->name);
+	listen_pause(evl, &m->pause, what);
 }
 
 int metrics_open(struct mxg *mxg, char *err, size_t errsz)
@@ -641,8 +623,8 @@ int metrics_start(struct mxg *mxg, char *err, size_t errsz)
 	/* Backlog 0: keep the listen() of metrics_open (see listen_start). */
 	m->evl = evconnlistener_new(mxg->base, metrics_accept_cb, m,
 				    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, m->fd);
-	m->retry = evtimer_new(mxg->base, metrics_retry_cb, m);
-	if (m->evl == NULL || m->retry == NULL) {
+	m->pause.retry = evtimer_new(mxg->base, metrics_retry_cb, m);
+	if (m->evl == NULL || m->pause.retry == NULL) {
 		snprintf(err, errsz, "metrics_listen %s: cannot serve the socket", m->name);
 		return -1;
 	}
@@ -663,8 +645,8 @@ void metrics_close(struct mxg *mxg)
 		evconnlistener_free(m->evl); /* closes m->fd */
 	else if (m->fd >= 0)
 		close(m->fd);
-	if (m->retry != NULL)
-		event_free(m->retry);
+	if (m->pause.retry != NULL)
+		event_free(m->pause.retry);
 	free(m);
 	mxg->metrics = NULL;
 }
