@@ -344,45 +344,16 @@ static void smtp_read_cb(evutil_socket_t fd, short what, void *arg)
 		conn_read_resume(c); /* the bounds as they are now */
 }
 
-/*
- * smtp_hold_check - check what a held client pipelined, from c->inscan on:
- * RFC 2920 lets it send MAIL, RCPT and RSET, then one command that ends the
- * group (DATA, NOOP, QUIT...), and nothing after that until it has the
- * replies. BDAT carries data of its own: what follows it is not checked.
- * Returns 0 when all of it is legal (a partial line may wait), -1 when the
- * client broke the protocol (talked out of turn: a bot).
- */
+/* smtp_hold_check - what c pipelined while held, checked (smtpcmd_pipe_check). */
 static int smtp_hold_check(struct conn *c)
 {
-	while (c->inscan < c->inlen && !c->pipe_opaque) {
-		const char *buf = c->in + c->inscan;
-		size_t avail = (size_t)(c->inlen - c->inscan), ll, used;
-		struct smtpcmd cmd;
-		int group;
+	struct smtpcmd_pipe p = {c->inscan, c->pipe_end, c->pipe_opaque};
+	int rc = smtpcmd_pipe_check(c->in, c->inlen, &p);
 
-		if (c->pipe_end)
-			return -1; /* bytes after DATA before 354: not an MTA */
-		switch (smtpcmd_scan(buf, avail, &ll, &used)) {
-		case SMTPLINE_MORE:
-			return 0;
-		case SMTPLINE_TOO_LONG:
-			return -1;
-		case SMTPLINE_OK:
-		case SMTPLINE_BARE_LF:
-			break;
-		}
-		if (smtpcmd_parse(buf, ll, &cmd) != SMTPCMD_OK)
-			return -1;
-		group = smtpcmd_pipe_group(cmd.verb);
-		if (cmd.verb == SMTP_BDAT)
-			c->pipe_opaque = 1;
-		else if (group == 0)
-			return -1;
-		else if (group == 2)
-			c->pipe_end = 1;
-		c->inscan = (uint16_t)(c->inscan + used);
-	}
-	return 0;
+	c->inscan = (uint16_t)p.scanned;
+	c->pipe_end = p.end;
+	c->pipe_opaque = p.opaque;
+	return rc;
 }
 
 int smtp_hold_start(struct conn *c)

@@ -169,3 +169,36 @@ enum smtpcmd_status smtpcmd_parse(const char *line, size_t len, struct smtpcmd *
 	}
 	return SMTPCMD_OK;
 }
+
+int smtpcmd_pipe_check(const char *buf, size_t len, struct smtpcmd_pipe *p)
+{
+	while (p->scanned < len && !p->opaque) {
+		const char *line = buf + p->scanned;
+		size_t ll, used;
+		struct smtpcmd cmd;
+		int group;
+
+		if (p->end)
+			return -1;
+		switch (smtpcmd_scan(line, len - p->scanned, &ll, &used)) {
+		case SMTPLINE_MORE:
+			return 0;
+		case SMTPLINE_TOO_LONG:
+			return -1;
+		case SMTPLINE_OK:
+		case SMTPLINE_BARE_LF:
+			break;
+		}
+		if (smtpcmd_parse(line, ll, &cmd) != SMTPCMD_OK)
+			return -1;
+		group = smtpcmd_pipe_group(cmd.verb);
+		if (cmd.verb == SMTP_BDAT)
+			p->opaque = 1;
+		else if (group == 0)
+			return -1;
+		else if (group == 2)
+			p->end = 1;
+		p->scanned += used;
+	}
+	return 0;
+}

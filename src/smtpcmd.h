@@ -78,4 +78,23 @@ const char *smtpcmd_usage(enum smtp_verb verb);
  */
 int smtpcmd_pipe_group(enum smtp_verb verb);
 
+/* What a held client pipelined so far (smtpcmd_pipe_check's state). */
+struct smtpcmd_pipe {
+	size_t scanned;	 /* bytes of complete, checked lines */
+	unsigned end : 1;    /* a last-in-group command came: nothing may follow */
+	unsigned opaque : 1; /* BDAT: its data follows, not checked further */
+};
+
+/*
+ * smtpcmd_pipe_check - check buf[p->scanned..len), what a held client has
+ * pipelined, against RFC 2920: MAIL, RCPT and RSET anywhere, then at most
+ * one command that ends a group, then nothing until the replies (bytes
+ * after DATA are message text before 354). BDAT carries data of its own:
+ * what follows it is not checked. p starts zeroed and is carried across
+ * calls as buf grows (checking in pieces gives what checking at once
+ * gives). Returns 0 (legal so far; a partial line may wait), or -1 (the
+ * client broke the protocol).
+ */
+int smtpcmd_pipe_check(const char *buf, size_t len, struct smtpcmd_pipe *p);
+
 #endif

@@ -97,6 +97,37 @@ int main(void)
 	CHECK(smtpcmd_scan(big, 12289, &ll, &used) == SMTPLINE_TOO_LONG, "AUTH 12289");
 	memcpy(big, "NOOP ", 5);
 	CHECK(smtpcmd_scan(big, 12289, &ll, &used) == SMTPLINE_TOO_LONG, "only AUTH");
+	{
+		static const struct {
+			const char *in;
+			int want;
+		} pipes[] = {
+			{"RCPT TO:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n", 0},
+			{"MAIL FROM:<x@y>\r\nRCPT TO:<a@b>\r\nRCPT TO:<c", 0}, /* partial line */
+			{"RSET\r\nMAIL FROM:<x@y>\r\nRCPT TO:<a@b>\r\nQUIT\r\n", 0},
+			{"DATA\r\nSubject: hi\r\n", -1},	/* text before 354 */
+			{"DATA\r\nR", -1},
+			{"STARTTLS\r\n", -1},
+			{"XCLIENT ADDR=192.0.2.1\r\n", -1},
+			{"GET / HTTP/1.0\r\n", -1},
+			{"RCPT TO:<a@b>\r\nBDAT 5 LAST\r\nhello", 0},
+		};
+
+		for (size_t i = 0; i < sizeof(pipes) / sizeof(pipes[0]); i++) {
+			struct smtpcmd_pipe p = {0, 0, 0};
+			size_t len = strlen(pipes[i].in);
+			int got = smtpcmd_pipe_check(pipes[i].in, len, &p);
+
+			CHECK(got == pipes[i].want, "pipe %zu: got %d", i, got);
+			/* The same bytes one at a time give the same answer. */
+			struct smtpcmd_pipe q = {0, 0, 0};
+			int inc = 0;
+
+			for (size_t n = 1; n <= len && inc == 0; n++)
+				inc = smtpcmd_pipe_check(pipes[i].in, n, &q);
+			CHECK(inc == pipes[i].want, "pipe %zu byte by byte: got %d", i, inc);
+		}
+	}
 	CHECK(smtpcmd_pipe_group(SMTP_RCPT) == 1 && smtpcmd_pipe_group(SMTP_DATA) == 2 &&
 		      smtpcmd_pipe_group(SMTP_STARTTLS) == 0,
 	      "RFC 2920 groups");
