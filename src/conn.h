@@ -24,6 +24,7 @@ struct svconn;
 struct dns_req;
 struct store_req;
 struct grey_lookups;
+struct grey_spf;
 
 enum conn_stage {
 	STAGE_GREET,
@@ -76,6 +77,7 @@ struct conn {
 	struct dns_req *dreq;	/* reverse name lookup in flight */
 	struct store_req *sreq; /* store lookup in flight */
 	struct grey_lookups *bl; /* DNSBL/NS queries, only when configured */
+	struct grey_spf *spf;	/* the sender's SPF step, suspects only (grey.c) */
 	struct netaddr client, local;
 	struct timeval start;
 	uint64_t bytes_in, bytes_out;

@@ -89,16 +89,21 @@ struct grey_lookups {
 	struct dns_req *ns_req;
 	uint8_t ns_decided;	    /* ns_cl holds a list's decision */
 	struct classification ns_cl;
-	/*
-	 * The sender domain's SPF (greylist_spf), looked up for a suspect
-	 * whose key would be its network. spf_key is "spf:<domain>" after a
-	 * pass (then it is the client key), else "".
-	 */
-	struct spf_req *spf;
-	uint8_t spf_done;
-	uint8_t spf_result; /* enum spf_result */
-	char spf_why[64];
-	char spf_key[GREY_KEY_MAX];
+};
+
+/*
+ * The sender domain's SPF (greylist_spf), looked up for a suspect whose key
+ * would be its network. Held clients keep it through the hold, and they are
+ * what mxguard has most of: so it is small and apart from grey_lookups
+ * (over 1 KiB), and the key is as long as it needs to be. key is
+ * "spf:<domain>" after a pass (then it is the client key), else "".
+ */
+struct grey_spf {
+	struct spf_req *req;
+	uint8_t done;
+	uint8_t result; /* enum spf_result */
+	char why[30];	/* for the log: what decided it */
+	char key[];
 };
 
 struct engine {
@@ -182,8 +187,8 @@ static int grey_client_key(const struct conn *c, char *out, size_t outsz)
 {
 	const struct sockaddr *sa = (const struct sockaddr *)&c->client.ss;
 
-	if (c->bl != NULL && c->bl->spf_key[0] != '\0') {
-		snprintf(out, outsz, "%s", c->bl->spf_key);
+	if (c->spf != NULL && c->spf->key[0] != '\0') {
+		snprintf(out, outsz, "%s", c->spf->key);
 		return 0;
 	}
 	if (c->name == NULL || c->cfg->greylist_key == KEY_NET) {
@@ -306,16 +311,15 @@ static void grey_log(const struct conn *c, const char *what, const char *extra)
 	grey_field(from, sizeof(from), s, n);
 	n = c->pending_verb == SMTP_RCPT ? grey_angle(c->pending, &s) : 0;
 	grey_field(to, sizeof(to), n ? s : "", n);
-	if (c->bl != NULL && c->bl->spf_done) {
+	if (c->spf != NULL && c->spf->done) {
 		char key[GREY_KEY_MAX], kf[GREY_KEY_MAX + 16];
-		int pass = c->bl->spf_result == SPF_PASS;
+		int keyed = c->spf->key[0] != '\0';
 
 		grey_client_key(c, key, sizeof(key));
 		grey_field(kf, sizeof(kf), key, strlen(key));
 		snprintf(spf, sizeof(spf), " spf=%s%s%s key=%s",
-			 spf_result_name((enum spf_result)c->bl->spf_result),
-			 pass && c->bl->spf_key[0] != '\0' ? "" : ":",
-			 pass && c->bl->spf_key[0] != '\0' ? "" : c->bl->spf_why, kf);
+			 spf_result_name((enum spf_result)c->spf->result), keyed ? "" : ":",
+			 keyed ? "" : c->spf->why, kf);
 	}
 	log_info("%s client=%s name=%s helo=\"%s\" from=<%s> to=<%s>%s%s%s", what, ip, name, helo,
 		 from, to, extra ? " " : "", extra ? extra : "", spf);
@@ -599,22 +603,39 @@ static void grey_after_spf(struct conn *c)
 static void grey_spf_cb(const struct spf_outcome *o, void *arg)
 {
 	struct conn *c = arg;
-	struct grey_lookups *bl = c->bl;
+	struct grey_spf *sp = c->spf;
 	char domain[GREY_KEY_MAX - 4]; /* "spf:" and it fit a key */
 
-	bl->spf = NULL;
-	bl->spf_done = 1;
-	bl->spf_result = (uint8_t)o->result;
-	snprintf(bl->spf_why, sizeof(bl->spf_why), "%s", o->broad && o->result == SPF_PASS ? "broad" : o->why);
+	sp->req = NULL;
+	sp->done = 1;
+	sp->result = (uint8_t)o->result;
+	snprintf(sp->why, sizeof(sp->why), "%.29s",
+		 o->broad && o->result == SPF_PASS ? "broad" : o->why);
 	/*
 	 * Only a pass by a named network: "+all" (or a /8) is something any
 	 * bot's domain can publish, and its key would let strangers through.
 	 */
-	if (o->result == SPF_PASS && !o->broad) {
-		grey_sender_domain(c, domain, sizeof(domain));
-		snprintf(bl->spf_key, sizeof(bl->spf_key), "spf:%s", domain);
+	if (o->result == SPF_PASS && !o->broad &&
+	    grey_sender_domain(c, domain, sizeof(domain)) == 0) {
+		size_t kl = strlen(domain) + 5;
+		struct grey_spf *grown = realloc(sp, sizeof(*sp) + kl);
+
+		if (grown != NULL) {
+			c->spf = sp = grown;
+			snprintf(sp->key, kl, "spf:%s", domain);
+		}
 	}
 	grey_after_spf(c);
+}
+
+/* grey_spf_free - cancel and free c's SPF step, if any. */
+static void grey_spf_free(struct conn *c)
+{
+	if (c->spf == NULL)
+		return;
+	spf_cancel(c->spf->req);
+	free(c->spf);
+	c->spf = NULL;
 }
 
 /*
@@ -633,16 +654,11 @@ static void grey_spf_start(struct conn *c)
 	size_t n;
 
 	/* A deferred client may come back with another MAIL: decide afresh. */
-	if (c->bl != NULL) {
-		spf_cancel(c->bl->spf);
-		c->bl->spf = NULL;
-		c->bl->spf_done = 0;
-		c->bl->spf_key[0] = '\0';
-	}
+	grey_spf_free(c);
 	if (!c->cfg->greylist_spf || c->pending_verb != SMTP_RCPT ||
 	    !grey_client_key(c, key, sizeof(key)) ||
 	    grey_sender_domain(c, domain, sizeof(domain)) < 0 ||
-	    (c->bl == NULL && (c->bl = calloc(1, sizeof(*c->bl))) == NULL)) {
+	    (c->spf = calloc(1, sizeof(*c->spf) + 1)) == NULL) {
 		grey_after_spf(c);
 		return;
 	}
@@ -652,9 +668,9 @@ static void grey_spf_start(struct conn *c)
 	snprintf(helo, sizeof(helo), "%.*s", (int)n, s);
 	c->step = STEP_SPF;
 	/* Each DNS answer may take dns_timeout: the whole walk gets two. */
-	c->bl->spf = spf_check(c->mxg->base, grey_engine(c)->dns, sa, domain, sender, helo,
-			       2 * 1000 * c->cfg->dns_timeout, grey_spf_cb, c);
-	if (c->bl->spf == NULL)
+	c->spf->req = spf_check(c->mxg->base, grey_engine(c)->dns, sa, domain, sender, helo,
+				2 * 1000 * c->cfg->dns_timeout, grey_spf_cb, c);
+	if (c->spf->req == NULL)
 		grey_after_spf(c);
 }
 
@@ -947,7 +963,6 @@ static void grey_dnsbl_free(struct conn *c)
 		return;
 	if (c->bl->ns_req != NULL)
 		dns_cancel(c->bl->ns_req);
-	spf_cancel(c->bl->spf);
 	for (int i = 0; i < c->bl->nq; i++)
 		if (c->bl->q[i].req != NULL)
 			dns_cancel(c->bl->q[i].req);
@@ -1287,6 +1302,7 @@ const char *grey_xclient_name(const struct conn *c)
 void grey_conn_free(struct conn *c)
 {
 	grey_dnsbl_free(c);
+	grey_spf_free(c);
 	if (c->dreq != NULL) {
 		dns_cancel(c->dreq);
 		c->dreq = NULL;
