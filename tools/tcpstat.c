@@ -272,13 +272,31 @@ static int ts_add_msg(struct ts_snap *s, const struct ts_opts *o, const struct i
 }
 
 /*
+ * ts_nlmsg_next - NLMSG_NEXT for a size_t len. NLMSG_OK checks a record's
+ * nlmsg_len against len but not its padding: when the last record ends
+ * the datagram unpadded, NLMSG_NEXT would take more than len and wrap it
+ * around, and the walk would go on past the buffer (the macros assume an
+ * int len). That record is whole: the datagram ends after it, as with
+ * libmnl's mnl_nlmsg_next.
+ */
+static struct nlmsghdr *ts_nlmsg_next(struct nlmsghdr *h, size_t *len)
+{
+	size_t step = NLMSG_ALIGN(h->nlmsg_len);
+
+	if (step > *len)
+		step = *len;
+	*len -= step;
+	return (struct nlmsghdr *)((char *)h + step);
+}
+
+/*
  * tcpstat_walk - see tcpstat.h. Every record is checked against len
  * before it is read: the walk trusts nothing in the buffer.
  */
 int tcpstat_walk(struct ts_snap *s, const struct ts_opts *o, int family, uint32_t seq, void *buf,
 		 size_t len, long *msgs, char *err, size_t errsz)
 {
-	for (struct nlmsghdr *h = buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+	for (struct nlmsghdr *h = buf; NLMSG_OK(h, len); h = ts_nlmsg_next(h, &len)) {
 		if (h->nlmsg_seq != seq)
 			continue; /* not ours */
 		if (h->nlmsg_type == NLMSG_DONE)
