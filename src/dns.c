@@ -75,7 +75,7 @@
  * is asked as T_TXT but cached apart from dns_txt's answers, which are
  * shaped differently. From the private-use range, never on the wire.
  */
-#define T_SPF 65281
+#define T_SPF DNS_T_SPF
 #define C_IN 1
 /*
  * An SPF record longer than this (its strings joined) is delivered as ""
@@ -578,6 +578,32 @@ static void dns_parse(int type, int status, const unsigned char *abuf, int alen,
 		dns_ans_names(ans, type == T_PTR ? one : NULL);
 	}
 	ares_free_hostent(h);
+}
+
+_Static_assert(DNS_MAXN == DNS_ANSWER_MAXN, "dns.h promises DNS_MAXN items");
+_Static_assert(sizeof(((struct dns_ans *)0)->data) == DNS_ANSWER_DATA,
+	       "dns.h promises the size of the answer data");
+
+enum dns_status dns_parse_answer(int type, const unsigned char *abuf, int alen,
+				 unsigned char *data_r, size_t datasz, int *n_r, size_t *len_r,
+				 unsigned *ttl_r)
+{
+	struct dns_ans ans;
+
+	*n_r = 0;
+	*len_r = 0;
+	*ttl_r = 0;
+	if (datasz < sizeof(ans.data) || abuf == NULL || alen < 0)
+		return DNS_FAIL;
+	if (type != T_A && type != T_AAAA && type != T_PTR && type != T_NS && type != T_MX &&
+	    type != T_TXT && type != T_SPF)
+		return DNS_FAIL;
+	dns_parse(type, ARES_SUCCESS, abuf, alen, &ans);
+	memcpy(data_r, ans.data, ans.len);
+	*n_r = ans.n;
+	*len_r = ans.len;
+	*ttl_r = ans.ttl;
+	return ans.st;
 }
 
 /* ---- requests ---- */

@@ -93,6 +93,29 @@ struct dns_req *dns_mx(struct dns *d, const char *domain, dns_names_cb cb, void 
  */
 struct dns_req *dns_spf(struct dns *d, const char *domain, dns_names_cb cb, void *arg);
 
+/*
+ * dns_parse_answer - what mxguard keeps of one raw DNS answer: abuf (alen
+ * bytes of wire message, as c-ares hands a query callback with
+ * ARES_SUCCESS) to a query of type, through the same c-ares parser and
+ * the same checks and copies as every answer from the network before it
+ * is cached and delivered. type is a wire type, 1 (A), 28 (AAAA), 12 (PTR),
+ * 2 (NS), 15 (MX) or 16 (TXT), or DNS_T_SPF (dns_spf's TXT); any other
+ * gives DNS_FAIL. Into data_r (datasz bytes, at least DNS_ANSWER_DATA, or
+ * DNS_FAIL) go *n_r items (at most DNS_ANSWER_MAXN) in *len_r bytes:
+ * addresses of 4 (A) or 16 (AAAA) bytes in network order, or
+ * NUL-terminated strings one after another, shaped as the lookups above
+ * promise. *ttl_r: the seconds the answer may be cached (0: not at all).
+ * Returns the status (DNS_OK with at least one item). Nothing is allocated
+ * that outlives the call; abuf is only read. For tests and fuzzing: the
+ * daemon reaches this code through the lookups above.
+ */
+#define DNS_T_SPF 65281		   /* not a wire type: see dns_spf */
+#define DNS_ANSWER_MAXN 16	   /* items in one answer, at most */
+#define DNS_ANSWER_DATA (16 * 256) /* bytes they take, at most */
+enum dns_status dns_parse_answer(int type, const unsigned char *abuf, int alen,
+				 unsigned char *data_r, size_t datasz, int *n_r, size_t *len_r,
+				 unsigned *ttl_r);
+
 /* dns_cancel - the callback of req will not run. */
 void dns_cancel(struct dns_req *req);
 

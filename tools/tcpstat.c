@@ -56,6 +56,7 @@
 #define TS_MAX_INTERVAL 86400	/* seconds between them, at most */
 #define TS_RECV_BUF (32 * 1024) /* one netlink read */
 #define TS_MAX_MSGS 10000000L	/* sockets in one dump: a runaway guard */
+#define TS_SEQ 0x6d786721	/* nlmsg_seq of our dump request */
 
 /* TCP states as the kernel numbers them (include/net/tcp_states.h). */
 enum ts_state {
@@ -271,6 +272,66 @@ static int ts_add_msg(struct ts_snap *s, const struct ts_opts *o, const struct i
 }
 
 /*
+ * ts_nlmsg_next - NLMSG_NEXT for a size_t len. NLMSG_OK checks a record's
+ * nlmsg_len against len but not its padding: when the last record ends
+ * the datagram unpadded, NLMSG_NEXT would take more than len and wrap it
+ * around, and the walk would go on past the buffer (the macros assume an
+ * int len). That record is whole: the datagram ends after it, as with
+ * libmnl's mnl_nlmsg_next.
+ */
+static struct nlmsghdr *ts_nlmsg_next(struct nlmsghdr *h, size_t *len)
+{
+	size_t step = NLMSG_ALIGN(h->nlmsg_len);
+
+	if (step > *len)
+		step = *len;
+	*len -= step;
+	return (struct nlmsghdr *)((char *)h + step);
+}
+
+/*
+ * tcpstat_walk - see tcpstat.h. Every record is checked against len
+ * before it is read: the walk trusts nothing in the buffer.
+ */
+int tcpstat_walk(struct ts_snap *s, const struct ts_opts *o, int family, uint32_t seq, void *buf,
+		 size_t len, long *msgs, char *err, size_t errsz)
+{
+	for (struct nlmsghdr *h = buf; NLMSG_OK(h, len); h = ts_nlmsg_next(h, &len)) {
+		if (h->nlmsg_seq != seq)
+			continue; /* not ours */
+		if (h->nlmsg_type == NLMSG_DONE)
+			return 1;
+		if (h->nlmsg_type == NLMSG_ERROR) {
+			const struct nlmsgerr *e = NLMSG_DATA(h);
+			int code = h->nlmsg_len >= NLMSG_LENGTH(sizeof(*e)) ? -e->error : EPROTO;
+
+			snprintf(err, errsz, "sock_diag %s: %s",
+				 family == AF_INET ? "IPv4" : "IPv6", strerror(code));
+			return -1;
+		}
+		if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY)
+			continue;
+		if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg))) {
+			snprintf(err, errsz, "sock_diag: short message (%u bytes)", h->nlmsg_len);
+			return -1;
+		}
+		if (++*msgs > TS_MAX_MSGS) {
+			snprintf(err, errsz, "sock_diag: more than %ld sockets", TS_MAX_MSGS);
+			return -1;
+		}
+		if (ts_add_msg(s, o, NLMSG_DATA(h)) < 0) {
+			snprintf(err, errsz, "out of memory");
+			return -1;
+		}
+	}
+	if (len != 0) {
+		snprintf(err, errsz, "sock_diag: %zu stray bytes", len);
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * ts_dump - ask the kernel for every TCP socket of family and account
  * them. Returns 0, or -1 with a message in err.
  */
@@ -283,7 +344,7 @@ static int ts_dump(struct ts_snap *s, const struct ts_opts *o, int family, char 
 	} q;
 	struct sockaddr_nl nl = {.nl_family = AF_NETLINK};
 	struct timeval tv = {.tv_sec = 5};
-	const uint32_t seq = 0x6d786721;
+	const uint32_t seq = TS_SEQ;
 	long msgs = 0;
 	char *buf;
 	int fd, rc = -1;
@@ -318,7 +379,6 @@ static int ts_dump(struct ts_snap *s, const struct ts_opts *o, int family, char 
 		struct msghdr mh = {.msg_name = &nl, .msg_namelen = sizeof(nl), .msg_iov = &iov,
 				    .msg_iovlen = 1};
 		ssize_t n = recvmsg(fd, &mh, 0);
-		size_t len;
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -331,42 +391,11 @@ static int ts_dump(struct ts_snap *s, const struct ts_opts *o, int family, char 
 				 n == 0 ? "empty" : "truncated");
 			goto out;
 		}
-		len = (size_t)n;
-		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, len);
-		     h = NLMSG_NEXT(h, len)) {
-			if (h->nlmsg_seq != seq)
-				continue; /* not ours */
-			if (h->nlmsg_type == NLMSG_DONE) {
-				rc = 0;
-				goto out;
-			}
-			if (h->nlmsg_type == NLMSG_ERROR) {
-				const struct nlmsgerr *e = NLMSG_DATA(h);
-				int code = h->nlmsg_len >= NLMSG_LENGTH(sizeof(*e)) ? -e->error
-										    : EPROTO;
-
-				snprintf(err, errsz, "sock_diag %s: %s",
-					 family == AF_INET ? "IPv4" : "IPv6", strerror(code));
-				goto out;
-			}
-			if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY)
-				continue;
-			if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg))) {
-				snprintf(err, errsz, "sock_diag: short message (%u bytes)",
-					 h->nlmsg_len);
-				goto out;
-			}
-			if (++msgs > TS_MAX_MSGS) {
-				snprintf(err, errsz, "sock_diag: more than %ld sockets", TS_MAX_MSGS);
-				goto out;
-			}
-			if (ts_add_msg(s, o, NLMSG_DATA(h)) < 0) {
-				snprintf(err, errsz, "out of memory");
-				goto out;
-			}
-		}
-		if (len != 0) {
-			snprintf(err, errsz, "sock_diag: %zu stray bytes", len);
+		switch (tcpstat_walk(s, o, family, seq, buf, (size_t)n, &msgs, err, errsz)) {
+		case 1:
+			rc = 0;
+			goto out;
+		case -1:
 			goto out;
 		}
 	}
