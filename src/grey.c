@@ -375,7 +375,7 @@ static void grey_triplet(const struct conn *c, char *out, size_t outsz)
 			*p = '_';
 }
 
-/* The AWL update outlives the connection (a survivor is handed off). */
+/* The AWL update outlives the connection (it may close before the store answers). */
 struct awl_update {
 	struct engine *e;
 	char key[GREY_KEY_MAX];
@@ -414,7 +414,7 @@ static void grey_awl_cb(int found, const struct store_rec *rec, void *arg)
 	free(u);
 }
 
-/* grey_awl_count - a survivor or a rescued sender counts towards the AWL. */
+/* grey_awl_count - a message the backend accepted counts towards the AWL. */
 static void grey_awl_count(struct conn *c)
 {
 	struct awl_update *u = calloc(1, sizeof(*u));
