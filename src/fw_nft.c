@@ -56,6 +56,7 @@
 
 #include "fw.h"
 #include "log.h"
+#include "sandbox.h"
 
 #define FW_OP_BLOCK 1
 #define FW_OP_UNBLOCK 2
@@ -425,24 +426,12 @@ static void fw_helper(int sock, pid_t parent, const char *table, const uint16_t 
 		      int switch_user, uid_t uid, gid_t gid, const char *user)
 {
 	char why[FW_MSG_MAX - 64];
-	struct sigaction sa;
-	sigset_t all;
 	struct nft_ctx *nft;
 	struct fw_buf b = {NULL, 0, 0};
 	struct fw_item *items;
 	int fd;
 
-	/* The parent's handlers (libevent's signal pipe) mean nothing here. */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
-	for (int s = 1; s < NSIG; s++)
-		(void)sigaction(s, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	(void)sigaction(SIGPIPE, &sa, NULL);
-	(void)sigaction(SIGHUP, &sa, NULL);
-	(void)sigaction(SIGINT, &sa, NULL);
-	sigemptyset(&all);
-	(void)sigprocmask(SIG_SETMASK, &all, NULL);
+	sandbox_child_signals();
 
 	fd = fw_helper_fds(sock);
 	if (fd < 0)

@@ -52,6 +52,7 @@
 #include "netaddr.h"
 #include "notify.h"
 #include "proxy.h"
+#include "sandbox.h"
 
 #define NOTIFY_RETRY 60	       /* seconds before the single retry of a mail */
 #define NOTIFY_MAILS_MAX 16    /* mails in flight or waiting for their retry */
@@ -814,21 +815,9 @@ static void cmd_helper(int sock, pid_t parent) __attribute__((noreturn));
 static void cmd_helper(int sock, pid_t parent)
 {
 	struct cmd_child kids[NOTIFY_CHILDREN_MAX];
-	struct sigaction sa;
-	sigset_t all;
 	char *buf;
 
-	/* The parent's handlers (libevent's signal pipe) mean nothing here. */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
-	for (int s = 1; s < NSIG; s++)
-		(void)sigaction(s, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	(void)sigaction(SIGPIPE, &sa, NULL);
-	(void)sigaction(SIGHUP, &sa, NULL);
-	(void)sigaction(SIGINT, &sa, NULL);
-	sigemptyset(&all);
-	(void)sigprocmask(SIG_SETMASK, &all, NULL);
+	sandbox_child_signals();
 	(void)prctl(PR_SET_NAME, "mxguard-notify", 0, 0, 0);
 	if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) < 0 || getppid() != parent)
 		_exit(0);

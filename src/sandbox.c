@@ -498,3 +498,20 @@ void sandbox_enter(const struct cfg *cfg, const char *cfg_path)
 	log_info("seccomp: filter loaded (%zu system calls allowed)",
 		 sizeof(sandbox_allowed) / sizeof(sandbox_allowed[0]) + 4);
 }
+
+void sandbox_child_signals(void)
+{
+	struct sigaction sa;
+	sigset_t none;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	for (int s = 1; s < NSIG; s++)
+		(void)sigaction(s, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	(void)sigaction(SIGPIPE, &sa, NULL);
+	(void)sigaction(SIGHUP, &sa, NULL);
+	(void)sigaction(SIGINT, &sa, NULL);
+	sigemptyset(&none);
+	(void)sigprocmask(SIG_SETMASK, &none, NULL);
+}

@@ -23,4 +23,13 @@ struct cfg;
  */
 void sandbox_enter(const struct cfg *cfg, const char *cfg_path);
 
+/*
+ * sandbox_child_signals - in a helper child just forked from the daemon
+ * (nftables, notify_command): every handler back to its default (the
+ * parent's, libevent's signal pipe, mean nothing there), SIGPIPE, SIGHUP
+ * and SIGINT ignored (the parent decides when a helper ends), nothing
+ * blocked.
+ */
+void sandbox_child_signals(void);
+
 #endif

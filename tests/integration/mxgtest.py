@@ -6,6 +6,7 @@ can be matched against the real client address.
 """
 
 import itertools
+import json
 import os
 import re
 import smtplib
@@ -578,3 +579,20 @@ def netstat():
         if n[0] == "TcpExt:":
             out.update(zip(n[1:], (int(x) for x in v[1:])))
     return out
+
+
+def control(mx, line, timeout=10):
+    """One request on mx's control socket; the parsed JSON answer."""
+    path = os.path.join(mx.params["state_dir"], "control.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(path)
+        s.sendall(line.encode() + b"\n")
+        data = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    return json.loads(data.decode())

@@ -6,37 +6,18 @@ helper process forked before the filter (the network process itself never
 execs), and where the kernel has Landlock a list file outside the
 directories known at start cannot be read by a reload.
 """
-import json
 import os
 import re
 import shutil
 import socket
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
-from mxgtest import wait_until
+from mxgtest import control, wait_until
 
 ASAN_SKIP = "seccomp and landlock skipped: an ASan build"
-
-
-def control(mx, line, timeout=10):
-    """One request on mx's control socket; the parsed JSON answer."""
-    path = os.path.join(mx.params["state_dir"], "control.sock")
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(timeout)
-        s.connect(path)
-        s.sendall(line.encode() + b"\n")
-        data = b""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-    return json.loads(data.decode())
 
 
 def status(pid):

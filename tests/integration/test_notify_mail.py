@@ -22,27 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from mxgtest import free_port, is_listening, unused_port, wait_until
+from mxgtest import control, free_port, is_listening, unused_port, wait_until
 
 SMTP_SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
 ADMIN = "admin@example.test"
-
-
-def control(mx, line, timeout=10):
-    """One request on mx's control socket; the parsed JSON answer."""
-    path = os.path.join(mx.params["state_dir"], "control.sock")
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(timeout)
-        s.connect(path)
-        s.sendall(line.encode() + b"\n")
-        data = b""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-    return json.loads(data.decode())
 
 
 class Sink:
