@@ -1,7 +1,14 @@
 /*
- * conn.c - connection lifecycle: accept, greeting, the choice between
- * passing and inspecting, polite and forced close, and the one log line
- * every connection leaves behind.
+ * conn.c - the connection layer: a client socket from accept to close, its
+ * output queue, the polite close (last reply, half-close, drain) and the
+ * one log line every connection leaves behind.
+ *
+ * It knows no phase by name. The phases above it (the dialogue, the hold,
+ * the hand-off, the relay, a guarded service) and the engines that keep
+ * per-connection state register a struct conn_phase at start-up: the
+ * connection layer calls their hooks when its output queue empties, when
+ * the last reply goes out and when the connection is freed. The accept
+ * loop (listen.c) makes the connection and starts its first phase.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -14,15 +21,9 @@
 #include <event2/event.h>
 
 #include "conn.h"
-#include "grey.h"
-#include "handoff.h"
-#include "listen.h"
+#include "listener.h"
 #include "log.h"
 #include "mxguard.h"
-#include "relay.h"
-#include "service.h"
-#include "shield.h"
-#include "smtp.h"
 
 /* How long a closing connection may keep sending before it is cut off. */
 #define CONN_DRAIN_SECS 5
@@ -34,6 +35,25 @@ static const char *const conn_end_names[] = {
 	"backend_fail", "timeout", "errors",	 "shutdown",	 "tarpit_drop", "silent",
 };
 static const char *const conn_action_names[] = {"pass", "inspect"};
+
+/*
+ * The registered phases, in registration order. Set once at start-up,
+ * before the first connection, and never changed: a table of code, not
+ * daemon state.
+ */
+#define CONN_PHASES_MAX 8
+static const struct conn_phase *conn_phases[CONN_PHASES_MAX];
+static int conn_nphases;
+
+void conn_phase_add(const struct conn_phase *p)
+{
+	for (int i = 0; i < conn_nphases; i++)
+		if (conn_phases[i] == p)
+			return;
+	if (conn_nphases == CONN_PHASES_MAX)
+		log_panic("conn_phase_add: more than %d phases", CONN_PHASES_MAX);
+	conn_phases[conn_nphases++] = p;
+}
 
 const char *conn_stage_name(int stage)
 {
@@ -77,13 +97,9 @@ void conn_close(struct conn *c, enum conn_end end)
 	if (c->end == END_NONE)
 		c->end = (uint8_t)end;
 	conn_log(c);
-	shield_conn_close(c);
-	grey_conn_free(c);
-	service_free(c);
-	if (c->relay != NULL)
-		relay_free(c);
-	if (c->ho != NULL)
-		handoff_free(c);
+	for (int i = 0; i < conn_nphases; i++)
+		if (conn_phases[i]->release != NULL)
+			conn_phases[i]->release(c);
 	if (c->ev != NULL)
 		event_free(c->ev);
 	if (c->wev != NULL)
@@ -200,9 +216,13 @@ static void conn_write_cb(evutil_socket_t fd, short what, void *arg)
 		shutdown(c->fd, SHUT_WR);
 		return;
 	}
-	/* Commands waiting in the input buffer run now. */
-	if (c->stage == STAGE_DIALOGUE)
-		smtp_resume(c);
+	/* Whoever owns the stage goes on (the dialogue: commands waiting to run). */
+	for (int i = 0; i < conn_nphases; i++)
+		if (conn_phases[i]->flushed != NULL &&
+		    (conn_phases[i]->stages & (1u << c->stage))) {
+			conn_phases[i]->flushed(c);
+			return;
+		}
 }
 
 int conn_write(struct conn *c, const char *buf, size_t len)
@@ -312,7 +332,9 @@ int conn_finish(struct conn *c, const char *reply, enum conn_end end)
 	/* The drain's clock: the last reply and what follows share its bound. */
 	c->line_ms = conn_ms(c);
 	/* A decision still waiting for DNS or the store must not come back. */
-	grey_conn_free(c);
+	for (int i = 0; i < conn_nphases; i++)
+		if (conn_phases[i]->finish != NULL)
+			conn_phases[i]->finish(c);
 	c->deciding = 0;
 	if (reply != NULL && conn_write(c, reply, strlen(reply)) < 0)
 		return -1;
@@ -349,10 +371,9 @@ void conn_read_resume(struct conn *c)
 		event_add(c->ev, &tv);
 }
 
-void conn_accept(struct mxg *mxg, struct listener *lst, int fd, const struct sockaddr *sa,
+struct conn *conn_new(struct mxg *mxg, struct listener *lst, int fd, const struct sockaddr *sa,
 		 int salen)
 {
-	struct cfg *cfg = mxg->cfg;
 	struct conn *c;
 
 	mxg->stats.accepted++;
@@ -360,12 +381,12 @@ void conn_accept(struct mxg *mxg, struct listener *lst, int fd, const struct soc
 	c = calloc(1, sizeof(*c));
 	if (c == NULL) {
 		close(fd);
-		return;
+		return NULL;
 	}
 	c->mxg = mxg;
 	c->lst = lst;
 	c->fd = fd;
-	c->cfg = cfg_ref(cfg);
+	c->cfg = cfg_ref(mxg->cfg);
 	gettimeofday(&c->start, NULL);
 	/* Listeners are IPv4 or IPv6: the address always fits. */
 	if ((size_t)salen > sizeof(c->client.ss))
@@ -382,32 +403,7 @@ void conn_accept(struct mxg *mxg, struct listener *lst, int fd, const struct soc
 		c->next->prev = c;
 	mxg->conns = c;
 	mxg->nconns++;
-
-	shield_conn_open(c);
-	if (lst->svc >= 0) {
-		c->action = ACT_PASS;
-		service_start(c);
-		return;
-	}
-	/*
-	 * Under attack, clients not known before are suspects (shield.c);
-	 * with default_action = pass they are inspected for the time being.
-	 */
-	c->attack_suspect = shield_smtp_suspect(c);
-	/* Decided before any write: a failed write logs the connection. */
-	c->action = cfg->default_action == ACTION_INSPECT || c->attack_suspect ? ACT_INSPECT
-										: ACT_PASS;
-	/*
-	 * The first greeting line goes out at once. Its last line comes from
-	 * the backend (pass) or from mxguard (inspect), so the client sees one
-	 * ordinary greeting either way.
-	 */
-	if (conn_printf(c, "220-%s ESMTP mxguard\r\n", cfg->myhostname) < 0)
-		return;
-	if (c->action == ACT_INSPECT)
-		smtp_start(c);
-	else
-		handoff_start(c);
+	return c;
 }
 
 void conn_shutdown_all(struct mxg *mxg)

@@ -111,9 +111,34 @@ struct conn {
 	uint8_t step;		/* where grey_decide is in its chain */
 };
 
-/* conn_accept - take a new client socket from a listener. */
-void conn_accept(struct mxg *mxg, struct listener *lst, int fd,
-		 const struct sockaddr *sa, int salen);
+/*
+ * conn_new - a new client socket fd from listener lst (client address sa):
+ * the connection is made, counted and linked into mxg->conns, with no
+ * phase started; the caller (the accept loop) starts one. Returns NULL
+ * when memory runs out, with fd closed.
+ */
+struct conn *conn_new(struct mxg *mxg, struct listener *lst, int fd, const struct sockaddr *sa,
+		      int salen);
+
+/*
+ * What a phase of a connection's life (the dialogue, the hold, the
+ * hand-off, the relay, a guarded service), or an engine that keeps state
+ * per connection, asks of the connection layer. Each hook may be NULL.
+ */
+struct conn_phase {
+	const char *name;
+	unsigned stages;		 /* flushed applies in these stages: 1u << STAGE_... */
+	void (*flushed)(struct conn *c); /* the output queue emptied (reading resumes) */
+	void (*finish)(struct conn *c);	 /* conn_finish: stop what would answer later */
+	void (*release)(struct conn *c); /* conn_close: free this phase's state of c */
+};
+
+/*
+ * conn_phase_add - register p (static storage) for every connection, once,
+ * at start-up before the first accept; hooks run in registration order.
+ * Registering the same p twice is harmless; more than 8 phases is a bug.
+ */
+void conn_phase_add(const struct conn_phase *p);
 
 /*
  * conn_write - send bytes to the client in the dialogue. What the socket

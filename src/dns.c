@@ -47,7 +47,7 @@
 #include <event2/event.h>
 
 #include "dns.h"
-#include "metrics.h"
+#include "hist.h"
 
 #define DNS_NAMESZ 256 /* a presentation name (253) and its NUL, rounded */
 #define DNS_MAXN 16    /* names or addresses kept per answer */

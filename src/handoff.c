@@ -369,3 +369,8 @@ void handoff_start(struct conn *c)
 	}
 	c->ho->step = HO_GREETING;
 }
+
+const struct conn_phase handoff_phase = {
+	.name = "handoff",
+	.release = handoff_free,
+};

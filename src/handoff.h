@@ -7,6 +7,7 @@
 #define MXG_HANDOFF_H
 
 struct conn;
+struct conn_phase;
 
 /*
  * handoff_start - begin the hand-off of c. In pass mode the backend's
@@ -26,5 +27,8 @@ void handoff_name_known(struct conn *c);
 
 /* handoff_free - drop the hand-off state (connection closing). */
 void handoff_free(struct conn *c);
+
+/* The hand-off's hooks in the connection layer (conn_phase_add): release frees its state. */
+extern const struct conn_phase handoff_phase;
 
 #endif

@@ -5,6 +5,11 @@
  * by libevent's connection listener once privileges are gone. The accept
  * queue is as long as the kernel allows by default: a short queue drops
  * clients under load before mxguard ever sees them (ListenOverflows).
+ *
+ * The accept loop is the top of a connection's path: the shield admits or
+ * refuses the client, the connection layer makes the connection, and the
+ * first phase starts here: the dialogue (smtp.c) on an SMTP listener, the
+ * relay to the service's backend (service.c) on a guarded service.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -21,7 +26,9 @@
 #include "listen.h"
 #include "log.h"
 #include "mxguard.h"
+#include "service.h"
 #include "shield.h"
+#include "smtp.h"
 
 int listen_somaxconn(void)
 {
@@ -118,7 +125,18 @@ static void listen_accept_cb(struct evconnlistener *evl, evutil_socket_t fd, str
 		shield_refuse(l->mxg, l, fd, sa, why);
 		return;
 	}
-	conn_accept(l->mxg, l, fd, sa, salen);
+	struct conn *c = conn_new(l->mxg, l, fd, sa, salen);
+
+	if (c == NULL)
+		return;
+	shield_conn_open(c);
+	if (l->svc >= 0) {
+		c->action = ACT_PASS;
+		service_start(c);
+		return;
+	}
+	c->attack_suspect = shield_smtp_suspect(c);
+	smtp_accept(c);
 }
 
 static void listen_retry_cb(evutil_socket_t fd, short what, void *arg)
@@ -167,7 +185,8 @@ int listen_start(struct mxg *mxg)
 		 * in listen_open(); any other value makes libevent call
 		 * listen() again, and -1 means 128.
 		 */
-		l->evl = evconnlistener_new(mxg->base, listen_accept_cb, l,
+		l->evl =
+		    evconnlistener_new(mxg->base, listen_accept_cb, l,
 					    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, l->fd);
 		if (l->pause.retry == NULL || l->evl == NULL) {
 			log_warn("%s: cannot serve the listening socket", l->name);
@@ -197,3 +216,14 @@ void listen_close(struct mxg *mxg)
 		}
 	}
 }
+
+/* listen_release - a connection the shield counted is closed. */
+static void listen_release(struct conn *c)
+{
+	shield_conn_close(c);
+}
+
+const struct conn_phase listen_phase = {
+    .name = "admission",
+    .release = listen_release,
+};

@@ -9,36 +9,17 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "config.h"
-#include "netaddr.h"
+#include "listener.h"
 
 struct mxg;
 struct evconnlistener;
-struct event;
+struct conn_phase;
 
-/* An accept pause: the timer that ends it and the log's rate limit. */
-struct listen_pause {
-	struct event *retry;	/* re-enables the listener a second later */
-	time_t warned;		/* last accept warning logged */
-	unsigned long quiet;	/* accept errors not logged since then */
-};
-
-struct listener {
-	struct mxg *mxg;
-	struct netaddr addr;
-	char name[NETADDR_STRLEN]; /* "127.0.0.1:2525", for logs */
-	int fd;
-	int backlog;
-	struct evconnlistener *evl;
-	struct listen_pause pause; /* after EMFILE/ENFILE */
-	char service[CFG_NAME_MAX]; /* "smtp", or the name of a guarded service */
-	int svc;		    /* index in cfg->services; -1: an SMTP listener */
-	int group;		    /* detector group (shield.c) */
-	/* Counted per listener for the metrics (verdicts by enum verdict). */
-	struct listener_stats {
-		uint64_t accepted, refused, passed, verdicts[4];
-	} stats;
-};
+/*
+ * The accept loop's hooks in the connection layer (conn_phase_add): a
+ * closed connection leaves the shield's per-source and per-prefix counts.
+ */
+extern const struct conn_phase listen_phase;
 
 /* listen_somaxconn - the kernel's net.core.somaxconn (128 if unreadable). */
 int listen_somaxconn(void);

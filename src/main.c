@@ -35,13 +35,18 @@
 #include "control.h"
 #include "fw.h"
 #include "grey.h"
+#include "handoff.h"
 #include "listen.h"
 #include "log.h"
+#include "metrics.h"
 #include "mxguard.h"
 #include "notify.h"
 #include "probe.h"
+#include "relay.h"
 #include "sandbox.h"
+#include "service.h"
 #include "shield.h"
+#include "smtp.h"
 #include "synwatch.h"
 
 #define MAX_OVERRIDES 64
@@ -231,6 +236,28 @@ static void mxg_drop(const struct cfg *cfg, const struct passwd *pw)
 		log_fatal("privileges could be regained after dropping them to %s", cfg->run_as);
 }
 
+/* The engine's per-connection state: lookups cancelled at the last reply, freed at close. */
+static const struct conn_phase mxg_engine_phase = {
+    .name = "engine",
+    .finish = grey_conn_free,
+    .release = grey_conn_free,
+};
+
+/*
+ * mxg_phases - tell the connection layer who keeps what per connection.
+ * At close, the shield's counts go first (as the accept loop took them),
+ * then the engine's lookups, then the phases' own state.
+ */
+static void mxg_phases(void)
+{
+	conn_phase_add(&listen_phase);
+	conn_phase_add(&mxg_engine_phase);
+	conn_phase_add(&smtp_phase);
+	conn_phase_add(&service_phase);
+	conn_phase_add(&relay_phase);
+	conn_phase_add(&handoff_phase);
+}
+
 int main(int argc, char **argv)
 {
 	struct mxg mxg;
@@ -284,8 +311,8 @@ int main(int argc, char **argv)
 	mxg.cfg_path = path ? path : MXG_DEFAULT_CONFIG;
 	mxg.overrides = overrides;
 	mxg.noverrides = noverrides;
-	mxg.cfg = cfg_load(mxg.cfg_path, mxg.cfg_missing_ok, overrides, noverrides, err,
-			   sizeof(err));
+	mxg.cfg =
+	    cfg_load(mxg.cfg_path, mxg.cfg_missing_ok, overrides, noverrides, err, sizeof(err));
 	if (mxg.cfg == NULL) {
 		fprintf(stderr, "mxguard: %s\n", err);
 		return 1;
@@ -341,7 +368,8 @@ int main(int argc, char **argv)
 	control_set_reload(mxg.control, mxg_reload);
 	if (mxg.cfg->firewall == FIREWALL_NFTABLES) {
 		uint16_t ports[CFG_MAX_LISTEN * (CFG_MAX_SERVICES + 1)];
-		int nports = shield_fw_ports(mxg.cfg, ports, (int)(sizeof(ports) / sizeof(ports[0])));
+		int nports =
+		    shield_fw_ports(mxg.cfg, ports, (int)(sizeof(ports) / sizeof(ports[0])));
 
 		/* The helper keeps CAP_NET_ADMIN; this process gives everything up. */
 		mxg.fw = fw_start(mxg.cfg->firewall_table, ports, nports, mxg.cfg->run_as, err,
@@ -362,6 +390,7 @@ int main(int argc, char **argv)
 	if (hup == NULL || term == NULL || intr == NULL || evsignal_add(hup, NULL) < 0 ||
 	    evsignal_add(term, NULL) < 0 || evsignal_add(intr, NULL) < 0)
 		log_fatal("cannot install signal handlers");
+	mxg_phases();
 	if (listen_start(&mxg) < 0 || control_start(mxg.control) < 0)
 		log_fatal("cannot serve the listening sockets");
 	if (metrics_start(&mxg, err, sizeof(err)) < 0)

@@ -6,7 +6,7 @@
  *	curl http://127.0.0.1:9425/metrics
  * DESCRIPTION
  *	The daemon counts where things happen (struct mxg_stats in mxguard.h,
- *	struct listener_stats in listen.h, hist_observe() here); this module
+ *	struct listener_stats in listener.h, hist_observe() in hist.c); this module
  *	only renders those numbers, plus a few gauges it reads at scrape time
  *	(connections by stage from mxg->conns, the listening sockets' accept
  *	queues from TCP_INFO, the kernel's TcpExt counters, the store).
@@ -59,13 +59,6 @@
 #define METRICS_TIMEOUT 5    /* seconds to send the request, and to take the answer */
 #define METRICS_CLIENTS 32   /* scrapes served at once; more are closed at once */
 
-const double hist_bounds_tarpit[] = {1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 240, 280};
-const int hist_nbounds_tarpit = (int)(sizeof(hist_bounds_tarpit) / sizeof(hist_bounds_tarpit[0]));
-const double hist_bounds_latency[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-				      0.25,  0.5,    1,	    2.5,  5,	 10};
-const int hist_nbounds_latency =
-    (int)(sizeof(hist_bounds_latency) / sizeof(hist_bounds_latency[0]));
-
 struct metrics_client {
 	struct metrics *m;
 	struct metrics_client *prev, *next;
@@ -84,30 +77,6 @@ struct metrics {
 	uint64_t scrapes;
 	struct listen_pause pause; /* after an accept error (listen.c) */
 };
-
-/* ---- histograms ---- */
-
-void hist_init(struct hist *h, const double *bounds, int n)
-{
-	memset(h, 0, sizeof(*h));
-	h->bounds = bounds;
-	h->nbounds = n < 0 ? 0 : n > HIST_MAX_BUCKETS ? HIST_MAX_BUCKETS : n;
-}
-
-void hist_observe(struct hist *h, double v)
-{
-	int i;
-
-	/* A clock that stepped back must not make a negative or NaN sum. */
-	if (!(v >= 0))
-		v = 0;
-	/* Prometheus buckets are "less or equal": v == bound belongs to it. */
-	for (i = 0; i < h->nbounds && v > h->bounds[i]; i++)
-		;
-	h->counts[i]++;
-	h->count++;
-	h->sum += v;
-}
 
 /* ---- rendering ---- */
 

@@ -10,7 +10,7 @@
 #include <time.h>
 
 #include "config.h"
-#include "metrics.h"
+#include "hist.h"
 
 struct event_base;
 struct listener;

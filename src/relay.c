@@ -51,7 +51,7 @@
 
 #include "conn.h"
 #include "grey.h"
-#include "listen.h"
+#include "listener.h"
 #include "log.h"
 #include "mxguard.h"
 #include "relay.h"
@@ -535,3 +535,8 @@ void relay_start(struct conn *c, int bfd, struct evbuffer *to_client,
 	if (relay_flush(c, &r->cl) < 0)
 		relay_lost(c, &r->cl, END_CLIENT_ERROR);
 }
+
+const struct conn_phase relay_phase = {
+	.name = "relay",
+	.release = relay_free,
+};

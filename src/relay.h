@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 struct conn;
+struct conn_phase;
 struct evbuffer;
 
 /*
@@ -17,10 +18,12 @@ struct evbuffer;
  * backend first. Both buffers are emptied (their contents move) and stay
  * the caller's. c may be gone on return.
  */
-void relay_start(struct conn *c, int bfd, struct evbuffer *to_client,
-		 struct evbuffer *to_backend);
+void relay_start(struct conn *c, int bfd, struct evbuffer *to_client, struct evbuffer *to_backend);
 
 /* relay_free - release the relay's sockets and state (connection closing). */
 void relay_free(struct conn *c);
+
+/* The relay's hooks in the connection layer (conn_phase_add): release frees its state. */
+extern const struct conn_phase relay_phase;
 
 #endif

@@ -16,7 +16,7 @@
 #include <event2/event.h>
 
 #include "conn.h"
-#include "listen.h"
+#include "listener.h"
 #include "log.h"
 #include "mxguard.h"
 #include "proxy.h"
@@ -126,3 +126,8 @@ void service_start(struct conn *c)
 		return;
 	}
 }
+
+const struct conn_phase service_phase = {
+    .name = "service",
+    .release = service_free,
+};

@@ -8,6 +8,7 @@
 #define MXG_SERVICE_H
 
 struct conn;
+struct conn_phase;
 
 /*
  * service_start - connect c (accepted on a service listener) to its
@@ -18,5 +19,8 @@ void service_start(struct conn *c);
 
 /* service_free - the pending backend connection of c, if any. */
 void service_free(struct conn *c);
+
+/* The service's hooks in the connection layer (conn_phase_add): release frees its state. */
+extern const struct conn_phase service_phase;
 
 #endif

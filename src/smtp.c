@@ -389,7 +389,8 @@ int smtp_hold_read(struct conn *c)
 	return c->inlen == c->incap && c->incap == SMTP_INBUF_MAX ? 1 : 0;
 }
 
-void smtp_resume(struct conn *c)
+/* smtp_resume - run commands already buffered (after output was flushed). */
+static void smtp_resume(struct conn *c)
 {
 	if (c->inlen > 0 && smtp_lines(c))
 		return;
@@ -528,4 +529,34 @@ void smtp_start(struct conn *c)
 	event_add(c->ev, &tv);
 	/* Usually the name is still on its way: then smtp_greet_settled decides. */
 	smtp_greet_settled(c);
+}
+
+const struct conn_phase smtp_phase = {
+    .name = "dialogue",
+    .stages = 1u << STAGE_DIALOGUE,
+    .flushed = smtp_resume,
+};
+
+void smtp_accept(struct conn *c)
+{
+	const struct cfg *cfg = c->cfg;
+
+	/*
+	 * Under attack, clients not known before are suspects (shield.c);
+	 * with default_action = pass they are inspected for the time being.
+	 * Decided before any write: a failed write logs the connection.
+	 */
+	c->action =
+	    cfg->default_action == ACTION_INSPECT || c->attack_suspect ? ACT_INSPECT : ACT_PASS;
+	/*
+	 * The first greeting line goes out at once. Its last line comes from
+	 * the backend (pass) or from mxguard (inspect), so the client sees one
+	 * ordinary greeting either way.
+	 */
+	if (conn_printf(c, "220-%s ESMTP mxguard\r\n", cfg->myhostname) < 0)
+		return;
+	if (c->action == ACT_INSPECT)
+		smtp_start(c);
+	else
+		handoff_start(c);
 }

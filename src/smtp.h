@@ -6,6 +6,18 @@
 #define MXG_SMTP_H
 
 struct conn;
+struct conn_phase;
+
+/* The dialogue's hooks in the connection layer (conn_phase_add). */
+extern const struct conn_phase smtp_phase;
+
+/*
+ * smtp_accept - the first phase of a client of an SMTP listener (the
+ * shield has admitted it and set c->attack_suspect): choose pass or
+ * inspect, send the first greeting line, and start the dialogue or the
+ * hand-off. c may be gone afterwards.
+ */
+void smtp_accept(struct conn *c);
 
 /*
  * smtp_start - finish the greeting and wait for commands. With greet_wait
@@ -22,9 +34,6 @@ void smtp_start(struct conn *c);
  * line now; a suspect waits out greet_wait. c may be gone afterwards.
  */
 void smtp_greet_settled(struct conn *c);
-
-/* smtp_resume - run commands already buffered (after output was flushed). */
-void smtp_resume(struct conn *c);
 
 /*
  * smtp_decided - the engine's answer to the pending RCPT/STARTTLS (an enum

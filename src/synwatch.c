@@ -38,7 +38,7 @@
 #include <event2/event.h>
 
 #include "kstat.h"
-#include "listen.h"
+#include "listener.h"
 #include "log.h"
 #include "mxguard.h"
 #include "synwatch.h"
