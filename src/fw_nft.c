@@ -57,6 +57,7 @@
 #include "fw.h"
 #include "log.h"
 #include "sandbox.h"
+#include "strbuf.h"
 
 #define FW_OP_BLOCK 1
 #define FW_OP_UNBLOCK 2
@@ -151,44 +152,6 @@ static void fw_nft_reason(struct nft_ctx *nft, char *out, size_t outsz)
 	out[len] = '\0';
 }
 
-/* A growing command buffer; the helper exits cleanly when out of memory. */
-struct fw_buf {
-	char *s;
-	size_t len, cap;
-};
-
-static int fw_buf_add(struct fw_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int fw_buf_add(struct fw_buf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	for (;;) {
-		size_t room = b->cap - b->len;
-
-		va_start(ap, fmt);
-		n = vsnprintf(b->s != NULL ? b->s + b->len : NULL, room, fmt, ap);
-		va_end(ap);
-		if (n < 0)
-			return -1;
-		if ((size_t)n < room) {
-			b->len += (size_t)n;
-			return 0;
-		}
-		size_t ncap = b->cap ? b->cap * 2 : 65536;
-
-		while (ncap - b->len <= (size_t)n)
-			ncap *= 2;
-		char *ns = realloc(b->s, ncap);
-
-		if (ns == NULL)
-			return -1;
-		b->s = ns;
-		b->cap = ncap;
-	}
-}
-
 /* A request in a batch, with its arrival order so the last one wins. */
 struct fw_item {
 	struct fw_req r;
@@ -211,7 +174,7 @@ static int fw_item_cmp(const void *a, const void *b)
  * fw_batch_family - append the commands for one family to b. items is
  * sorted; only the last item of each run of one address counts.
  */
-static int fw_batch_family(struct fw_buf *b, const char *table, const struct fw_item *it, int n,
+static int fw_batch_family(struct strbuf *b, const char *table, const struct fw_item *it, int n,
 			   int family)
 {
 	const char *set = family == 4 ? "block4" : "block6";
@@ -234,20 +197,20 @@ static int fw_batch_family(struct fw_buf *b, const char *table, const struct fw_
 				touched++;
 				blocked += it[i].r.op == FW_OP_BLOCK;
 			}
-			if (first && fw_buf_add(b, "%s element inet %s %s { ",
+			if (first && strbuf_printf(b, "%s element inet %s %s { ",
 						pass == 1 ? "delete" : "add", table, set) < 0)
 				return -1;
 			inet_ntop(af, it[i].r.addr, a, sizeof(a));
 			if (pass == 2) {
-				if (fw_buf_add(b, "%s%s timeout %lus", first ? "" : ", ", a,
+				if (strbuf_printf(b, "%s%s timeout %lus", first ? "" : ", ", a,
 					       (unsigned long)it[i].r.seconds) < 0)
 					return -1;
-			} else if (fw_buf_add(b, "%s%s", first ? "" : ", ", a) < 0) {
+			} else if (strbuf_printf(b, "%s%s", first ? "" : ", ", a) < 0) {
 				return -1;
 			}
 			first = 0;
 		}
-		if (!first && fw_buf_add(b, " }\n") < 0)
+		if (!first && strbuf_printf(b, " }\n") < 0)
 			return -1;
 		if (pass == 0 && touched == 0)
 			break;
@@ -295,7 +258,7 @@ static int fw_helper_batch(int fd, struct nft_ctx *nft, const char *table, struc
 		return 0;
 	qsort(items, (size_t)n, sizeof(items[0]), fw_item_cmp);
 
-	struct fw_buf b = {NULL, 0, 0};
+	struct strbuf b = STRBUF_INIT;
 
 	if (fw_batch_family(&b, table, items, n, 4) < 0 ||
 	    fw_batch_family(&b, table, items, n, 6) < 0) {
@@ -427,7 +390,7 @@ static void fw_helper(int sock, pid_t parent, const char *table, const uint16_t 
 {
 	char why[FW_MSG_MAX - 64];
 	struct nft_ctx *nft;
-	struct fw_buf b = {NULL, 0, 0};
+	struct strbuf b = STRBUF_INIT;
 	struct fw_item *items;
 	int fd;
 
@@ -458,28 +421,28 @@ static void fw_helper(int sock, pid_t parent, const char *table, const uint16_t 
 	 * whether it exists or not (nftables 1.0.6 has no "destroy"), then the
 	 * new one is defined with empty sets.
 	 */
-	int ok = fw_buf_add(&b,
+	int ok = strbuf_printf(&b,
 			    "add table inet %s\ndelete table inet %s\ntable inet %s {\n"
 			    "set block4 { type ipv4_addr; flags timeout; }\n"
 			    "set block6 { type ipv6_addr; flags timeout; }\n"
 			    "chain input {\ntype filter hook input priority -10; policy accept;\n",
 			    table, table, table) == 0;
 	for (int ip = 4; ok && ip <= 6; ip += 2) {
-		ok = fw_buf_add(&b, "tcp dport { ") == 0;
+		ok = strbuf_printf(&b, "tcp dport { ") == 0;
 		for (int i = 0; ok && i < nports; i++) {
 			int seen = 0; /* several listeners may share a port */
 
 			for (int k = 0; k < i && !seen; k++)
 				seen = ports[k] == ports[i];
 			if (!seen)
-				ok = fw_buf_add(&b, "%s%u", i ? ", " : "", (unsigned)ports[i]) == 0;
+				ok = strbuf_printf(&b, "%s%u", i ? ", " : "", (unsigned)ports[i]) == 0;
 		}
 		if (ok)
-			ok = fw_buf_add(&b, " } %s saddr @block%d drop\n", ip == 4 ? "ip" : "ip6",
+			ok = strbuf_printf(&b, " } %s saddr @block%d drop\n", ip == 4 ? "ip" : "ip6",
 					ip) == 0;
 	}
 	if (ok)
-		ok = fw_buf_add(&b, "}\n}\n") == 0;
+		ok = strbuf_printf(&b, "}\n}\n") == 0;
 	if (!ok) {
 		fw_send_msg(fd, FW_MSG_FATAL, "firewall = nftables: out of memory");
 		_exit(1);

@@ -53,6 +53,7 @@
 #include "notify.h"
 #include "proxy.h"
 #include "sandbox.h"
+#include "strbuf.h"
 
 #define NOTIFY_RETRY 60	       /* seconds before the single retry of a mail */
 #define NOTIFY_MAILS_MAX 16    /* mails in flight or waiting for their retry */
@@ -144,84 +145,35 @@ const char *notify_kind_name(enum notify_kind kind)
 	return (unsigned)kind < NOTIFY_NKINDS ? notify_kind_names[kind] : "unknown";
 }
 
-/* A growing string: the message and the log line are built with it. */
-struct sbuf {
-	char *s;
-	size_t len, cap;
-	int oom;
-};
-
-static void sb_add(struct sbuf *sb, const char *data, size_t len)
-{
-	if (sb->oom)
-		return;
-	if (sb->len + len + 1 > sb->cap) {
-		size_t cap = sb->cap ? sb->cap : 1024;
-		char *s;
-
-		while (cap < sb->len + len + 1)
-			cap *= 2;
-		if ((s = realloc(sb->s, cap)) == NULL) {
-			sb->oom = 1;
-			return;
-		}
-		sb->s = s;
-		sb->cap = cap;
-	}
-	memcpy(sb->s + sb->len, data, len);
-	sb->len += len;
-	sb->s[sb->len] = '\0';
-}
-
-static void sb_str(struct sbuf *sb, const char *s)
-{
-	sb_add(sb, s, strlen(s));
-}
-
-static void sb_printf(struct sbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void sb_printf(struct sbuf *sb, const char *fmt, ...)
-{
-	char buf[1024];
-	va_list ap;
-	int len;
-
-	va_start(ap, fmt);
-	len = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (len > 0)
-		sb_add(sb, buf, (size_t)len < sizeof(buf) ? (size_t)len : sizeof(buf) - 1);
-}
-
 /* ---------------------------------------------------------------- log */
 
 /* notify_log_value - " NAME=value", quoted when empty or spaced, escaped. */
-static void notify_log_value(struct sbuf *sb, const char *name, const char *value)
+static void notify_log_value(struct strbuf *sb, const char *name, const char *value)
 {
 	char esc[512];
 	size_t len = strnlen(value, NOTIFY_VALUE_MAX);
 
 	log_escape(esc, sizeof(esc), value, len);
 	if (len == 0 || strchr(esc, ' ') != NULL)
-		sb_printf(sb, " %s=\"%s\"", name, esc);
+		strbuf_printf(sb, " %s=\"%s\"", name, esc);
 	else
-		sb_printf(sb, " %s=%s", name, esc);
+		strbuf_printf(sb, " %s=%s", name, esc);
 }
 
 static void notify_log(const struct notice *nt, const char *out)
 {
-	struct sbuf sb = {0};
+	struct strbuf sb = {0};
 	char esc[512], name[64];
 
 	log_escape(esc, sizeof(esc), nt->subject, strnlen(nt->subject, NOTIFY_VALUE_MAX));
-	sb_printf(&sb, "notice kind=%s subject=\"%s\"", notify_kind_name(nt->kind), esc);
+	strbuf_printf(&sb, "notice kind=%s subject=\"%s\"", notify_kind_name(nt->kind), esc);
 	for (int i = 0; i < nt->nkv; i++) {
 		log_escape(name, sizeof(name), nt->kv[i].name, strnlen(nt->kv[i].name, 32));
 		notify_log_value(&sb, name, nt->kv[i].value);
 	}
-	sb_printf(&sb, " out=%s", out);
+	strbuf_printf(&sb, " out=%s", out);
 	if (nt->held > 0)
-		sb_printf(&sb, " held_back=%u", nt->held);
+		strbuf_printf(&sb, " held_back=%u", nt->held);
 	log_info("%s", sb.oom ? "notice (out of memory while formatting)" : sb.s);
 	free(sb.s);
 }
@@ -414,33 +366,33 @@ static int mail_addr_ok(const char *a)
  * other than tab become '?', and a line longer than RFC 5322 allows is
  * broken. Dot-stuffing happens here, since every line starts here.
  */
-static void mail_text_line(struct sbuf *sb, const char *s, size_t len)
+static void mail_text_line(struct strbuf *sb, const char *s, size_t len)
 {
 	size_t col = 0;
 
 	if (len > 0 && s[0] == '.')
-		sb_add(sb, ".", 1);
+		strbuf_add(sb, ".", 1);
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 
 		if (col == NOTIFY_LINE_MAX - 2) {
-			sb_add(sb, "\r\n", 2);
+			strbuf_add(sb, "\r\n", 2);
 			col = 0;
 			if (c == '.')
-				sb_add(sb, ".", 1);
+				strbuf_add(sb, ".", 1);
 		}
 		if (c == '\r')
 			continue;
 		if ((c < ' ' && c != '\t') || c == 0x7f)
 			c = '?';
-		sb_add(sb, (const char *)&c, 1);
+		strbuf_add(sb, (const char *)&c, 1);
 		col++;
 	}
-	sb_add(sb, "\r\n", 2);
+	strbuf_add(sb, "\r\n", 2);
 }
 
 /* mail_text - text of lines ending in \n (the last one may not) into the message. */
-static void mail_text(struct sbuf *sb, const char *text)
+static void mail_text(struct strbuf *sb, const char *text)
 {
 	size_t left = strnlen(text, NOTIFY_BODY_MAX);
 
@@ -458,7 +410,7 @@ static void mail_text(struct sbuf *sb, const char *text)
  * mail_subject - the Subject header: as is when it is printable ASCII,
  * else one RFC 2047 encoded word (UTF-8, base64), cut to a sane length.
  */
-static void mail_subject(struct sbuf *sb, const char *subject)
+static void mail_subject(struct strbuf *sb, const char *subject)
 {
 	static const char b64[] =
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -468,13 +420,13 @@ static void mail_subject(struct sbuf *sb, const char *subject)
 	for (size_t i = 0; i < len; i++)
 		if ((unsigned char)subject[i] < ' ' || (unsigned char)subject[i] >= 0x7f)
 			plain = 0;
-	sb_str(sb, "Subject: ");
+	strbuf_str(sb, "Subject: ");
 	if (plain) {
-		sb_add(sb, subject, len);
-		sb_str(sb, "\r\n");
+		strbuf_add(sb, subject, len);
+		strbuf_str(sb, "\r\n");
 		return;
 	}
-	sb_str(sb, "=?UTF-8?B?");
+	strbuf_str(sb, "=?UTF-8?B?");
 	for (size_t i = 0; i < len; i += 3) {
 		unsigned v = (unsigned char)subject[i] << 16;
 		char q[4];
@@ -487,46 +439,46 @@ static void mail_subject(struct sbuf *sb, const char *subject)
 		q[1] = b64[v >> 12 & 63];
 		q[2] = i + 1 < len ? b64[v >> 6 & 63] : '=';
 		q[3] = i + 2 < len ? b64[v & 63] : '=';
-		sb_add(sb, q, 4);
+		strbuf_add(sb, q, 4);
 	}
-	sb_str(sb, "?=\r\n");
+	strbuf_str(sb, "?=\r\n");
 }
 
 /* mail_compose - the DATA part of the notice, dot-stuffed and terminated. */
 static int mail_compose(struct notify_mail *m, const struct notice *nt, const char *host)
 {
 	struct notify *n = m->n;
-	struct sbuf sb = {0};
+	struct strbuf sb = {0};
 	char date[64], since[64];
 	time_t now = time(NULL);
 	struct tm tm;
 
 	localtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
-	sb_printf(&sb, "From: %s\r\n", m->sender);
-	sb_str(&sb, "To: ");
+	strbuf_printf(&sb, "From: %s\r\n", m->sender);
+	strbuf_str(&sb, "To: ");
 	for (int i = 0; i < m->nrcpt; i++)
-		sb_printf(&sb, "%s%s", i ? ", " : "", m->rcpts[i]);
-	sb_str(&sb, "\r\n");
+		strbuf_printf(&sb, "%s%s", i ? ", " : "", m->rcpts[i]);
+	strbuf_str(&sb, "\r\n");
 	mail_subject(&sb, nt->subject);
-	sb_printf(&sb, "Date: %s\r\n", date);
+	strbuf_printf(&sb, "Date: %s\r\n", date);
 	snprintf(m->msgid, sizeof(m->msgid), "<%lld.%ld.%lu@%s>", (long long)now, (long)getpid(),
 		 ++n->seq, host);
-	sb_printf(&sb, "Message-ID: %s\r\n", m->msgid);
-	sb_str(&sb, "Auto-Submitted: auto-generated\r\n");
-	sb_printf(&sb, "X-Mxguard-Event: %s\r\n", notify_kind_name(nt->kind));
-	sb_str(&sb, "MIME-Version: 1.0\r\n"
+	strbuf_printf(&sb, "Message-ID: %s\r\n", m->msgid);
+	strbuf_str(&sb, "Auto-Submitted: auto-generated\r\n");
+	strbuf_printf(&sb, "X-Mxguard-Event: %s\r\n", notify_kind_name(nt->kind));
+	strbuf_str(&sb, "MIME-Version: 1.0\r\n"
 		    "Content-Type: text/plain; charset=utf-8\r\n"
 		    "Content-Transfer-Encoding: 8bit\r\n"
 		    "\r\n");
 	mail_text(&sb, nt->body);
 	if (nt->nkv > 0)
-		sb_str(&sb, "\r\n");
+		strbuf_str(&sb, "\r\n");
 	for (int i = 0; i < nt->nkv; i++) {
-		struct sbuf kv = {0};
+		struct strbuf kv = {0};
 
-		sb_printf(&kv, "%s: ", nt->kv[i].name);
-		sb_add(&kv, nt->kv[i].value, strnlen(nt->kv[i].value, NOTIFY_VALUE_MAX));
+		strbuf_printf(&kv, "%s: ", nt->kv[i].name);
+		strbuf_add(&kv, nt->kv[i].value, strnlen(nt->kv[i].value, NOTIFY_VALUE_MAX));
 		if (!kv.oom)
 			mail_text(&sb, kv.s);
 		sb.oom |= kv.oom;
@@ -535,10 +487,10 @@ static int mail_compose(struct notify_mail *m, const struct notice *nt, const ch
 	if (nt->held > 0) {
 		gmtime_r(&nt->held_since, &tm);
 		strftime(since, sizeof(since), "%Y-%m-%d %H:%M:%S UTC", &tm);
-		sb_printf(&sb, "\r\n%u similar notice%s held back since %s.\r\n", nt->held,
+		strbuf_printf(&sb, "\r\n%u similar notice%s held back since %s.\r\n", nt->held,
 			  nt->held == 1 ? " was" : "s were", since);
 	}
-	sb_printf(&sb, "\r\n-- \r\nmxguard on %s\r\n.\r\n", host);
+	strbuf_printf(&sb, "\r\n-- \r\nmxguard on %s\r\n.\r\n", host);
 	if (sb.oom) {
 		free(sb.s);
 		return -1;
@@ -657,9 +609,9 @@ struct cmd_child {
 };
 
 /* cmd_env_name - "MXG_" and name with anything outside [A-Z0-9_] as '_'. */
-static void cmd_env_name(struct sbuf *sb, const char *name)
+static void cmd_env_name(struct strbuf *sb, const char *name)
 {
-	sb_str(sb, "MXG_");
+	strbuf_str(sb, "MXG_");
 	for (size_t i = 0; name[i] != '\0' && i < 32; i++) {
 		char c = name[i];
 
@@ -667,9 +619,9 @@ static void cmd_env_name(struct sbuf *sb, const char *name)
 			c = (char)(c - 'a' + 'A');
 		else if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
 			c = '_';
-		sb_add(sb, &c, 1);
+		strbuf_add(sb, &c, 1);
 	}
-	sb_add(sb, "=", 1);
+	strbuf_add(sb, "=", 1);
 }
 
 /*
@@ -928,7 +880,7 @@ static void notify_command(struct notify *n, const struct notice *nt)
 {
 	const struct cfg *cfg = n->mxg->cfg;
 	char cmd[2048], *argv[NOTIFY_ARGS_MAX + 1];
-	struct sbuf env[NOTIFY_KV_MAX + 7], msg = {0};
+	struct strbuf env[NOTIFY_KV_MAX + 7], msg = {0};
 	int nenv = 0, argc;
 	uint32_t hdr[3];
 
@@ -956,31 +908,31 @@ static void notify_command(struct notify *n, const struct notice *nt)
 		return;
 	}
 	memset(env, 0, sizeof(env));
-	sb_printf(&env[nenv++], "MXG_EVENT=%s", notify_kind_name(nt->kind));
-	sb_str(&env[nenv], "MXG_SUBJECT=");
-	sb_add(&env[nenv], nt->subject, strnlen(nt->subject, NOTIFY_VALUE_MAX));
+	strbuf_printf(&env[nenv++], "MXG_EVENT=%s", notify_kind_name(nt->kind));
+	strbuf_str(&env[nenv], "MXG_SUBJECT=");
+	strbuf_add(&env[nenv], nt->subject, strnlen(nt->subject, NOTIFY_VALUE_MAX));
 	nenv++;
-	sb_printf(&env[nenv++], "MXG_HOST=%s", cfg->myhostname);
-	sb_printf(&env[nenv++], "MXG_HELD=%u", nt->held);
-	sb_str(&env[nenv], "MXG_BODY=");
-	sb_add(&env[nenv], nt->body, strnlen(nt->body, NOTIFY_BODY_MAX));
+	strbuf_printf(&env[nenv++], "MXG_HOST=%s", cfg->myhostname);
+	strbuf_printf(&env[nenv++], "MXG_HELD=%u", nt->held);
+	strbuf_str(&env[nenv], "MXG_BODY=");
+	strbuf_add(&env[nenv], nt->body, strnlen(nt->body, NOTIFY_BODY_MAX));
 	nenv++;
-	sb_str(&env[nenv++], "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin");
+	strbuf_str(&env[nenv++], "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin");
 	for (int i = 0; i < nt->nkv; i++) {
 		cmd_env_name(&env[nenv], nt->kv[i].name);
-		sb_add(&env[nenv], nt->kv[i].value, strnlen(nt->kv[i].value, NOTIFY_VALUE_MAX));
+		strbuf_add(&env[nenv], nt->kv[i].value, strnlen(nt->kv[i].value, NOTIFY_VALUE_MAX));
 		nenv++;
 	}
 	hdr[0] = (uint32_t)nt->kind;
 	hdr[1] = (uint32_t)argc;
 	hdr[2] = (uint32_t)nenv;
-	sb_add(&msg, (const char *)hdr, sizeof(hdr));
+	strbuf_add(&msg, (const char *)hdr, sizeof(hdr));
 	for (int i = 0; i < argc; i++)
-		sb_add(&msg, argv[i], strlen(argv[i]) + 1);
+		strbuf_add(&msg, argv[i], strlen(argv[i]) + 1);
 	for (int i = 0; i < nenv; i++) {
 		/* An environment string holds no NUL: the value was cut at the first. */
 		if (env[i].s != NULL)
-			sb_add(&msg, env[i].s, env[i].len + 1);
+			strbuf_add(&msg, env[i].s, env[i].len + 1);
 		msg.oom |= env[i].oom || env[i].s == NULL;
 	}
 	if (msg.oom)
