@@ -262,7 +262,7 @@ static int fw_helper_batch(int fd, struct nft_ctx *nft, const char *table, struc
 
 	if (fw_batch_family(&b, table, items, n, 4) < 0 ||
 	    fw_batch_family(&b, table, items, n, 6) < 0) {
-		free(b.s);
+		strbuf_free(&b);
 		fw_send_msg(fd, FW_MSG_WARN, "%d requests lost: out of memory", n);
 		return 0;
 	}
@@ -273,7 +273,7 @@ static int fw_helper_batch(int fd, struct nft_ctx *nft, const char *table, struc
 		fw_send_msg(fd, FW_MSG_WARN, "%d requests failed in table inet %s: %s", n, table,
 			    why);
 	}
-	free(b.s);
+	strbuf_free(&b);
 	return 0;
 }
 
@@ -455,7 +455,7 @@ static void fw_helper(int sock, pid_t parent, const char *table, const uint16_t 
 								 : "");
 		_exit(1);
 	}
-	free(b.s);
+	strbuf_free(&b);
 	fw_send_msg(fd, FW_MSG_READY, "ok");
 
 	while (fw_helper_batch(fd, nft, table, items) == 0)

@@ -175,7 +175,7 @@ static void notify_log(const struct notice *nt, const char *out)
 	if (nt->held > 0)
 		strbuf_printf(&sb, " held_back=%u", nt->held);
 	log_info("%s", sb.oom ? "notice (out of memory while formatting)" : sb.s);
-	free(sb.s);
+	strbuf_free(&sb);
 }
 
 /* ---------------------------------------------------------------- mail */
@@ -482,7 +482,7 @@ static int mail_compose(struct notify_mail *m, const struct notice *nt, const ch
 		if (!kv.oom)
 			mail_text(&sb, kv.s);
 		sb.oom |= kv.oom;
-		free(kv.s);
+		strbuf_free(&kv);
 	}
 	if (nt->held > 0) {
 		gmtime_r(&nt->held_since, &tm);
@@ -492,7 +492,7 @@ static int mail_compose(struct notify_mail *m, const struct notice *nt, const ch
 	}
 	strbuf_printf(&sb, "\r\n-- \r\nmxguard on %s\r\n.\r\n", host);
 	if (sb.oom) {
-		free(sb.s);
+		strbuf_free(&sb);
 		return -1;
 	}
 	m->msg = sb.s;
