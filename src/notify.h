@@ -26,6 +26,11 @@ enum notify_kind {
 	NOTIFY_NKINDS
 };
 
+/* What a notice keeps of its caller's data (more is cut). */
+#define NOTIFY_KV_MAX 32      /* data items per notice */
+#define NOTIFY_VALUE_MAX 4096 /* longest data value, subject or body line */
+#define NOTIFY_BODY_MAX 65536 /* longest body */
+
 /* One piece of data: MXG_<NAME> in the command's environment, "Name: value" in mail. */
 struct notify_kv {
 	const char *name; /* upper case, e.g. "GROUP", "SOURCES", "TOP_SOURCES" */

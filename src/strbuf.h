@@ -13,10 +13,13 @@ struct strbuf {
 	char *s;    /* NULL until the first addition; the caller frees it */
 	size_t len; /* bytes in s, the NUL not counted */
 	size_t cap;
-	int oom;    /* an addition failed: s holds what came before it */
+	int oom; /* an addition failed: s holds what came before it */
 };
 
-#define STRBUF_INIT {NULL, 0, 0, 0}
+#define STRBUF_INIT                                                                                \
+	{                                                                                          \
+		NULL, 0, 0, 0                                                                      \
+	}
 
 /* strbuf_add - append len bytes of data. Returns 0, or -1 when out of memory. */
 int strbuf_add(struct strbuf *b, const void *data, size_t len);
