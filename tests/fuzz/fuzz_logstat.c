@@ -2,57 +2,38 @@
  * fuzz_logstat.c - libFuzzer target: the input as Postfix log lines
  * through mxguardctl logstat's line parser and session accounting.
  *
- * The parser is static in tools/logstat.c and that file is included
- * here whole, so the target reaches ls_line() without a hook in the tool.
+ * The parser is the module tools/logstat_parse.c, linked in: the target
+ * calls lsparse_line() and reads the state it accounts into
+ * (logstat_parse.h), as the command (tools/logstat.c) does.
  *
- * The input is read twice. Once as ls_file() reads it: the lines in one
- * buffer, applied in batches (ls_flush() when a batch is full and at the
- * end). Once a line at a time, each in a heap block of its own size (a
- * read past its end is caught) and applied at once. logstat promises
- * the output of applying every line as it is read: both must account the
- * same. Then the tallies must add up: buckets, classes, ends and clients
- * each sum to the sessions, and every bucket holds durations within its
- * edges. (A malformed smtpd "connect from" line counts as smtpd and as
- * unparseable.)
+ * The input is read twice. Once as ls_file() in tools/logstat.c reads
+ * it: the lines in one buffer, applied in batches (lsparse_flush() when a
+ * batch is full and at the end). Once a line at a time, each in a heap
+ * block of its own size (a read past its end is caught) and applied at
+ * once. logstat promises the output of applying every line as it is
+ * read: both must account the same. Then the tallies must add up:
+ * buckets, classes, ends and clients each sum to the sessions, and every
+ * bucket holds durations within its edges. (A malformed smtpd "connect
+ * from" line counts as smtpd and as unparseable.)
  */
-#include "../../tools/logstat.c"
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rules.h"
+#include "tools/logstat_parse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct rules *rules;
 static struct ls_opts opts;
 
-static void state_init(struct ls_state *st)
-{
-	memset(st, 0, sizeof(*st));
-	st->o = &opts;
-	st->rules = rules;
-	st->year = opts.year;
-	st->last_mon = -1;
-	st->last_host = -1;
-	st->nend = LS_NFIXED;
-	for (int e = 0; e < LS_NFIXED; e++)
-		snprintf(st->end_name[e], LS_END_NAME, "%s", ls_fixed_names[e]);
-}
-
 /* state_end - close what is still open, as logstat_main() does. */
 static void state_end(struct ls_state *st)
 {
-	for (size_t j = 0; j < st->open.cap;) {
-		if (st->open.v[j].key != 0)
-			ls_close(st, j, 0, 0, 1);
-		else
-			j++;
-	}
+	lsparse_end(st);
 	if (st->open.n != 0 || st->oom)
 		__builtin_trap();
-}
-
-static void state_free(struct ls_state *st)
-{
-	free(st->open.v);
-	ls_names_free(&st->hosts);
-	ls_names_free(&st->clients);
 }
 
 static int tally_eq(const struct ls_tally *a, const struct ls_tally *b)
@@ -134,26 +115,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if ((rules = rules_load(NULL, 0, err, sizeof(err))) == NULL)
 			abort();
 		opts.year = 2024;
-		for (size_t i = 0; i < sizeof(ls_default_edges) / sizeof(ls_default_edges[0]); i++)
-			opts.edge[opts.nedge++] = (int64_t)(ls_default_edges[i] * LS_USEC + 0.5);
+		lsparse_default_buckets(&opts);
 	}
 	/* As ls_file(): every line, and a last one without a newline. */
-	state_init(&batched);
+	lsparse_init(&batched, &opts, rules);
 	while ((nl = memchr(p, '\n', (size_t)(e - p))) != NULL) {
-		ls_line(&batched, p, (size_t)(nl - p));
+		lsparse_line(&batched, p, (size_t)(nl - p));
 		nlines++;
 		p = nl + 1;
 	}
 	if (p < e) {
-		ls_line(&batched, p, (size_t)(e - p));
+		lsparse_line(&batched, p, (size_t)(e - p));
 		nlines++;
 	}
-	ls_flush(&batched);
+	lsparse_flush(&batched);
 	state_end(&batched);
 	sums(&batched, nlines);
 
 	/* A line at a time, each in its own block, applied at once. */
-	state_init(&single);
+	lsparse_init(&single, &opts, rules);
 	for (size_t off = 0, n; off < size; off += n + 1) {
 		char *line;
 
@@ -163,13 +143,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if ((line = malloc(n ? n : 1)) == NULL)
 			abort();
 		memcpy(line, p, n);
-		ls_line(&single, line, n);
-		ls_flush(&single);
+		lsparse_line(&single, line, n);
+		lsparse_flush(&single);
 		free(line);
 	}
 	state_end(&single);
 	same(&batched, &single);
-	state_free(&batched);
-	state_free(&single);
+	lsparse_free(&batched);
+	lsparse_free(&single);
 	return 0;
 }

@@ -1,10 +1,10 @@
 /*
  * fuzz_tcpstat.c - libFuzzer target: a sock_diag datagram as
- * "mxguardctl tcpstat" walks it (tcpstat_walk).
+ * "mxguardctl tcpstat" walks it (tsdiag_walk).
  *
- * tools/tcpstat.c is included here whole, as fuzz_logstat.c does with
- * logstat.c, so that the target can build the snapshot and options the
- * walk accounts into and then look inside them.
+ * The walk is the module tools/tcpstat_diag.c, linked in; its header
+ * declares the snapshot and options the walk accounts into, so that the
+ * target can build them and then look inside them.
  *
  * The first byte picks the dump (bit 0: IPv6, else IPv4) and whether
  * --port 25 was given (bit 1); the rest is one datagram, copied to a heap
@@ -18,7 +18,14 @@
  * add up to the SYN_RECV sockets; listeners to the LISTEN sockets, each
  * with a NUL-terminated address.
  */
-#include "../../tools/tcpstat.c"
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "tools/tcpstat_diag.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -73,11 +80,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	memcpy(buf, data + 1, size - 1);
 	err[0] = '\0';
-	rc = tcpstat_walk(&snap, &opts, family, TS_SEQ, buf, size - 1, &msgs, err, sizeof(err));
+	rc = tsdiag_walk(&snap, &opts, family, TS_SEQ, buf, size - 1, &msgs, err, sizeof(err));
 	if (rc < -1 || rc > 1 || (rc == -1 && err[0] == '\0'))
 		__builtin_trap();
 	check(&snap, &opts, msgs, size - 1);
 	free(buf);
-	ts_snap_free(&snap);
+	tsdiag_snap_free(&snap);
 	return 0;
 }
