@@ -26,12 +26,14 @@
  *	Bind errors are fatal at start (the caller exits). Scrape errors
  *	only close that scrape's connection.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -256,6 +258,83 @@ static void metrics_store(struct evbuffer *b, const struct mxg *mxg)
 	metrics_u64(b, "store_replay_pending", NULL, NULL, st.replay_pending);
 }
 
+/*
+ * metrics_process - the standard process_* families every Prometheus
+ * client library exports (and dashboards expect, without the mxguard_
+ * prefix): CPU seconds, resident and virtual memory, descriptors open and
+ * allowed, start time. Read at scrape time from /proc/self (readable under
+ * the Landlock ruleset, sandbox.c); a family that cannot be read is left
+ * out rather than shown as 0.
+ */
+static void metrics_process(struct evbuffer *b, const struct mxg *mxg)
+{
+	unsigned long utime = 0, stime = 0, vsize = 0;
+	long rss = 0, tick = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+	char buf[1024];
+	struct rlimit rl;
+	FILE *fp;
+	DIR *d;
+
+	if ((fp = fopen("/proc/self/stat", "r")) != NULL) {
+		size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+		/* The name (field 2) may hold spaces and parentheses: count from the last ')'. */
+		char *p;
+
+		fclose(fp);
+		buf[n] = '\0';
+		p = strrchr(buf, ')');
+		/* Fields 14, 15 (utime, stime) and 23, 24 (vsize, rss) after "pid (comm)". */
+		if (p != NULL && tick > 0 && page > 0 &&
+		    sscanf(p + 1,
+			   " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d %*d"
+			   " %*d %*u %lu %ld",
+			   &utime, &stime, &vsize, &rss) == 4) {
+			evbuffer_add_printf(b,
+					    "# HELP process_cpu_seconds_total Total user and system "
+					    "CPU time spent in seconds.\n"
+					    "# TYPE process_cpu_seconds_total counter\n"
+					    "process_cpu_seconds_total %.2f\n",
+					    (double)(utime + stime) / (double)tick);
+			evbuffer_add_printf(b,
+					    "# HELP process_resident_memory_bytes Resident memory "
+					    "size in bytes.\n"
+					    "# TYPE process_resident_memory_bytes gauge\n"
+					    "process_resident_memory_bytes %lld\n",
+					    (long long)rss * page);
+			evbuffer_add_printf(b,
+					    "# HELP process_virtual_memory_bytes Virtual memory size "
+					    "in bytes.\n"
+					    "# TYPE process_virtual_memory_bytes gauge\n"
+					    "process_virtual_memory_bytes %lu\n",
+					    vsize);
+		}
+	}
+	if ((d = opendir("/proc/self/fd")) != NULL) {
+		long open = -1; /* the directory's own descriptor is not the daemon's */
+
+		while (readdir(d) != NULL)
+			open++;
+		closedir(d);
+		open -= 2; /* "." and ".." */
+		evbuffer_add_printf(b,
+				    "# HELP process_open_fds Number of open file descriptors.\n"
+				    "# TYPE process_open_fds gauge\nprocess_open_fds %ld\n",
+				    open > 0 ? open : 0);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		evbuffer_add_printf(b,
+				    "# HELP process_max_fds Maximum number of open file "
+				    "descriptors.\n"
+				    "# TYPE process_max_fds gauge\nprocess_max_fds %llu\n",
+				    (unsigned long long)rl.rlim_cur);
+	evbuffer_add_printf(b,
+			    "# HELP process_start_time_seconds Start time of the process since "
+			    "unix epoch in seconds.\n"
+			    "# TYPE process_start_time_seconds gauge\n"
+			    "process_start_time_seconds %lld\n",
+			    (long long)mxg->started);
+}
+
 /* metrics_render - the whole exposition into b. */
 static void metrics_render(struct metrics *m, struct evbuffer *b)
 {
@@ -335,6 +414,7 @@ static void metrics_render(struct metrics *m, struct evbuffer *b)
 	metrics_store(b, mxg);
 	metrics_queues(b, mxg);
 	metrics_kernel(b, mxg);
+	metrics_process(b, mxg);
 	metrics_head(b, "scrapes_total", "counter", "Requests for /metrics served.");
 	metrics_u64(b, "scrapes_total", NULL, NULL, m->scrapes);
 }

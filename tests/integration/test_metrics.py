@@ -44,7 +44,8 @@ def parse_exposition(text):
             m = re.match(r"^# (HELP|TYPE) (%s) (.*)$" % NAME, line)
             assert m, where
             kind, name, rest = m.groups()
-            assert name.startswith("mxguard_"), where
+            # Ours, and the process_* families every client library exports.
+            assert name.startswith(("mxguard_", "process_")), where
             table = helps if kind == "HELP" else types
             assert name not in table, "second %s for %s: %s" % (kind, name, where)
             if kind == "TYPE":
@@ -169,6 +170,35 @@ def test_format_and_sessions_move_counters(mxguard, postfix):
     assert value(after, "mxguard_backend_latency_seconds_count") == 3
     assert 0 < value(after, "mxguard_backend_latency_seconds_sum") < 30
     assert value(after, "mxguard_scrapes_total") == value(before, "mxguard_scrapes_total") + 2
+
+
+def test_process_metrics(mxguard, postfix):
+    """process_* as dashboards expect them: memory, descriptors (they follow
+    the clients), CPU, start time."""
+    mx, m = start(mxguard, postfix, default_action="inspect")
+    before = m.scrape()
+    rss = value(before, "process_resident_memory_bytes")
+    assert rss is not None and 1 << 20 < rss < 1 << 30, rss
+    assert value(before, "process_virtual_memory_bytes") >= rss
+    assert value(before, "process_cpu_seconds_total") >= 0
+    assert value(before, "process_start_time_seconds") == value(
+        before, "mxguard_start_time_seconds")
+    fds = value(before, "process_open_fds")
+    assert fds >= 3, fds
+    assert value(before, "process_max_fds") >= fds
+    held = []
+    try:
+        for i in range(20):
+            s = RawSMTP(mx.port, source_ip="127.0.3.%d" % (i + 1))
+            assert s.read_reply().code == 220
+            held.append(s)
+        after = m.scrape()
+        assert value(after, "process_open_fds") >= fds + 20, (fds, after)
+        assert value(after, "process_cpu_seconds_total") >= value(
+            before, "process_cpu_seconds_total")
+    finally:
+        for s in held:
+            s.close()
 
 
 def test_overload_refusal_is_counted(mxguard, postfix):
