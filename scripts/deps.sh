@@ -13,7 +13,7 @@ PKGS="
   publicsuffix dnsmasq-base lmdb-utils
   clang libclang-rt-14-dev libfuzzer-14-dev
   postfix swaks openssl pflogsumm
-  python3 python3-pytest
+  python3 python3-pytest prometheus
   iproute2 procps netcat-openbsd strace
 "
 

@@ -8,15 +8,18 @@ and TYPE once per family and before its samples, metric and label syntax,
 label escaping, no duplicate series, histogram buckets ascending and
 cumulative with +Inf equal to _count.
 """
+import json
 import re
+import shutil
 import socket
+import subprocess
 import time
 import urllib.error
 import urllib.request
 
 import pytest
 
-from mxgtest import RawSMTP, free_port, make_message, new_message_id, smtp_client
+from mxgtest import REPO_ROOT, RawSMTP, free_port, make_message, new_message_id, smtp_client
 
 BOT = "127.10.0.7"  # q56-78.dyn.example.test: S25R r1, suspect (conftest.DNS_HOSTS)
 
@@ -199,6 +202,89 @@ def test_process_metrics(mxguard, postfix):
     finally:
         for s in held:
             s.close()
+
+
+ALERTS = REPO_ROOT / "contrib" / "prometheus" / "mxguard-alerts.yml"
+ALERT_TESTS = REPO_ROOT / "tests" / "contrib" / "mxguard-alerts.test.yml"
+DASHBOARD = REPO_ROOT / "contrib" / "grafana" / "mxguard-dashboard.json"
+# Not mxguard's: Prometheus makes `up` itself for every target.
+PROMETHEUS_OWN = {"up"}
+
+
+def _queries():
+    """Every PromQL expression of the shipped dashboard and alert rules."""
+    exprs = []
+    # The rules file: expr values, on one line or folded (">-", then the
+    # lines indented deeper than "expr:").
+    lines = ALERTS.read_text().splitlines()
+    for i, line in enumerate(lines):
+        m = re.match(r"^(\s+)expr: (.*)$", line)
+        if not m:
+            continue
+        if m.group(2) != ">-":
+            exprs.append(m.group(2))
+            continue
+        folded = []
+        for more in lines[i + 1:]:
+            if len(more) - len(more.lstrip()) <= len(m.group(1)):
+                break
+            folded.append(more.strip())
+        exprs.append(" ".join(folded))
+    dash = json.loads(DASHBOARD.read_text())
+    for panel in dash["panels"]:
+        for t in panel.get("targets", []):
+            exprs.append(t["expr"])
+    for var in dash["templating"]["list"]:
+        if var.get("type") == "query":
+            exprs.append(var["definition"])
+    return exprs
+
+
+def test_alert_rules_check_and_fire():
+    """contrib/prometheus: promtool accepts the rules, and each alert fires
+    on the series that should fire it and not on a healthy host."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool not installed (Debian package prometheus; scripts/deps.sh test)")
+    for args in (["check", "rules", str(ALERTS)], ["test", "rules", ALERT_TESTS.name]):
+        r = subprocess.run([promtool] + args, cwd=ALERT_TESTS.parent, capture_output=True,
+                           text=True, timeout=60)
+        assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_dashboard_and_alerts_name_only_exported_metrics(mxguard, postfix):
+    """The Grafana dashboard and the alert rules query only families this
+    daemon exports, and group by labels those families carry."""
+    mx, m = start(mxguard, postfix, default_action="inspect")
+    text = m.text()
+    samples = parse_exposition(text)
+    types = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M))
+    labels = {}
+    for name, lbls in samples:
+        family = name
+        for suffix in ("_bucket", "_sum", "_count"):
+            if name.endswith(suffix) and types.get(name[:-len(suffix)]) == "histogram":
+                family = name[:-len(suffix)]
+        labels.setdefault(name, set()).update(k for k, _ in lbls)
+        labels.setdefault(family, set()).update(k for k, _ in lbls)
+    exprs = _queries()
+    assert len(exprs) > 20, exprs
+    for expr in exprs:
+        names = set(re.findall(r"\b((?:mxguard|process)_[a-z0-9_]+)\b", expr))
+        names |= {n for n in PROMETHEUS_OWN if re.search(r"\b%s\{" % n, expr)}
+        assert names, "no metric in %r" % expr
+        known = set()
+        for n in names - PROMETHEUS_OWN:
+            assert n in labels, "%s (in %r) is not exported" % (n, expr)
+            known |= labels[n]
+        # Labels that Prometheus adds, and the histogram's own.
+        known |= {"instance", "job", "le"}
+        for grp in re.findall(r"\bby \(([^)]*)\)", expr):
+            for lbl in (x.strip() for x in grp.split(",")):
+                assert lbl in known, "by (%s): %s has no such label (%r)" % (lbl, names, expr)
+        for sel in re.findall(r"\{([^}]*)\}", expr):
+            for lbl in re.findall(r"([a-z_]+)\s*=~?", sel):
+                assert lbl in known, "{%s}: %s has no label %s" % (sel, names, lbl)
 
 
 def test_overload_refusal_is_counted(mxguard, postfix):
