@@ -77,7 +77,14 @@ void conn_close(struct conn *c, enum conn_end end)
 	if (c->end == END_NONE)
 		c->end = (uint8_t)end;
 	conn_log(c);
-	shield_conn_close(c);
+	/*
+	 * Good standing: the client reached its backend and said something
+	 * there. Flood bots that connect and go, or hang in the dialogue,
+	 * never get here; they are what the attack policy keeps out.
+	 */
+	shield_conn_close(mxg->shield, c->cfg, (const struct sockaddr *)&c->client.ss,
+			  c->shield_lim,
+			  c->stage == STAGE_RELAY && c->bytes_in > 0 && c->end != END_BACKEND_FAIL);
 	grey_conn_free(c);
 	service_free(c);
 	if (c->relay != NULL)
@@ -383,7 +390,8 @@ void conn_accept(struct mxg *mxg, struct listener *lst, int fd, const struct soc
 	mxg->conns = c;
 	mxg->nconns++;
 
-	shield_conn_open(c);
+	c->shield_lim =
+	    shield_conn_open(mxg->shield, c->cfg, (const struct sockaddr *)&c->client.ss);
 	if (lst->svc >= 0) {
 		c->action = ACT_PASS;
 		service_start(c);
@@ -393,7 +401,8 @@ void conn_accept(struct mxg *mxg, struct listener *lst, int fd, const struct soc
 	 * Under attack, clients not known before are suspects (shield.c);
 	 * with default_action = pass they are inspected for the time being.
 	 */
-	c->attack_suspect = shield_smtp_suspect(c);
+	c->attack_suspect =
+	    shield_smtp_suspect(mxg->shield, c->cfg, lst, (const struct sockaddr *)&c->client.ss);
 	/* Decided before any write: a failed write logs the connection. */
 	c->action = cfg->default_action == ACTION_INSPECT || c->attack_suspect ? ACT_INSPECT
 										: ACT_PASS;
