@@ -2,8 +2,9 @@
  * shield.c - admission at accept (lists, dynamic blocks, country filters,
  * per-source and per-prefix limits), the refusal, blocks and what follows
  * them (store, peers, nftables), reloads, status (see shield.h). The
- * attack state of the listener groups is in shield_attack.c, the notices
- * in shield_notice.c.
+ * lists and filters a reload rebuilds are made in shield_lists.c, the
+ * attack state of the listener groups is kept in shield_attack.c, the
+ * notices are written in shield_notice.c.
  *
  * The accept path is the hot path of a flood: every check below is a
  * table probe or two on a fixed-size table, in the order of what is
@@ -40,6 +41,7 @@
 #include "mxguard.h"
 #include "shield.h"
 #include "shield_attack.h"
+#include "shield_lists.h"
 #include "shield_notice.h"
 #include "store.h"
 
@@ -58,13 +60,6 @@ static const char shield_bogus_list[] =
 static const char *const shield_reason_names[REFUSE_NREASONS] = {
     "overload",	   "blocked",	  "static",	 "bogus",	"country",
     "conn_source", "conn_prefix", "rate_source", "rate_prefix", "attack",
-};
-
-/* What can change with a reload: rebuilt as a whole, then swapped. */
-struct shield_lists {
-	struct cidr *allow, *deny;
-	struct geo_filter *smtp_filter, *attack_filter;
-	struct geo_filter *svc_filter[CFG_MAX_SERVICES];
 };
 
 struct shield {
@@ -86,13 +81,6 @@ struct shield {
 	uint64_t unlogged[REFUSE_NREASONS];
 	int64_t summary_at;
 	struct notice_burst burst; /* blocks toward a burst notice */
-};
-
-/* The policy of one listener, from the current configuration. */
-struct shield_policy {
-	int shield, bogus;
-	const struct geo_filter *filter;
-	int conn_src, conn_net, rate_src, rate_net;
 };
 
 const char *shield_reason_name(int why)
@@ -139,104 +127,13 @@ static int shield_parse_addr(const char *text, struct ipkey *k)
 	return inet_pton(AF_INET6, text, k->b) == 1 ? 0 : -1;
 }
 
-static void shield_lists_free(struct shield_lists *l)
-{
-	cidr_free(&l->allow);
-	cidr_free(&l->deny);
-	geo_filter_free(&l->smtp_filter);
-	geo_filter_free(&l->attack_filter);
-	for (int i = 0; i < CFG_MAX_SERVICES; i++)
-		geo_filter_free(&l->svc_filter[i]);
-}
-
-/* shield_filter - parse a country filter; empty text: none. */
-static int shield_filter(const char *what, const char *text, struct geo_filter **out, char *err,
-			 size_t errsz)
-{
-	char why[256];
-
-	*out = NULL;
-	if (text == NULL || text[strspn(text, " \t,")] == '\0')
-		return 0;
-	if ((*out = geo_filter_parse(text, why, sizeof(why))) == NULL) {
-		snprintf(err, errsz, "%s: %s", what, why);
-		return -1;
-	}
-	return 0;
-}
-
-/* shield_reply_ok - an SMTP reply line the shield may send: "4NN text" / "5NN text". */
-static int shield_reply_ok(const char *what, const char *reply, int perm_ok, char *err,
-			   size_t errsz)
-{
-	if (!(reply[0] == '4' || (perm_ok && reply[0] == '5')) || reply[1] < '0' ||
-	    reply[1] > '9' || reply[2] < '0' || reply[2] > '9' || reply[3] != ' ' ||
-	    strlen(reply) > 400) {
-		snprintf(err, errsz, "%s: expected \"%sNN text\" of at most 400 characters", what,
-			 perm_ok ? "4NN or 5" : "4");
-		return -1;
-	}
-	return 0;
-}
-
-/* shield_lists_build - everything reloadable, from cfg. */
-static int shield_lists_build(const struct cfg *cfg, struct shield_lists *l, char *err,
-			      size_t errsz)
-{
-	char why[512];
-
-	memset(l, 0, sizeof(*l));
-	if (shield_reply_ok("smtp_refuse_temp", cfg->smtp_refuse_temp, 0, err, errsz) < 0 ||
-	    shield_reply_ok("smtp_refuse_perm", cfg->smtp_refuse_perm, 1, err, errsz) < 0)
-		return -1;
-	if ((l->allow = cidr_new()) == NULL || (l->deny = cidr_new()) == NULL) {
-		snprintf(err, errsz, "out of memory");
-		goto fail;
-	}
-	if (cidr_load(l->allow, cfg->allow_clients, why, sizeof(why)) < 0) {
-		snprintf(err, errsz, "allow_clients: %s", why);
-		goto fail;
-	}
-	if (cidr_load(l->deny, cfg->block_clients, why, sizeof(why)) < 0) {
-		snprintf(err, errsz, "block_clients: %s", why);
-		goto fail;
-	}
-	if (shield_filter("smtp_countries", cfg->smtp_countries, &l->smtp_filter, err, errsz) < 0 ||
-	    shield_filter("attack_countries", cfg->attack_countries, &l->attack_filter, err,
-			  errsz) < 0)
-		goto fail;
-	for (int i = 0; i < cfg->nservices; i++) {
-		char what[CFG_NAME_MAX + 32];
-
-		snprintf(what, sizeof(what), "service_%s: countries", cfg->services[i].name);
-		if (shield_filter(what, cfg->services[i].countries, &l->svc_filter[i], err, errsz) <
-		    0)
-			goto fail;
-	}
-	return 0;
-fail:
-	shield_lists_free(l);
-	return -1;
-}
-
-/* shield_needs_geo - does any filter of cfg need the country database? */
-static int shield_needs_geo(const struct shield_lists *l, const struct cfg *cfg)
-{
-	if (l->smtp_filter != NULL || l->attack_filter != NULL)
-		return 1;
-	for (int i = 0; i < cfg->nservices; i++)
-		if (l->svc_filter[i] != NULL)
-			return 1;
-	return 0;
-}
-
 int shield_check(const struct cfg *cfg, char *err, size_t errsz)
 {
 	struct shield_lists l;
 
-	if (shield_lists_build(cfg, &l, err, errsz) < 0)
+	if (lists_build(cfg, &l, err, errsz) < 0)
 		return -1;
-	shield_lists_free(&l);
+	lists_free(&l);
 	return 0;
 }
 
@@ -256,31 +153,6 @@ static void shield_detect_cfg(const struct cfg *cfg, struct detect_cfg *dc)
 	dc->good_max = 262144;
 	dc->prefix_v4 = cfg->prefix_v4;
 	dc->prefix_v6 = cfg->prefix_v6;
-}
-
-/* shield_policy_of - listener lst's policy under cfg and lists l. */
-static void shield_policy_of(const struct cfg *cfg, const struct shield_lists *l,
-			     const struct listener *lst, struct shield_policy *p)
-{
-	if (lst->svc < 0) {
-		p->shield = cfg->smtp_shield;
-		p->bogus = cfg->smtp_bogus_check;
-		p->filter = l->smtp_filter;
-		p->conn_src = cfg->conn_per_source;
-		p->conn_net = cfg->conn_per_prefix;
-		p->rate_src = cfg->rate_per_source;
-		p->rate_net = cfg->rate_per_prefix;
-		return;
-	}
-	const struct cfg_service *sv = &cfg->services[lst->svc];
-
-	p->shield = sv->shield;
-	p->bogus = sv->bogus;
-	p->filter = l->svc_filter[lst->svc];
-	p->conn_src = sv->conn_per_source >= 0 ? sv->conn_per_source : cfg->conn_per_source;
-	p->conn_net = sv->conn_per_prefix >= 0 ? sv->conn_per_prefix : cfg->conn_per_prefix;
-	p->rate_src = sv->rate_per_source >= 0 ? sv->rate_per_source : cfg->rate_per_source;
-	p->rate_net = sv->rate_per_prefix >= 0 ? sv->rate_per_prefix : cfg->rate_per_prefix;
 }
 
 /* shield_persist - a block into the store, and to the other instances. */
@@ -368,7 +240,7 @@ int shield_admit(struct mxg *mxg, struct listener *lst, const struct sockaddr *s
 	if (cidr_match(sh->l.allow, &k))
 		return -1;
 	shield_now(mxg, &now, &now_ms);
-	shield_policy_of(cfg, &sh->l, lst, &p);
+	lists_policy(cfg, &sh->l, lst->svc, &p);
 	/* Every attempt counts toward the group's distinct sources, refused or not. */
 	if (detect_group(sh->det, g, &k, now_ms) != DETECT_NORMAL && sh->geo != NULL)
 		attack_country(sh->attack, g, shield_cc(sh, sa, cc));
@@ -666,7 +538,7 @@ struct shield *shield_new(struct mxg *mxg, char *err, size_t errsz)
 		return NULL;
 	}
 	sh->mxg = mxg;
-	if (shield_lists_build(cfg, &sh->l, err, errsz) < 0) {
+	if (lists_build(cfg, &sh->l, err, errsz) < 0) {
 		free(sh);
 		return NULL;
 	}
@@ -683,7 +555,7 @@ struct shield *shield_new(struct mxg *mxg, char *err, size_t errsz)
 		snprintf(err, errsz, "shield: out of memory");
 		goto fail;
 	}
-	if (shield_needs_geo(&sh->l, cfg)) {
+	if (lists_need_geo(&sh->l, cfg)) {
 		if ((sh->geo = geo_open(cfg->geo_database, why, sizeof(why))) == NULL) {
 			snprintf(err, errsz, "geo_database (needed by a country filter): %s", why);
 			goto fail;
@@ -719,11 +591,11 @@ int shield_prepare(struct mxg *mxg, const struct cfg *fresh, char *err, size_t e
 	if (sh == NULL)
 		return shield_check(fresh, err, errsz);
 	shield_abort(mxg);
-	if (shield_lists_build(fresh, &sh->next, err, errsz) < 0)
+	if (lists_build(fresh, &sh->next, err, errsz) < 0)
 		return -1;
 	sh->have_next = 1;
 	/* The database is opened now, so that a damaged file fails the reload. */
-	if (sh->geo == NULL && shield_needs_geo(&sh->next, fresh)) {
+	if (sh->geo == NULL && lists_need_geo(&sh->next, fresh)) {
 		char why[512];
 
 		if ((sh->next_geo = geo_open(fresh->geo_database, why, sizeof(why))) == NULL) {
@@ -742,7 +614,7 @@ void shield_abort(struct mxg *mxg)
 	if (sh == NULL)
 		return;
 	if (sh->have_next)
-		shield_lists_free(&sh->next);
+		lists_free(&sh->next);
 	sh->have_next = 0;
 	geo_free(&sh->next_geo);
 }
@@ -754,7 +626,7 @@ void shield_commit(struct mxg *mxg, const struct cfg *fresh)
 
 	if (sh == NULL || !sh->have_next)
 		return;
-	shield_lists_free(&sh->l);
+	lists_free(&sh->l);
 	sh->l = sh->next;
 	sh->have_next = 0;
 	if (sh->next_geo != NULL) {
@@ -900,7 +772,7 @@ void shield_free(struct shield **sp)
 	if (sh->tick != NULL)
 		event_free(sh->tick);
 	shield_abort(sh->mxg);
-	shield_lists_free(&sh->l);
+	lists_free(&sh->l);
 	cidr_free(&sh->bogus);
 	geo_free(&sh->geo);
 	detect_free(&sh->det);

@@ -5,11 +5,13 @@
  * policy, and what follows a block or an attack: the log, the store (and
  * through it every other mxguard sharing it), nftables, notices.
  *
- * The shield is three modules: shield.c (this interface: admission,
- * limits, blocks, reload, status), shield_attack.c (attack_: detector
- * groups and their attack state) and shield_notice.c (notice_: what it
- * tells the admin through notify.c). It knows nothing of connections:
- * the connection layer hands it addresses and keeps the bits it returns.
+ * The shield is four modules: shield.c (this interface: admission,
+ * limits, blocks, reload, status), shield_lists.c (lists_: what the
+ * configuration gives it and a reload may change), shield_attack.c
+ * (attack_: detector groups and their attack state) and shield_notice.c
+ * (notice_: what it tells the admin through notify.c). It knows nothing
+ * of connections: the connection layer hands it addresses and keeps the
+ * bits it returns.
  */
 #ifndef MXG_SHIELD_H
 #define MXG_SHIELD_H
