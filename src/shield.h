@@ -125,6 +125,10 @@ const char *shield_reason_name(int why);
  */
 int shield_fw_ports(const struct cfg *cfg, uint16_t *ports, int max);
 
+/*
+ * shield_free - stop its timer, free its tables, lists and attack state
+ * (NULL is fine), and set *sp to NULL. Blocks in the store and nftables stay.
+ */
 void shield_free(struct shield **sp);
 
 #endif

@@ -67,6 +67,7 @@ void attack_status(const struct attack *a, const struct detect *det, struct evbu
 void attack_metrics(const struct attack *a, const struct detect *det, struct evbuffer *out,
 		    int64_t now);
 
+/* attack_free - free *ap (NULL is fine) and set it to NULL. */
 void attack_free(struct attack **ap);
 
 #endif
