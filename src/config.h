@@ -96,7 +96,7 @@ struct cfg {
 	int dnsbl_threshold;	   /* score >= this: black */
 	int dnswl_threshold;	   /* score <= this (and < 0): white */
 	char *sender_ns_lists;	   /* lists on the NS names of the sender domain */
-	/* The shield: admission at accept (admit.c, limits.c, block.c). */
+	/* The shield: admission at accept (shield.c, shield_lists.c, srclimit.c, block.c). */
 	struct cfg_service services[CFG_MAX_SERVICES];
 	int nservices;
 	char *allow_clients;	   /* never blocked, never limited */
@@ -112,7 +112,7 @@ struct cfg {
 	int smtp_shield;
 	char *smtp_refuse_temp;	   /* reply to a limited or blocked SMTP client */
 	char *smtp_refuse_perm;	   /* reply to a statically refused SMTP client */
-	/* The detector (detect.c) and the attack policy. */
+	/* The detector (detect.c) and the attack policy (shield_attack.c). */
 	int flood_window;	   /* one-source window, seconds */
 	int flood_threshold;	   /* attempts in flood_window that block */
 	int block_time;		   /* first block; doubles per repeat */

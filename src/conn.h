@@ -99,8 +99,7 @@ struct conn {
 	uint8_t esmtp : 1;	/* client said EHLO */
 	uint8_t deciding : 1;	/* grey_decide waits for DNS or the store */
 	uint8_t counted : 1;	/* its verdict is in the metrics (once per connection) */
-	uint8_t lim_src : 1;	/* counted in the shield's per-source table */
-	uint8_t lim_net : 1;	/* counted in the shield's per-prefix table */
+	uint8_t shield_lim : 2;	/* SHIELD_LIM_* of shield_conn_open, for its close */
 	uint8_t attack_suspect : 1; /* under attack and unknown: a suspect (shield.c) */
 	uint8_t pipe_end : 1;	/* held: a last-in-group command (DATA...) came */
 	uint8_t pipe_opaque : 1; /* held: BDAT data follows, not checked further */

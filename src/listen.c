@@ -129,13 +129,15 @@ static void listen_accept_cb(struct evconnlistener *evl, evutil_socket_t fd, str
 
 	if (c == NULL)
 		return;
-	shield_conn_open(c);
+	c->shield_lim =
+	    shield_conn_open(l->mxg->shield, c->cfg, (const struct sockaddr *)&c->client.ss);
 	if (l->svc >= 0) {
 		c->action = ACT_PASS;
 		service_start(c);
 		return;
 	}
-	c->attack_suspect = shield_smtp_suspect(c);
+	c->attack_suspect =
+	    shield_smtp_suspect(l->mxg->shield, c->cfg, l, (const struct sockaddr *)&c->client.ss);
 	smtp_accept(c);
 }
 
@@ -187,7 +189,7 @@ int listen_start(struct mxg *mxg)
 		 */
 		l->evl =
 		    evconnlistener_new(mxg->base, listen_accept_cb, l,
-					    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, l->fd);
+				       LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, l->fd);
 		if (l->pause.retry == NULL || l->evl == NULL) {
 			log_warn("%s: cannot serve the listening socket", l->name);
 			return -1;
@@ -220,7 +222,14 @@ void listen_close(struct mxg *mxg)
 /* listen_release - a connection the shield counted is closed. */
 static void listen_release(struct conn *c)
 {
-	shield_conn_close(c);
+	/*
+	 * Good standing: the client reached its backend and said something
+	 * there. Flood bots that connect and go, or hang in the dialogue,
+	 * never get here; they are what the attack policy keeps out.
+	 */
+	shield_conn_close(c->mxg->shield, c->cfg, (const struct sockaddr *)&c->client.ss,
+			  c->shield_lim,
+			  c->stage == STAGE_RELAY && c->bytes_in > 0 && c->end != END_BACKEND_FAIL);
 }
 
 const struct conn_phase listen_phase = {

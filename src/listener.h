@@ -34,7 +34,7 @@ struct listener {
 	struct listen_pause pause;  /* after EMFILE/ENFILE */
 	char service[CFG_NAME_MAX]; /* "smtp", or the name of a guarded service */
 	int svc;		    /* index in cfg->services; -1: an SMTP listener */
-	int group;		    /* detector group (shield.c) */
+	int group;		    /* detector group (shield_attack.c) */
 	/* Counted per listener for the metrics (verdicts by enum verdict). */
 	struct listener_stats {
 		uint64_t accepted, refused, passed, verdicts[4];

@@ -25,7 +25,7 @@ struct fw;
 struct synwatch;
 struct metrics;
 
-/* Why a connection was refused at accept (admit.c); counted per reason. */
+/* Why a connection was refused at accept (shield.c); counted per reason. */
 enum refuse_reason {
 	REFUSE_OVERLOAD,     /* max_connections reached */
 	REFUSE_BLOCKED,	     /* dynamic block (flood detector, shared store) */
@@ -79,7 +79,7 @@ struct mxg {
 	struct probe *probe;	/* backend capabilities for inspect mode */
 	struct control *control;
 	struct engine *engine;	/* the taRgrey engine (grey.c) */
-	struct shield *shield;	/* admission, limits, blocks, detector (admit.c) */
+	struct shield *shield;	/* admission, limits, blocks, detector (shield.c) */
 	struct notify *notify;	/* notices to the admin (notify.c) */
 	struct fw *fw;		/* nftables helper (fw_nft.c), NULL when off */
 	struct synwatch *synwatch; /* kernel listen-queue counters (synwatch.c) */

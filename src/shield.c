@@ -1,6 +1,10 @@
 /*
- * shield.c - admission at accept, the flood detector's consequences, and
- * the attack policy (see shield.h).
+ * shield.c - admission at accept (lists, dynamic blocks, country filters,
+ * per-source and per-prefix limits), the refusal, blocks and what follows
+ * them (store, peers, nftables), reloads, status (see shield.h). The
+ * lists and filters a reload rebuilds are made in shield_lists.c, the
+ * attack state of the listener groups is kept in shield_attack.c, the
+ * notices are written in shield_notice.c.
  *
  * The accept path is the hot path of a flood: every check below is a
  * table probe or two on a fixed-size table, in the order of what is
@@ -27,25 +31,24 @@
 
 #include "block.h"
 #include "cidr.h"
-#include "conn.h"
 #include "detect.h"
 #include "fw.h"
 #include "geo.h"
 #include "grey.h"
 #include "srclimit.h"
-#include "listen.h"
+#include "listener.h"
 #include "log.h"
 #include "mxguard.h"
-#include "notify.h"
 #include "shield.h"
+#include "shield_attack.h"
+#include "shield_lists.h"
+#include "shield_notice.h"
 #include "store.h"
 
 #define SHIELD_LOG_PER_SEC 10
 #define SHIELD_SUMMARY_SECS 60
 #define SHIELD_LIMIT_ENTRIES (1u << 18) /* 8 MB per table */
 #define SHIELD_BLOCK_ENTRIES (1u << 17)
-#define SHIELD_RECENT 16
-#define SHIELD_NCC (26 * 26)
 
 /* RFC 6890 special-purpose ranges, not globally reachable (and multicast). */
 static const char shield_bogus_list[] =
@@ -59,23 +62,6 @@ static const char *const shield_reason_names[REFUSE_NREASONS] = {
     "conn_source", "conn_prefix", "rate_source", "rate_prefix", "attack",
 };
 
-struct shield_group {
-	char name[CFG_NAME_MAX];
-	enum detect_state state;     /* as last reported */
-	int64_t remote_until;	     /* another MX says this group is attacked */
-	uint64_t refused_at_start;   /* REFUSE_ATTACK count when the attack began */
-	int64_t published;	     /* last time our state went to the other MX */
-	int start_noticed;	     /* a start notice went out for this attack */
-	uint32_t cc[SHIELD_NCC + 1]; /* attempts by country during the attack */
-};
-
-/* What can change with a reload: rebuilt as a whole, then swapped. */
-struct shield_lists {
-	struct cidr *allow, *deny;
-	struct geo_filter *smtp_filter, *attack_filter;
-	struct geo_filter *svc_filter[CFG_MAX_SERVICES];
-};
-
 struct shield {
 	struct mxg *mxg;
 	struct shield_lists l;
@@ -87,28 +73,14 @@ struct shield {
 	struct detect *det;
 	struct srclimit *src, *net;
 	struct blocks *blocks;
-	struct shield_group groups[DETECT_MAX_GROUPS];
-	int ngroups;
+	struct attack *attack; /* groups and their attack state */
 	struct event *tick;
 	/* Refusal logging. */
 	int64_t log_second;
 	int log_count;
 	uint64_t unlogged[REFUSE_NREASONS];
 	int64_t summary_at;
-	/* Block bursts. */
-	int64_t burst_start; /* a minute counted from the first block after the last one */
-	uint32_t burst_count;
-	int burst_noticed;
-	struct ipkey recent[SHIELD_RECENT];
-	uint32_t recent_secs[SHIELD_RECENT];
-	int nrecent;
-};
-
-/* The policy of one listener, from the current configuration. */
-struct shield_policy {
-	int shield, bogus;
-	const struct geo_filter *filter;
-	int conn_src, conn_net, rate_src, rate_net;
+	struct notice_burst burst; /* blocks toward a burst notice */
 };
 
 const char *shield_reason_name(int why)
@@ -155,104 +127,13 @@ static int shield_parse_addr(const char *text, struct ipkey *k)
 	return inet_pton(AF_INET6, text, k->b) == 1 ? 0 : -1;
 }
 
-static void shield_lists_free(struct shield_lists *l)
-{
-	cidr_free(&l->allow);
-	cidr_free(&l->deny);
-	geo_filter_free(&l->smtp_filter);
-	geo_filter_free(&l->attack_filter);
-	for (int i = 0; i < CFG_MAX_SERVICES; i++)
-		geo_filter_free(&l->svc_filter[i]);
-}
-
-/* shield_filter - parse a country filter; empty text: none. */
-static int shield_filter(const char *what, const char *text, struct geo_filter **out, char *err,
-			 size_t errsz)
-{
-	char why[256];
-
-	*out = NULL;
-	if (text == NULL || text[strspn(text, " \t,")] == '\0')
-		return 0;
-	if ((*out = geo_filter_parse(text, why, sizeof(why))) == NULL) {
-		snprintf(err, errsz, "%s: %s", what, why);
-		return -1;
-	}
-	return 0;
-}
-
-/* shield_reply_ok - an SMTP reply line the shield may send: "4NN text" / "5NN text". */
-static int shield_reply_ok(const char *what, const char *reply, int perm_ok, char *err,
-			   size_t errsz)
-{
-	if (!(reply[0] == '4' || (perm_ok && reply[0] == '5')) || reply[1] < '0' ||
-	    reply[1] > '9' || reply[2] < '0' || reply[2] > '9' || reply[3] != ' ' ||
-	    strlen(reply) > 400) {
-		snprintf(err, errsz, "%s: expected \"%sNN text\" of at most 400 characters", what,
-			 perm_ok ? "4NN or 5" : "4");
-		return -1;
-	}
-	return 0;
-}
-
-/* shield_lists_build - everything reloadable, from cfg. */
-static int shield_lists_build(const struct cfg *cfg, struct shield_lists *l, char *err,
-			      size_t errsz)
-{
-	char why[512];
-
-	memset(l, 0, sizeof(*l));
-	if (shield_reply_ok("smtp_refuse_temp", cfg->smtp_refuse_temp, 0, err, errsz) < 0 ||
-	    shield_reply_ok("smtp_refuse_perm", cfg->smtp_refuse_perm, 1, err, errsz) < 0)
-		return -1;
-	if ((l->allow = cidr_new()) == NULL || (l->deny = cidr_new()) == NULL) {
-		snprintf(err, errsz, "out of memory");
-		goto fail;
-	}
-	if (cidr_load(l->allow, cfg->allow_clients, why, sizeof(why)) < 0) {
-		snprintf(err, errsz, "allow_clients: %s", why);
-		goto fail;
-	}
-	if (cidr_load(l->deny, cfg->block_clients, why, sizeof(why)) < 0) {
-		snprintf(err, errsz, "block_clients: %s", why);
-		goto fail;
-	}
-	if (shield_filter("smtp_countries", cfg->smtp_countries, &l->smtp_filter, err, errsz) < 0 ||
-	    shield_filter("attack_countries", cfg->attack_countries, &l->attack_filter, err,
-			  errsz) < 0)
-		goto fail;
-	for (int i = 0; i < cfg->nservices; i++) {
-		char what[CFG_NAME_MAX + 32];
-
-		snprintf(what, sizeof(what), "service_%s: countries", cfg->services[i].name);
-		if (shield_filter(what, cfg->services[i].countries, &l->svc_filter[i], err, errsz) <
-		    0)
-			goto fail;
-	}
-	return 0;
-fail:
-	shield_lists_free(l);
-	return -1;
-}
-
-/* shield_needs_geo - does any filter of cfg need the country database? */
-static int shield_needs_geo(const struct shield_lists *l, const struct cfg *cfg)
-{
-	if (l->smtp_filter != NULL || l->attack_filter != NULL)
-		return 1;
-	for (int i = 0; i < cfg->nservices; i++)
-		if (l->svc_filter[i] != NULL)
-			return 1;
-	return 0;
-}
-
 int shield_check(const struct cfg *cfg, char *err, size_t errsz)
 {
 	struct shield_lists l;
 
-	if (shield_lists_build(cfg, &l, err, errsz) < 0)
+	if (lists_build(cfg, &l, err, errsz) < 0)
 		return -1;
-	shield_lists_free(&l);
+	lists_free(&l);
 	return 0;
 }
 
@@ -272,45 +153,6 @@ static void shield_detect_cfg(const struct cfg *cfg, struct detect_cfg *dc)
 	dc->good_max = 262144;
 	dc->prefix_v4 = cfg->prefix_v4;
 	dc->prefix_v6 = cfg->prefix_v6;
-}
-
-/* shield_policy_of - listener lst's policy under cfg and lists l. */
-static void shield_policy_of(const struct cfg *cfg, const struct shield_lists *l,
-			     const struct listener *lst, struct shield_policy *p)
-{
-	if (lst->svc < 0) {
-		p->shield = cfg->smtp_shield;
-		p->bogus = cfg->smtp_bogus_check;
-		p->filter = l->smtp_filter;
-		p->conn_src = cfg->conn_per_source;
-		p->conn_net = cfg->conn_per_prefix;
-		p->rate_src = cfg->rate_per_source;
-		p->rate_net = cfg->rate_per_prefix;
-		return;
-	}
-	const struct cfg_service *sv = &cfg->services[lst->svc];
-
-	p->shield = sv->shield;
-	p->bogus = sv->bogus;
-	p->filter = l->svc_filter[lst->svc];
-	p->conn_src = sv->conn_per_source >= 0 ? sv->conn_per_source : cfg->conn_per_source;
-	p->conn_net = sv->conn_per_prefix >= 0 ? sv->conn_per_prefix : cfg->conn_per_prefix;
-	p->rate_src = sv->rate_per_source >= 0 ? sv->rate_per_source : cfg->rate_per_source;
-	p->rate_net = sv->rate_per_prefix >= 0 ? sv->rate_per_prefix : cfg->rate_per_prefix;
-}
-
-/* shield_attacked - is group g under attack here or, by another MX's word, there? */
-static int shield_attacked(const struct shield *sh, int g, int64_t now)
-{
-	return detect_state_of(sh->det, g) != DETECT_NORMAL || sh->groups[g].remote_until > now;
-}
-
-/* shield_cc_index - "DE" -> 0..675; anything else (unknown) -> SHIELD_NCC. */
-static int shield_cc_index(const char cc[3])
-{
-	if (cc[0] < 'A' || cc[0] > 'Z' || cc[1] < 'A' || cc[1] > 'Z')
-		return SHIELD_NCC;
-	return (cc[0] - 'A') * 26 + (cc[1] - 'A');
 }
 
 /* shield_persist - a block into the store, and to the other instances. */
@@ -347,57 +189,6 @@ static void shield_fw(struct shield *sh, const struct ipkey *k, int64_t until, i
 	fw_block(sh->mxg->fw, (struct sockaddr *)&ss, (uint32_t)(until - now));
 }
 
-/* shield_burst - count a block toward a burst notice. */
-static void shield_burst(struct shield *sh, const struct ipkey *k, uint32_t secs, int64_t now)
-{
-	const struct cfg *cfg = sh->mxg->cfg;
-
-	if (now - sh->burst_start >= 60) {
-		sh->burst_start = now;
-		sh->burst_count = 0;
-		sh->burst_noticed = 0;
-		sh->nrecent = 0;
-	}
-	sh->burst_count++;
-	if (sh->nrecent < SHIELD_RECENT) {
-		sh->recent[sh->nrecent] = *k;
-		sh->recent_secs[sh->nrecent++] = secs;
-	}
-	if (sh->burst_noticed || sh->burst_count < (uint32_t)cfg->block_burst ||
-	    sh->mxg->notify == NULL)
-		return;
-	sh->burst_noticed = 1;
-
-	char subject[200], body[2048], sources[1024], count[32];
-	size_t bo = 0, so = 0;
-
-	snprintf(count, sizeof(count), "%u", sh->burst_count);
-	snprintf(subject, sizeof(subject), "mxguard %s: %u sources blocked within a minute",
-		 cfg->myhostname, sh->burst_count);
-	bo += (size_t)snprintf(
-	    body + bo, sizeof(body) - bo,
-	    "mxguard on %s blocked %u sources within a minute (block_burst = %d).\n"
-	    "Each made more than flood_threshold = %d connection attempts within "
-	    "flood_window = %ds.\n\nFirst blocks of this minute:\n",
-	    cfg->myhostname, sh->burst_count, cfg->block_burst, cfg->flood_threshold,
-	    cfg->flood_window);
-	sources[0] = '\0';
-	for (int i = 0; i < sh->nrecent; i++) {
-		char ip[NETADDR_STRLEN];
-
-		netaddr_key_format(&sh->recent[i], ip, sizeof(ip));
-		if (bo < sizeof(body))
-			bo += (size_t)snprintf(body + bo, sizeof(body) - bo, "  %s for %us\n", ip,
-					       sh->recent_secs[i]);
-		if (so < sizeof(sources))
-			so += (size_t)snprintf(sources + so, sizeof(sources) - so, "%s%s",
-					       i ? " " : "", ip);
-	}
-	struct notify_kv kv[] = {{"BLOCKS", count}, {"TOP_SOURCES", sources}};
-
-	notify_send(sh->mxg->notify, NOTIFY_BLOCKS, subject, body, kv, 2);
-}
-
 /* shield_offend - key flooded: block it, everywhere mxguard can. */
 static void shield_offend(struct shield *sh, const struct listener *lst, const struct ipkey *k,
 			  uint32_t attempts, int64_t now)
@@ -418,7 +209,7 @@ static void shield_offend(struct shield *sh, const struct listener *lst, const s
 		 lst->name, lst->service);
 	shield_persist(sh, k, &bi);
 	shield_fw(sh, k, bi.until, now);
-	shield_burst(sh, k, secs, now);
+	notice_block(&sh->burst, mxg, k, secs, now);
 }
 
 /* shield_cc - sa's country in cc, looked up the first time only (cc[0] == 0). */
@@ -449,10 +240,10 @@ int shield_admit(struct mxg *mxg, struct listener *lst, const struct sockaddr *s
 	if (cidr_match(sh->l.allow, &k))
 		return -1;
 	shield_now(mxg, &now, &now_ms);
-	shield_policy_of(cfg, &sh->l, lst, &p);
+	lists_policy(cfg, &sh->l, lst->svc, &p);
 	/* Every attempt counts toward the group's distinct sources, refused or not. */
 	if (detect_group(sh->det, g, &k, now_ms) != DETECT_NORMAL && sh->geo != NULL)
-		sh->groups[g].cc[shield_cc_index(shield_cc(sh, sa, cc))]++;
+		attack_country(sh->attack, g, shield_cc(sh, sa, cc));
 	if (p.shield && block_until(sh->blocks, &k, now) != 0)
 		return REFUSE_BLOCKED;
 	if (cidr_match(sh->l.deny, &k))
@@ -467,7 +258,7 @@ int shield_admit(struct mxg *mxg, struct listener *lst, const struct sockaddr *s
 			return REFUSE_BLOCKED;
 		}
 	}
-	attacked = p.shield && shield_attacked(sh, g, now);
+	attacked = p.shield && attack_under(sh->attack, sh->det, g, now);
 	if (attacked && lst->svc >= 0 && cfg->attack_service_policy == ATTACK_SVC_KNOWN &&
 	    !detect_good_before(sh->det, g, &k)) {
 		/* attack_countries may keep a country open even to unknown sources. */
@@ -567,250 +358,71 @@ void shield_refuse(struct mxg *mxg, struct listener *lst, int fd, const struct s
 	close(fd);
 }
 
-/* shield_conn_keys - c's address and its network (prefix_v4/prefix_v6). */
-static void shield_conn_keys(const struct conn *c, struct ipkey *k, struct ipkey *net)
+/* shield_addr_keys - addr's key and its network (cfg's prefix_v4/prefix_v6). */
+static void shield_addr_keys(const struct cfg *cfg, const struct sockaddr *addr, struct ipkey *k,
+			     struct ipkey *net)
 {
-	netaddr_key((const struct sockaddr *)&c->client.ss, k);
+	netaddr_key(addr, k);
 	*net = *k;
-	netaddr_key_prefix(net, netaddr_key_is_v4(k) ? c->cfg->prefix_v4 : c->cfg->prefix_v6);
+	netaddr_key_prefix(net, netaddr_key_is_v4(k) ? cfg->prefix_v4 : cfg->prefix_v6);
 }
 
-void shield_conn_open(struct conn *c)
+unsigned shield_conn_open(struct shield *sh, const struct cfg *cfg, const struct sockaddr *addr)
 {
-	struct shield *sh = c->mxg->shield;
 	struct ipkey k, net;
 	int64_t now;
 	uint64_t ms;
+	unsigned lim = 0;
 
 	if (sh == NULL)
-		return;
-	shield_conn_keys(c, &k, &net);
+		return 0;
+	shield_addr_keys(cfg, addr, &k, &net);
 	if (cidr_match(sh->l.allow, &k))
-		return;
-	shield_now(c->mxg, &now, &ms);
-	c->lim_src = srclimit_open(sh->src, &k, (uint32_t)now) == 0;
-	c->lim_net = srclimit_open(sh->net, &net, (uint32_t)now) == 0;
+		return 0;
+	shield_now(sh->mxg, &now, &ms);
+	if (srclimit_open(sh->src, &k, (uint32_t)now) == 0)
+		lim |= SHIELD_LIM_SRC;
+	if (srclimit_open(sh->net, &net, (uint32_t)now) == 0)
+		lim |= SHIELD_LIM_NET;
+	return lim;
 }
 
-void shield_conn_close(struct conn *c)
+void shield_conn_close(struct shield *sh, const struct cfg *cfg, const struct sockaddr *addr,
+		       unsigned lim, int good)
 {
-	struct shield *sh = c->mxg->shield;
 	struct ipkey k, net;
 	int64_t now;
 	uint64_t ms;
 
 	if (sh == NULL)
 		return;
-	shield_conn_keys(c, &k, &net);
-	if (c->lim_src)
+	shield_addr_keys(cfg, addr, &k, &net);
+	if (lim & SHIELD_LIM_SRC)
 		srclimit_close(sh->src, &k);
-	if (c->lim_net)
+	if (lim & SHIELD_LIM_NET)
 		srclimit_close(sh->net, &net);
-	c->lim_src = c->lim_net = 0;
-	/*
-	 * Good standing: the client reached its backend and said something
-	 * there. Flood bots that connect and go, or hang in the dialogue,
-	 * never get here; they are what the attack policy keeps out.
-	 */
-	if (c->stage == STAGE_RELAY && c->bytes_in > 0 && c->end != END_BACKEND_FAIL) {
-		shield_now(c->mxg, &now, &ms);
+	/* Good standing: what the attack policy lets in while a group is attacked. */
+	if (good) {
+		shield_now(sh->mxg, &now, &ms);
 		detect_good_mark(sh->det, &k, ms);
 	}
 }
 
-int shield_smtp_suspect(const struct conn *c)
+int shield_smtp_suspect(const struct shield *sh, const struct cfg *cfg, const struct listener *lst,
+			const struct sockaddr *addr)
 {
-	const struct shield *sh = c->mxg->shield;
 	struct ipkey k;
 	int64_t now;
 	uint64_t ms;
 
-	if (sh == NULL || c->lst->svc >= 0 || !c->cfg->smtp_shield ||
-	    c->cfg->attack_smtp_policy != ATTACK_SMTP_SUSPECT)
+	if (sh == NULL || lst->svc >= 0 || !cfg->smtp_shield ||
+	    cfg->attack_smtp_policy != ATTACK_SMTP_SUSPECT)
 		return 0;
-	shield_now(c->mxg, &now, &ms);
-	if (!shield_attacked(sh, c->lst->group, now))
+	shield_now(sh->mxg, &now, &ms);
+	if (!attack_under(sh->attack, sh->det, lst->group, now))
 		return 0;
-	netaddr_key((const struct sockaddr *)&c->client.ss, &k);
-	return !cidr_match(sh->l.allow, &k) && !detect_good_before(sh->det, c->lst->group, &k);
-}
-
-/* shield_top_text - "a (n), b (m)" of the report's tops. */
-static void shield_top_text(const struct detect_top *top, int n, char *buf, size_t bufsz)
-{
-	size_t o = 0;
-
-	buf[0] = '\0';
-	for (int i = 0; i < n && o < bufsz; i++) {
-		char ip[NETADDR_STRLEN];
-
-		o += (size_t)snprintf(buf + o, bufsz - o, "%s%s (%llu)", i ? ", " : "",
-				      netaddr_key_format(&top[i].key, ip, sizeof(ip)),
-				      (unsigned long long)top[i].count);
-	}
-}
-
-/* shield_top_countries - the five countries with most attempts in group g. */
-static void shield_top_countries(const struct shield_group *grp, char *buf, size_t bufsz)
-{
-	uint32_t done[5] = {0};
-	int picked[5], npicked = 0;
-	size_t o = 0;
-
-	buf[0] = '\0';
-	for (int round = 0; round < 5; round++) {
-		int best = -1;
-
-		for (int i = 0; i <= SHIELD_NCC; i++) {
-			int taken = 0;
-
-			for (int j = 0; j < npicked; j++)
-				taken |= picked[j] == i;
-			if (!taken && grp->cc[i] > 0 && (best < 0 || grp->cc[i] > grp->cc[best]))
-				best = i;
-		}
-		if (best < 0)
-			break;
-		picked[npicked] = best;
-		done[npicked++] = grp->cc[best];
-		if (o < bufsz)
-			o += (size_t)snprintf(buf + o, bufsz - o, "%s%c%c (%u)", round ? ", " : "",
-					      best == SHIELD_NCC ? '?' : 'A' + best / 26,
-					      best == SHIELD_NCC ? '?' : 'A' + best % 26,
-					      done[npicked - 1]);
-	}
-}
-
-/* shield_group_notice - attack start or end of group g. */
-static void shield_group_notice(struct shield *sh, int g, enum notify_kind kind, int64_t now,
-				uint64_t now_ms)
-{
-	struct mxg *mxg = sh->mxg;
-	const struct cfg *cfg = mxg->cfg;
-	struct shield_group *grp = &sh->groups[g];
-	struct detect_report r;
-	char subject[256], body[4096], srcs[1024], nets[1024], ccs[256], nsrc[32], natt[32],
-	    npeak[32], ndur[32], nref[32], listeners[512];
-	size_t bo = 0, lo = 0;
-	uint64_t dur_ms, refused = mxg->stats.refusals[REFUSE_ATTACK] - grp->refused_at_start;
-
-	detect_report(sh->det, g, now_ms, &r);
-	shield_top_text(r.top_sources, r.ntop_sources, srcs, sizeof(srcs));
-	shield_top_text(r.top_prefixes, r.ntop_prefixes, nets, sizeof(nets));
-	if (sh->geo != NULL)
-		shield_top_countries(grp, ccs, sizeof(ccs));
-	else
-		snprintf(ccs, sizeof(ccs), "(no country database loaded)");
-	listeners[0] = '\0';
-	for (int i = 0; i < mxg->nlisteners; i++)
-		if (mxg->listeners[i].group == g && lo < sizeof(listeners))
-			lo += (size_t)snprintf(listeners + lo, sizeof(listeners) - lo, "%s%s %s",
-					       lo ? ", " : "", mxg->listeners[i].service,
-					       mxg->listeners[i].name);
-	dur_ms = (r.attack_end_ms ? r.attack_end_ms : now_ms) - r.attack_start_ms;
-	snprintf(nsrc, sizeof(nsrc), "%llu", (unsigned long long)r.sources);
-	snprintf(natt, sizeof(natt), "%llu", (unsigned long long)r.attempts);
-	snprintf(npeak, sizeof(npeak), "%u", r.peak_distinct);
-	snprintf(ndur, sizeof(ndur), "%llu", (unsigned long long)(dur_ms / 1000));
-	snprintf(nref, sizeof(nref), "%llu", (unsigned long long)refused);
-	if (kind == NOTIFY_ATTACK_START)
-		snprintf(subject, sizeof(subject),
-			 "mxguard %s: distributed flood on %s: %u sources within %ds",
-			 cfg->myhostname, grp->name, r.distinct, cfg->ddos_window);
-	else
-		snprintf(subject, sizeof(subject),
-			 "mxguard %s: flood on %s ended after %llus: %llu sources, %llu attempts",
-			 cfg->myhostname, grp->name, (unsigned long long)(dur_ms / 1000),
-			 (unsigned long long)r.sources, (unsigned long long)r.attempts);
-	bo += (size_t)snprintf(
-	    body + bo, sizeof(body) - bo,
-	    "mxguard on %s: %s of a distributed connection flood.\n\n"
-	    "Group:             %s (%s)\n"
-	    "Duration:          %llu s\n"
-	    "Distinct sources:  %llu (peak %u within %ds; threshold %d, release %d)\n"
-	    "Attempts:          %llu\n"
-	    "Refused by the attack policy: %llu\n"
-	    "Top sources:       %s\n"
-	    "Top prefixes:      %s\n"
-	    "Top countries:     %s\n\n",
-	    cfg->myhostname, kind == NOTIFY_ATTACK_START ? "start" : "end", grp->name, listeners,
-	    (unsigned long long)(dur_ms / 1000), (unsigned long long)r.sources, r.peak_distinct,
-	    cfg->ddos_window, cfg->ddos_threshold, cfg->ddos_release,
-	    (unsigned long long)r.attempts, (unsigned long long)refused, srcs, nets, ccs);
-	if (bo < sizeof(body) && kind == NOTIFY_ATTACK_START)
-		bo += (size_t)snprintf(
-		    body + bo, sizeof(body) - bo,
-		    "Policy until the flood ends and %ds pass quietly:\n"
-		    "- services: %s\n- SMTP: %s; limits divided by %d\n",
-		    cfg->ddos_quiet,
-		    cfg->attack_service_policy == ATTACK_SVC_KNOWN
-			? "only sources known in good standing before the attack (and "
-			  "attack_countries) are admitted"
-			: "unchanged",
-		    cfg->attack_smtp_policy == ATTACK_SMTP_SUSPECT
-			? "clients not known before are treated as suspects"
-			: "unchanged",
-		    cfg->attack_limit_divisor);
-	else if (bo < sizeof(body))
-		snprintf(body + bo, sizeof(body) - bo, "The normal policy applies again.\n");
-
-	struct notify_kv kv[] = {
-	    {"GROUP", grp->name},   {"STATE", detect_state_name(r.state)},
-	    {"SOURCES", nsrc},	    {"ATTEMPTS", natt},
-	    {"PEAK", npeak},	    {"DURATION", ndur},
-	    {"REFUSED", nref},	    {"TOP_SOURCES", srcs},
-	    {"TOP_PREFIXES", nets}, {"TOP_COUNTRIES", ccs},
-	};
-
-	log_warn("attack group=%s state=%s sources=%s attempts=%s peak=%s duration=%ss refused=%s "
-		 "top_sources=\"%s\"",
-		 grp->name, detect_state_name(r.state), nsrc, natt, npeak, ndur, nref, srcs);
-	if (mxg->notify != NULL)
-		notify_send(mxg->notify, kind, subject, body, kv,
-			    (int)(sizeof(kv) / sizeof(kv[0])));
-	(void)now;
-}
-
-/*
- * shield_publish_state - tell the instances sharing the store the state of
- * group g. Repeated while the attack lasts (see shield_tick_cb): a peer
- * holds a remote attack for ddos_quiet only, so a peer that missed the end
- * (or this host dying mid-attack) cannot leave it under attack for good.
- */
-static void shield_publish_state(struct shield *sh, int g, int64_t now)
-{
-	struct store *store = sh->mxg->engine ? grey_store(sh->mxg->engine) : NULL;
-	char msg[128];
-
-	if (store == NULL)
-		return;
-	snprintf(msg, sizeof(msg), "attack %s %s", sh->groups[g].name,
-		 detect_state_name(sh->groups[g].state));
-	store_publish(store, msg);
-	sh->groups[g].published = now;
-}
-
-/* shield_group_changed - the detector moved group g to a new state. */
-static void shield_group_changed(struct shield *sh, int g, int64_t now, uint64_t now_ms)
-{
-	struct shield_group *grp = &sh->groups[g];
-	enum detect_state st = detect_state_of(sh->det, g), was = grp->state;
-
-	if (st == was)
-		return;
-	grp->state = st;
-	log_warn("attack group=%s state %s -> %s", grp->name, detect_state_name(was),
-		 detect_state_name(st));
-	if (was == DETECT_NORMAL && st == DETECT_ATTACK) {
-		memset(grp->cc, 0, sizeof(grp->cc));
-		grp->refused_at_start = sh->mxg->stats.refusals[REFUSE_ATTACK];
-		grp->start_noticed = 1;
-		shield_group_notice(sh, g, NOTIFY_ATTACK_START, now, now_ms);
-	} else if (st == DETECT_NORMAL && grp->start_noticed) {
-		grp->start_noticed = 0;
-		shield_group_notice(sh, g, NOTIFY_ATTACK_END, now, now_ms);
-	}
-	shield_publish_state(sh, g, now);
+	netaddr_key(addr, &k);
+	return !cidr_match(sh->l.allow, &k) && !detect_good_before(sh->det, lst->group, &k);
 }
 
 /* shield_summary - once a minute: the refusals that were not logged one by one. */
@@ -841,20 +453,9 @@ static void shield_tick_cb(evutil_socket_t fd, short what, void *arg)
 	struct shield *sh = arg;
 	int64_t now;
 	uint64_t ms;
-	unsigned changed;
-	int every;
 
 	shield_now(sh->mxg, &now, &ms);
-	detect_tick(sh->det, ms);
-	changed = detect_changed(sh->det);
-	every = sh->mxg->cfg->ddos_quiet / 2 > 0 ? sh->mxg->cfg->ddos_quiet / 2 : 1;
-	for (int g = 0; g < sh->ngroups; g++) {
-		if (changed & (1u << g))
-			shield_group_changed(sh, g, now, ms);
-		else if (sh->groups[g].state != DETECT_NORMAL &&
-			 now - sh->groups[g].published >= every)
-			shield_publish_state(sh, g, now);
-	}
+	attack_tick(sh->attack, sh->det, sh->geo != NULL, now, ms);
 	shield_summary(sh, now);
 }
 
@@ -892,20 +493,7 @@ static void shield_peer_msg(const char *msg, void *arg)
 		if (mxg->fw != NULL)
 			fw_unblock(mxg->fw, (struct sockaddr *)&ss);
 	} else if (sscanf(msg, "attack %31s %31s", a, b) == 2) {
-		for (int g = 0; g < sh->ngroups; g++) {
-			if (strcmp(sh->groups[g].name, a) != 0)
-				continue;
-			/*
-			 * Until the peer says it is over, or a quiet period after
-			 * its last word (it repeats itself while the attack lasts).
-			 */
-			int was = sh->groups[g].remote_until > now;
-
-			sh->groups[g].remote_until =
-			    strcmp(b, "normal") == 0 ? 0 : now + mxg->cfg->ddos_quiet;
-			if (was != (sh->groups[g].remote_until > now))
-				log_info("attack group=%s state=%s from=peer", a, b);
-		}
+		attack_peer(sh->attack, a, b, now);
 	}
 }
 
@@ -936,35 +524,6 @@ static int shield_restore_cb(const char *key, const struct store_rec *rec, void 
 	return 0;
 }
 
-/* shield_groups - group 0 is "smtp"; services name theirs (default "services"). */
-static int shield_groups(struct shield *sh, char *err, size_t errsz)
-{
-	struct mxg *mxg = sh->mxg;
-
-	snprintf(sh->groups[0].name, sizeof(sh->groups[0].name), "smtp");
-	sh->ngroups = 1;
-	for (int i = 0; i < mxg->nlisteners; i++) {
-		struct listener *l = &mxg->listeners[i];
-		const char *name = l->svc < 0 ? "smtp" : mxg->cfg->services[l->svc].group;
-		int g;
-
-		for (g = 0; g < sh->ngroups; g++)
-			if (strcmp(sh->groups[g].name, name) == 0)
-				break;
-		if (g == sh->ngroups) {
-			if (g == DETECT_MAX_GROUPS) {
-				snprintf(err, errsz, "more than %d listener groups",
-					 DETECT_MAX_GROUPS);
-				return -1;
-			}
-			snprintf(sh->groups[g].name, sizeof(sh->groups[g].name), "%s", name);
-			sh->ngroups++;
-		}
-		l->group = g;
-	}
-	return 0;
-}
-
 struct shield *shield_new(struct mxg *mxg, char *err, size_t errsz)
 {
 	const struct cfg *cfg = mxg->cfg;
@@ -979,15 +538,15 @@ struct shield *shield_new(struct mxg *mxg, char *err, size_t errsz)
 		return NULL;
 	}
 	sh->mxg = mxg;
-	if (shield_lists_build(cfg, &sh->l, err, errsz) < 0) {
+	if (lists_build(cfg, &sh->l, err, errsz) < 0) {
 		free(sh);
 		return NULL;
 	}
-	if (shield_groups(sh, err, errsz) < 0)
+	if ((sh->attack = attack_new(mxg, err, errsz)) == NULL)
 		goto fail;
 	shield_detect_cfg(cfg, &dc);
 	sh->bogus = cidr_new();
-	sh->det = detect_new(&dc, sh->ngroups);
+	sh->det = detect_new(&dc, attack_ngroups(sh->attack));
 	sh->src = srclimit_new(SHIELD_LIMIT_ENTRIES);
 	sh->net = srclimit_new(SHIELD_LIMIT_ENTRIES);
 	sh->blocks = block_new(SHIELD_BLOCK_ENTRIES);
@@ -996,7 +555,7 @@ struct shield *shield_new(struct mxg *mxg, char *err, size_t errsz)
 		snprintf(err, errsz, "shield: out of memory");
 		goto fail;
 	}
-	if (shield_needs_geo(&sh->l, cfg)) {
+	if (lists_need_geo(&sh->l, cfg)) {
 		if ((sh->geo = geo_open(cfg->geo_database, why, sizeof(why))) == NULL) {
 			snprintf(err, errsz, "geo_database (needed by a country filter): %s", why);
 			goto fail;
@@ -1032,11 +591,11 @@ int shield_prepare(struct mxg *mxg, const struct cfg *fresh, char *err, size_t e
 	if (sh == NULL)
 		return shield_check(fresh, err, errsz);
 	shield_abort(mxg);
-	if (shield_lists_build(fresh, &sh->next, err, errsz) < 0)
+	if (lists_build(fresh, &sh->next, err, errsz) < 0)
 		return -1;
 	sh->have_next = 1;
 	/* The database is opened now, so that a damaged file fails the reload. */
-	if (sh->geo == NULL && shield_needs_geo(&sh->next, fresh)) {
+	if (sh->geo == NULL && lists_need_geo(&sh->next, fresh)) {
 		char why[512];
 
 		if ((sh->next_geo = geo_open(fresh->geo_database, why, sizeof(why))) == NULL) {
@@ -1055,7 +614,7 @@ void shield_abort(struct mxg *mxg)
 	if (sh == NULL)
 		return;
 	if (sh->have_next)
-		shield_lists_free(&sh->next);
+		lists_free(&sh->next);
 	sh->have_next = 0;
 	geo_free(&sh->next_geo);
 }
@@ -1067,7 +626,7 @@ void shield_commit(struct mxg *mxg, const struct cfg *fresh)
 
 	if (sh == NULL || !sh->have_next)
 		return;
-	shield_lists_free(&sh->l);
+	lists_free(&sh->l);
 	sh->l = sh->next;
 	sh->have_next = 0;
 	if (sh->next_geo != NULL) {
@@ -1152,24 +711,13 @@ void shield_status(struct mxg *mxg, struct evbuffer *out)
 {
 	struct shield *sh = mxg->shield;
 	int64_t now = time(NULL);
-	uint64_t ms = (uint64_t)now * 1000;
 
 	if (sh == NULL) {
 		evbuffer_add_printf(out, "null");
 		return;
 	}
 	evbuffer_add_printf(out, "{\"groups\":[");
-	for (int g = 0; g < sh->ngroups; g++) {
-		struct detect_report r;
-
-		detect_report(sh->det, g, ms, &r);
-		evbuffer_add_printf(out,
-				    "%s{\"name\":\"%s\",\"state\":\"%s\",\"remote\":%s,"
-				    "\"distinct\":%u,\"threshold\":%d,\"since\":%lld}",
-				    g ? "," : "", sh->groups[g].name, detect_state_name(r.state),
-				    sh->groups[g].remote_until > now ? "true" : "false", r.distinct,
-				    mxg->cfg->ddos_threshold, (long long)(r.since_ms / 1000));
-	}
+	attack_status(sh->attack, sh->det, out, now);
 	evbuffer_add_printf(
 	    out,
 	    "],\"blocks_active\":%zu,\"allow_entries\":%zu,\"block_entries\":%zu,"
@@ -1186,24 +734,10 @@ void shield_metrics(const struct mxg *mxg, struct evbuffer *out)
 {
 	struct shield *sh = mxg->shield;
 	int64_t now = time(NULL);
-	uint64_t ms = (uint64_t)now * 1000;
 
 	if (sh == NULL)
 		return;
-	evbuffer_add_printf(out, "# HELP mxguard_attack_state Listener group state: 0 normal, "
-				 "1 attack, 2 converging.\n# TYPE mxguard_attack_state gauge\n");
-	for (int g = 0; g < sh->ngroups; g++)
-		evbuffer_add_printf(out, "mxguard_attack_state{group=\"%s\"} %d\n",
-				    sh->groups[g].name, (int)detect_state_of(sh->det, g));
-	evbuffer_add_printf(out, "# HELP mxguard_group_distinct_sources Distinct sources in the "
-				 "detector window.\n# TYPE mxguard_group_distinct_sources gauge\n");
-	for (int g = 0; g < sh->ngroups; g++) {
-		struct detect_report r;
-
-		detect_report(sh->det, g, ms, &r);
-		evbuffer_add_printf(out, "mxguard_group_distinct_sources{group=\"%s\"} %u\n",
-				    sh->groups[g].name, r.distinct);
-	}
+	attack_metrics(sh->attack, sh->det, out, now);
 	evbuffer_add_printf(
 	    out,
 	    "# HELP mxguard_blocks_active Dynamic blocks in force.\n"
@@ -1238,13 +772,14 @@ void shield_free(struct shield **sp)
 	if (sh->tick != NULL)
 		event_free(sh->tick);
 	shield_abort(sh->mxg);
-	shield_lists_free(&sh->l);
+	lists_free(&sh->l);
 	cidr_free(&sh->bogus);
 	geo_free(&sh->geo);
 	detect_free(&sh->det);
 	srclimit_free(&sh->src);
 	srclimit_free(&sh->net);
 	block_free(&sh->blocks);
+	attack_free(&sh->attack);
 	free(sh);
 	*sp = NULL;
 }

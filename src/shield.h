@@ -4,6 +4,14 @@
  * and per-prefix limits), the flood detector that feeds it, the attack
  * policy, and what follows a block or an attack: the log, the store (and
  * through it every other mxguard sharing it), nftables, notices.
+ *
+ * The shield is four modules: shield.c (this interface: admission,
+ * limits, blocks, reload, status), shield_lists.c (lists_: what the
+ * configuration gives it and a reload may change), shield_attack.c
+ * (attack_: detector groups and their attack state) and shield_notice.c
+ * (notice_: what it tells the admin through notify.c). It knows nothing
+ * of connections: the connection layer hands it addresses and keeps the
+ * bits it returns.
  */
 #ifndef MXG_SHIELD_H
 #define MXG_SHIELD_H
@@ -14,7 +22,6 @@
 
 struct mxg;
 struct cfg;
-struct conn;
 struct listener;
 struct evbuffer;
 struct shield;
@@ -61,16 +68,38 @@ int shield_admit(struct mxg *mxg, struct listener *lst, const struct sockaddr *s
 void shield_refuse(struct mxg *mxg, struct listener *lst, int fd, const struct sockaddr *sa,
 		   int why);
 
-/* shield_conn_open / shield_conn_close - an admitted connection begins / ends. */
-void shield_conn_open(struct conn *c);
-void shield_conn_close(struct conn *c);
+/* The tables an admitted client was counted in (shield_conn_open's bits). */
+#define SHIELD_LIM_SRC 1u /* the per-source table */
+#define SHIELD_LIM_NET 2u /* the per-prefix table */
 
 /*
- * shield_smtp_suspect - should this SMTP client be treated as a suspect
- * because its listener group is under attack and it was not known in
- * good standing before (attack_smtp_policy = suspect)?
+ * shield_conn_open - a client at addr (its port is ignored), admitted
+ * under cfg, begins: count it in the per-source and per-prefix tables.
+ * Returns the SHIELD_LIM_* bits of the tables that counted it (a full
+ * table does not), which the caller keeps for shield_conn_close; 0 when
+ * sh is NULL or addr is in allow_clients.
  */
-int shield_smtp_suspect(const struct conn *c);
+unsigned shield_conn_open(struct shield *sh, const struct cfg *cfg, const struct sockaddr *addr);
+
+/*
+ * shield_conn_close - that client ends: uncount it from the tables named
+ * in lim (what shield_conn_open returned; cfg must be the configuration
+ * it was given, whose prefix lengths found the entries). good: the client
+ * is in good standing (it reached its backend and said something there),
+ * which the attack policy remembers. Nothing when sh is NULL.
+ */
+void shield_conn_close(struct shield *sh, const struct cfg *cfg, const struct sockaddr *addr,
+		       unsigned lim, int good);
+
+/*
+ * shield_smtp_suspect - should an SMTP client at addr on lst, accepted
+ * under cfg, be treated as a suspect because its listener group is under
+ * attack and it was not known in good standing before
+ * (attack_smtp_policy = suspect)? 0 on a service listener, and when sh is
+ * NULL.
+ */
+int shield_smtp_suspect(const struct shield *sh, const struct cfg *cfg, const struct listener *lst,
+			const struct sockaddr *addr);
 
 /*
  * shield_block / shield_unblock - the operator's blocks (mxguardctl add
@@ -96,6 +125,10 @@ const char *shield_reason_name(int why);
  */
 int shield_fw_ports(const struct cfg *cfg, uint16_t *ports, int max);
 
+/*
+ * shield_free - stop its timer, free its tables, lists and attack state
+ * (NULL is fine), and set *sp to NULL. Blocks in the store and nftables stay.
+ */
 void shield_free(struct shield **sp);
 
 #endif
