@@ -11,7 +11,8 @@
  *                 "!/re/flags ACTION", on the client name; case-insensitive
  *                 unless the i flag toggles it, as in Postfix.
  *   cidr:PATH     Postfix cidr_table(5): "net/len ACTION [text]", on the
- *                 client address (IPv4 and IPv6).
+ *                 client address (IPv4 and IPv6; "[ipv6]/len" too), and
+ *                 "!net/len ACTION" for every address outside net.
  *   postgrey:PATH postgrey's whitelist_clients: "/re/", addresses, CIDR,
  *                 3-octet prefixes, and domains matching their subdomains;
  *                 every entry whitelists.
@@ -384,6 +385,42 @@ static int rules_add(struct list *l, const struct entry *e)
 	return 0;
 }
 
+/*
+ * rules_cidr_pattern - a cidr_table(5) pattern as Postfix reads it:
+ * "net/len" or "net", "!" in front for "does not match" (Postfix 3.2),
+ * and the address optionally in brackets, "[2001:db8::]/32" or
+ * "[2001:db8::1]", as Postfix's other address lists write IPv6.
+ */
+static int rules_cidr_pattern(struct entry *e, char *pat, char *why, size_t whysz)
+{
+	char buf[INET6_ADDRSTRLEN + 8];
+
+	if (*pat == '!') {
+		e->negate = 1;
+		pat++;
+	}
+	if (*pat == '[') {
+		char *close = strchr(pat, ']');
+
+		if (close == NULL) {
+			snprintf(why, whysz, "missing ']' in '%.60s'", pat);
+			return -1;
+		}
+		if (close[1] != '\0' && close[1] != '/') {
+			snprintf(why, whysz, "garbage after ']' in '%.60s'", pat);
+			return -1;
+		}
+		/* "[addr]/len" and "[addr/len]" both become "addr/len". */
+		if (snprintf(buf, sizeof(buf), "%.*s%s", (int)(close - pat - 1), pat + 1,
+			     close + 1) >= (int)sizeof(buf)) {
+			snprintf(why, whysz, "address too long");
+			return -1;
+		}
+		pat = buf;
+	}
+	return rules_cidr(e, pat, 0, why, whysz);
+}
+
 /* rules_parse_line - one logical line of list l into e. */
 static int rules_parse_line(const struct list *l, struct entry *e, char *line, char *why,
 			    size_t whysz)
@@ -407,7 +444,7 @@ static int rules_parse_line(const struct list *l, struct entry *e, char *line, c
 		*sp++ = '\0';
 		while (isspace((unsigned char)*sp))
 			sp++;
-		if (rules_cidr(e, line, 0, why, whysz) < 0)
+		if (rules_cidr_pattern(e, line, why, whysz) < 0)
 			return -1;
 		return rules_action(e, sp, why, whysz);
 	case L_RCPT:
@@ -548,7 +585,9 @@ static int rules_entry_match(const struct rules *r, const struct entry *e, const
 		m = rules_match(r, e->re, name);
 		return e->negate ? !m : m;
 	case E_CIDR:
-		return rules_cidr_match(e, addr);
+		/* "!net": every address outside net, the other family's too, as in Postfix. */
+		m = rules_cidr_match(e, addr);
+		return e->negate ? !m : m;
 	case E_DOMAIN:
 		return strcmp(name, "unknown") != 0 && rules_domain_match(e->text, name);
 	case E_LOCAL: /* "user@": that local part at any domain */
