@@ -1,8 +1,9 @@
 /*
- * store.c - the store interface (store.h): names of record kinds, and the
- * dispatcher that hands every call to the backend chosen by the store
- * parameter: the embedded LMDB file (store_lmdb.c) or Redis shared by
- * several MX hosts (store_redis.c), through an ops table (store_ops.h).
+ * store.c - the store interface (store.h): the dispatcher that hands every
+ * call to the backend chosen by the store parameter (parsed by
+ * store_kind.c, with the names of the record kinds): the embedded LMDB
+ * file (store_lmdb.c) or Redis shared by several MX hosts (store_redis.c),
+ * through an ops table (store_ops.h).
  *
  * Records read back in bulk (store_list: the white entries and blocks
  * restored at start, the control socket's listings) come from a file or
@@ -23,52 +24,26 @@ struct store {
 	void *b; /* the backend's own state */
 };
 
-static const char *const store_kinds[STORE_NKINDS] = {"tarpit", "grey", "awl", "white", "block"};
-
-const char *store_kind_name(enum store_kind kind)
-{
-	return kind < STORE_NKINDS ? store_kinds[kind] : "?";
-}
-
-int store_kind_parse(const char *name)
-{
-	for (int i = 0; i < STORE_NKINDS; i++)
-		if (strcmp(name, store_kinds[i]) == 0)
-			return i;
-	return -1;
-}
-
-/* Keys end up in control socket lines and Redis key names: printable only. */
-int store_key_valid(const char *key)
-{
-	size_t len = strnlen(key, STORE_KEY_MAX + 1);
-
-	if (len == 0 || len > STORE_KEY_MAX)
-		return 0;
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)key[i] < 0x20 || key[i] == 0x7f)
-			return 0;
-	return 1;
-}
-
 struct store *store_open(struct event_base *base, const char *spec, const char *state_dir,
 			 int timeout_ms, int cache_size, char *err, size_t errsz)
 {
 	struct store *s = calloc(1, sizeof(*s));
+	struct store_spec sp;
 
 	if (s == NULL) {
 		snprintf(err, errsz, "store: out of memory");
 		return NULL;
 	}
-	if (spec == NULL || spec[0] == '\0' || strcmp(spec, "lmdb") == 0) {
+	if (store_kind_spec_parse(spec, &sp, err, errsz) < 0) {
+		free(s);
+		return NULL;
+	}
+	if (sp.backend == STORE_LMDB) {
 		s->ops = &store_lmdb_ops;
 		s->b = store_lmdb_open(base, state_dir, err, errsz);
-	} else if (strncmp(spec, "redis://", 8) == 0 || strncmp(spec, "unix:", 5) == 0) {
-		s->ops = &store_redis_ops;
-		s->b = store_redis_open(base, spec, state_dir, timeout_ms, cache_size, err, errsz);
 	} else {
-		snprintf(err, errsz,
-			 "store: unknown store '%.100s' (lmdb, redis://... or unix:...)", spec);
+		s->ops = &store_redis_ops;
+		s->b = store_redis_open(base, &sp, state_dir, timeout_ms, cache_size, err, errsz);
 	}
 	if (s->b == NULL) {
 		free(s);
@@ -99,15 +74,6 @@ int store_del(struct store *s, enum store_kind kind, const char *key)
 	return s->ops->del(s->b, kind, key);
 }
 
-int store_rec_valid(const struct store_rec *rec)
-{
-	/* Times are unix seconds after 1970 and before the year 10000. */
-	const int64_t tmax = INT64_C(253402300800);
-
-	return rec->first >= 0 && rec->first < tmax && rec->last >= 0 && rec->last < tmax &&
-	       rec->expires > 0;
-}
-
 struct store_check {
 	enum store_kind kind;
 	store_list_fn fn;
@@ -121,7 +87,7 @@ static int store_check_cb(const char *key, const struct store_rec *rec, void *ar
 	struct store_check *c = arg;
 	char esc[160];
 
-	if (store_key_valid(key) && store_rec_valid(rec))
+	if (store_kind_key_valid(key) && store_kind_rec_valid(rec))
 		return c->fn(key, rec, c->arg);
 	c->skipped++;
 	/* A planted store can hold any number of them: a line each for the first few. */

@@ -17,32 +17,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The record kinds, struct store_rec and STORE_KEY_MAX. */
+#include "store_kind.h"
+
 struct event_base;
 struct store;
 struct store_req;
-
-enum store_kind { STORE_TARPIT, STORE_GREY, STORE_AWL, STORE_WHITE, STORE_BLOCK, STORE_NKINDS };
-
-/*
- * store_kind_name - "tarpit", "grey", "awl", "white" (entries an operator
- * added with mxguardctl), "block" (dynamic blocks: key is the address,
- * first = first offence, last = end of the block, count = escalation
- * level, expires = last + block_memory); store_kind_parse: the reverse,
- * -1 if unknown.
- */
-const char *store_kind_name(enum store_kind kind);
-int store_kind_parse(const char *name);
-
-/* One record; which fields mean what depends on the kind (see grey.c). */
-struct store_rec {
-	int64_t first;	 /* unix time first seen */
-	int64_t last;	 /* unix time last seen / updated */
-	int64_t expires; /* unix time after which the record does not exist */
-	uint32_t count;	 /* retries (grey), survivals (awl), drops (tarpit) */
-};
-
-/* Keys are printable strings of at most STORE_KEY_MAX bytes. */
-#define STORE_KEY_MAX 511
 
 /*
  * store_open - open the store that spec names: "lmdb" (or empty), the

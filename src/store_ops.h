@@ -34,15 +34,9 @@ struct store_ops {
 	void (*close)(void *b);
 };
 
-/* store_key_valid - 1 for 1 to STORE_KEY_MAX bytes without control characters. */
-int store_key_valid(const char *key);
-
-/* store_rec_valid - 1 if rec's times are plausible (see store.c). */
-int store_rec_valid(const struct store_rec *rec);
-
 /*
  * A backend's list() passes every record it can decode, keys included
- * that store_key_valid() refuses: store.c logs and skips those. A key
+ * that store_kind_key_valid() refuses: store.c logs and skips those. A key
  * longer than STORE_KEY_MAX is passed as its first STORE_KEY_MAX + 1
  * bytes, and a NUL byte inside a key as 0x7f, so that the check sees them.
  */
@@ -61,35 +55,19 @@ int store_lmdb_lookup(void *b, enum store_kind kind, const char *key, struct sto
  * store_lmdb_rec_decode reads one back from data[0..len), which may be
  * anything the file holds: it returns 0 and fills rec, or -1 (another
  * size or version) with rec untouched. Neither checks that the times make
- * sense (store_rec_valid does).
+ * sense (store_kind_rec_valid does).
  */
 #define STORE_LMDB_VALSZ (1 + 3 * 8 + 4)
 void store_lmdb_rec_encode(const struct store_rec *rec, unsigned char *p);
 int store_lmdb_rec_decode(const void *data, size_t len, struct store_rec *rec);
 
-/* The shared backend (store_redis.c); spec is "redis://..." or "unix:...". */
+/*
+ * The shared backend (store_redis.c). store_redis_open takes the parsed
+ * redis spec (store_kind_spec_parse; its strings become the store's, or
+ * are freed on failure).
+ */
 extern const struct store_ops store_redis_ops;
-void *store_redis_open(struct event_base *base, const char *spec, const char *state_dir,
+void *store_redis_open(struct event_base *base, struct store_spec *spec, const char *state_dir,
 		       int timeout_ms, int cache_size, char *err, size_t errsz);
-
-/*
- * A record as Redis holds it: "1 FIRST LAST EXPIRES COUNT" in decimal.
- * store_redis_rec_format writes rec into buf (truncated to bufsz, which 96
- * bytes always hold); store_redis_rec_parse reads s[0..len), any bytes
- * another farm member or an attacker put there: 0 and rec filled in when
- * it is exactly that form with COUNT within 32 bits, else -1 (treated as
- * absent).
- */
-void store_redis_rec_format(char *buf, size_t bufsz, const struct store_rec *rec);
-int store_redis_rec_parse(const char *s, size_t len, struct store_rec *rec);
-
-/*
- * store_redis_msg_parse - a pub/sub message s[0..len), "SENDER MSG", as
- * another instance (or whoever can write to the channel) published it.
- * Returns the length of MSG copied NUL-terminated into buf, or -1 when it
- * is to be ignored: sent by id (ourselves), no space, MSG empty, over 512
- * bytes or not fitting bufsz, or holding a NUL, CR or LF.
- */
-int store_redis_msg_parse(const char *id, const char *s, size_t len, char *buf, size_t bufsz);
 
 #endif

@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		store_lmdb_rec_encode(&rec, enc);
 		if (size != sizeof(enc) || memcmp(enc, v, size) != 0)
 			__builtin_trap();
-		store_rec_valid(&rec);
+		store_kind_rec_valid(&rec);
 	} else if (memcmp(&rec, &mark, sizeof(rec)) != 0) {
 		__builtin_trap();
 	}

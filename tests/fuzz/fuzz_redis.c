@@ -3,10 +3,10 @@
  * another farm member or an attacker with access to it may have written.
  *
  * The first byte picks the decoder, the rest is its input:
- *   even: a record value (store_redis_rec_parse). One that parses must
+ *   even: a record value (redisfmt_rec_parse). One that parses must
  *         format and parse back to the same record, within the buffer
  *         the store formats into.
- *   odd:  a pub/sub message (store_redis_msg_parse) as this instance,
+ *   odd:  a pub/sub message (redisfmt_msg_parse) as this instance,
  *         whose id is "mx1:42", receives it. One that is passed on must
  *         be the text after the first space, NUL-terminated, 1 to 512
  *         bytes without NUL, CR or LF, never one of our own.
@@ -18,7 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store_ops.h"
+#include "redisfmt.h"
+#include "store_kind.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -27,14 +28,14 @@ static void record(const char *s, size_t len)
 	struct store_rec rec, back;
 	char buf[128];
 
-	if (store_redis_rec_parse(s, len, &rec) < 0)
+	if (redisfmt_rec_parse(s, len, &rec) < 0)
 		return;
-	store_redis_rec_format(buf, sizeof(buf), &rec);
-	if (strlen(buf) >= 96 || store_redis_rec_parse(buf, strlen(buf), &back) < 0 ||
+	redisfmt_rec_format(buf, sizeof(buf), &rec);
+	if (strlen(buf) >= 96 || redisfmt_rec_parse(buf, strlen(buf), &back) < 0 ||
 	    back.first != rec.first || back.last != rec.last || back.expires != rec.expires ||
 	    back.count != rec.count)
 		__builtin_trap();
-	store_rec_valid(&rec);
+	store_kind_rec_valid(&rec);
 }
 
 static void message(const char *s, size_t len)
@@ -42,7 +43,7 @@ static void message(const char *s, size_t len)
 	static const char id[] = "mx1:42";
 	char buf[512 + 1];
 	const char *sp;
-	int n = store_redis_msg_parse(id, s, len, buf, sizeof(buf));
+	int n = redisfmt_msg_parse(id, s, len, buf, sizeof(buf));
 
 	if (n < 0)
 		return;
