@@ -3,7 +3,7 @@
  *	logstat - smtpd session durations from Postfix logs
  * SYNOPSIS
  *	mxguardctl logstat [--buckets S,S,...] [--csv | --json] [--svg FILE]
- *		[--year YYYY] FILE...
+ *		[--year YYYY] [--service NAME] FILE...
  * DESCRIPTION
  *	Reads Postfix logs (plain, gzip, or "-" for standard input) and pairs
  *	each smtpd "connect from NAME[ADDR]" with the "disconnect from" of the
@@ -29,6 +29,12 @@
  *	January. Their time zone and daylight saving time are ignored: a
  *	session across a DST change is off by an hour. RFC 3339 timestamps
  *	carry their own year and offset.
+ *
+ *	Every "journalctl -o" short format is read (logstat_parse.c). When
+ *	nothing parses, logstat shows the first line and exits 1; timestamps
+ *	in whole seconds earn a warning when a bucket is under a second.
+ *	--service keeps one Postfix service (postfix/submission/smtpd:
+ *	"submission"; postfix/smtpd: "smtpd").
  *
  *	Lines that do not start with a timestamp, a host and a tag are
  *	counted as unparseable; lines of other programs are skipped.
