@@ -40,7 +40,7 @@ struct cfg_param {
 
 static const char *const proto_names[] = {"proxy2", "proxy1", "xclient", "none", NULL};
 static const char *const action_names[] = {"pass", "inspect", NULL};
-static const char *const logto_names[] = {"stderr", "syslog", NULL};
+static const char *const logto_names[] = {"stderr", "syslog", "journal", NULL};
 static const char *const mode_names[] = {"targrey", "starpit", "rgrey", "warn", NULL};
 static const char *const key_names[] = {"auto", "net", "name", NULL};
 static const char *const dnsfail_names[] = {"suspect", "pass", "tempfail", NULL};

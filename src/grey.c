@@ -298,7 +298,7 @@ static void grey_field(char *out, size_t outsz, const char *in, size_t inlen)
  */
 static void grey_log(const struct conn *c, const char *what, const char *extra)
 {
-	char ip[NETADDR_STRLEN], name[140], helo[140], from[300], to[300], spf[400] = "";
+	char ip[NETADDR_STRLEN], name[140], helo[140], from[300], to[300], spf[720] = "";
 	const char *s;
 	size_t n;
 
@@ -312,14 +312,16 @@ static void grey_log(const struct conn *c, const char *what, const char *extra)
 	n = c->pending_verb == SMTP_RCPT ? grey_angle(c->pending, &s) : 0;
 	grey_field(to, sizeof(to), n ? s : "", n);
 	if (c->spf != NULL && c->spf->done) {
-		char key[GREY_KEY_MAX], kf[GREY_KEY_MAX + 16];
+		char key[GREY_KEY_MAX], kf[GREY_KEY_MAX + 16], why[sizeof(c->spf->why) * 4 + 4];
 		int keyed = c->spf->key[0] != '\0';
 
 		grey_client_key(c, key, sizeof(key));
 		grey_field(kf, sizeof(kf), key, strlen(key));
+		/* A reason such as "bad term" holds spaces: one word like the rest. */
+		grey_field(why, sizeof(why), c->spf->why, strnlen(c->spf->why, sizeof(c->spf->why)));
 		snprintf(spf, sizeof(spf), " spf=%s%s%s key=%s",
 			 spf_result_name((enum spf_result)c->spf->result), keyed ? "" : ":",
-			 keyed ? "" : c->spf->why, kf);
+			 keyed ? "" : why, kf);
 	}
 	log_info("%s client=%s name=%s helo=\"%s\" from=<%s> to=<%s>%s%s%s", what, ip, name, helo,
 		 from, to, extra ? " " : "", extra ? extra : "", spf);

@@ -3,7 +3,7 @@
  *	logstat - smtpd session durations from Postfix logs
  * SYNOPSIS
  *	mxguardctl logstat [--buckets S,S,...] [--csv | --json] [--svg FILE]
- *		[--year YYYY] FILE...
+ *		[--year YYYY] [--service NAME] FILE...
  * DESCRIPTION
  *	Reads Postfix logs (plain, gzip, or "-" for standard input) and pairs
  *	each smtpd "connect from NAME[ADDR]" with the "disconnect from" of the
@@ -30,6 +30,12 @@
  *	session across a DST change is off by an hour. RFC 3339 timestamps
  *	carry their own year and offset.
  *
+ *	Every "journalctl -o" short format is read (logstat_parse.c). When
+ *	nothing parses, logstat shows the first line and exits 1; timestamps
+ *	in whole seconds earn a warning when a bucket is under a second.
+ *	--service keeps one Postfix service (postfix/submission/smtpd:
+ *	"submission"; postfix/smtpd: "smtpd").
+ *
  *	Lines that do not start with a timestamp, a host and a tag are
  *	counted as unparseable; lines of other programs are skipped.
  *	postscreen lines are counted.
@@ -53,6 +59,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "log.h"
 #include "logstat.h"
 #include "logstat_parse.h"
 #include "logstat_report.h"
@@ -65,7 +72,7 @@
 static void ls_usage(void)
 {
 	fprintf(stderr, "usage: mxguardctl logstat [--buckets S,S,...] [--csv | --json] "
-			"[--svg FILE] [--year YYYY] FILE...\n");
+			"[--svg FILE] [--year YYYY] [--service NAME] FILE...\n");
 }
 
 /* ---- input ------------------------------------------------------------ */
@@ -170,6 +177,37 @@ static int ls_file(struct ls_state *st, const char *path, char *buf)
 
 /* ---- command ---------------------------------------------------------- */
 
+/*
+ * ls_check - what the report cannot say itself. Lines were read and none
+ * parsed: a format logstat does not know, which must not pass for a quiet
+ * day (-1, after a message). Timestamps in whole seconds: buckets under a
+ * second are noise (a warning, the report goes on).
+ */
+static int ls_check(const struct ls_state *st)
+{
+	if (st->lines > 0 && st->unparseable == st->lines) {
+		char esc[600];
+
+		fprintf(stderr,
+			"mxguardctl: logstat: none of the %lu lines read has a timestamp, host"
+			" and tag logstat knows; the first: \"%s\"\n",
+			st->lines, log_escape(esc, sizeof(esc), st->first_bad, st->first_bad_len));
+		return -1;
+	}
+	if (st->ts_fine == 0 && st->ts_coarse > 0 && st->o->nedge > 0 && st->o->edge[0] < LS_USEC)
+		fprintf(stderr,
+			"mxguardctl: logstat: warning: the timestamps have a resolution of 1"
+			" second: durations and the buckets under 1s are not meaningful (use"
+			" \"journalctl -o short-iso-precise\" or RFC 3339 stamps"
+			" with microseconds)\n");
+	if (st->o->service != NULL && st->smtpd == 0)
+		fprintf(stderr,
+			"mxguardctl: logstat: warning: no smtpd line of service \"%s\""
+			" (%lu of other services)\n",
+			st->o->service, st->other_service);
+	return 0;
+}
+
 /* ls_buckets - parse "1,5,10,60" (seconds, ascending) into o. */
 static int ls_buckets(struct ls_opts *o, const char *s)
 {
@@ -220,6 +258,8 @@ int logstat_main(int argc, char **argv)
 			o.csv = 1;
 		} else if (strcmp(a, "--json") == 0) {
 			o.json = 1;
+		} else if (strcmp(a, "--service") == 0 && i + 1 < argc) {
+			o.service = argv[++i];
 		} else if (strcmp(a, "--svg") == 0 && i + 1 < argc) {
 			o.svg = argv[++i];
 		} else if (strcmp(a, "--buckets") == 0 && i + 1 < argc) {
@@ -260,6 +300,8 @@ int logstat_main(int argc, char **argv)
 		if (ls_file(&st, argv[i], buf) < 0)
 			rc = 1;
 	free(buf);
+	if (rc == 0 && ls_check(&st) < 0)
+		rc = 1;
 	if (rc == 0) {
 		/* Sessions still open lost their disconnect to the end of the log. */
 		lsparse_end(&st);

@@ -39,8 +39,8 @@
 #define LS_MAX_SESSION_US (30LL * 86400 * 1000000)
 #define LS_NAME_MAX 1024 /* NAME[ADDR] longer than this is garbage */
 
-static const char *const ls_fixed_names[LS_NFIXED] = {
-	"quit", "rejected", "disconnect without quit", "missing disconnect"};
+static const char *const ls_fixed_names[LS_NFIXED] = {"quit", "rejected", "disconnect without quit",
+						      "missing disconnect"};
 
 static const double ls_default_edges[] = {0.1, 0.3, 1, 3, 10, 30, 100, 300};
 
@@ -273,11 +273,11 @@ static int ls_end_index(struct ls_state *st, const char *what, const char *x, si
 static void ls_close(struct ls_state *st, size_t j, int64_t now, int quit, int missing)
 {
 	struct ls_sess *s = &st->open.v[j];
-	int end = missing	    ? LS_END_MISSING
-		  : s->end >= 0	    ? s->end
-		  : s->rejected	    ? LS_END_REJECTED
-		  : quit	    ? LS_END_QUIT
-				    : LS_END_NOQUIT;
+	int end = missing	? LS_END_MISSING
+		  : s->end >= 0 ? s->end
+		  : s->rejected ? LS_END_REJECTED
+		  : quit	? LS_END_QUIT
+				: LS_END_NOQUIT;
 
 	st->end_t[end].n++;
 	if (!missing) {
@@ -400,59 +400,169 @@ static int ls_month(const char *p)
 }
 
 /*
+ * ls_frac - the fraction of a second at s[*i] when it starts with '.':
+ * microseconds (digits past the sixth are dropped), *i moved past it.
+ * Counts the stamp as fine (with a fraction) or coarse (whole seconds).
+ */
+static int64_t ls_frac(struct ls_state *st, const char *s, size_t n, size_t *i)
+{
+	int64_t us = 0, scale = 100000;
+	size_t j = *i;
+
+	if (j >= n || s[j] != '.' || j + 1 >= n || s[j + 1] < '0' || s[j + 1] > '9') {
+		st->ts_coarse++;
+		return 0;
+	}
+	for (j++; j < n && s[j] >= '0' && s[j] <= '9'; j++) {
+		us += (s[j] - '0') * scale; /* digits past micro: scale 0 */
+		scale /= 10;
+	}
+	*i = j;
+	st->ts_fine++;
+	return us;
+}
+
+/*
+ * ls_offset - a UTC offset at s[*i]: "Z", "+HH:MM" (RFC 3339) or "+HHMM"
+ * (journalctl -o short-iso before systemd 253) into *off (seconds).
+ * Returns 0, or -1 when there is none.
+ */
+static int ls_offset(const char *s, size_t n, size_t *i, int64_t *off)
+{
+	size_t j = *i;
+	int oh, om;
+
+	if (j < n && (s[j] == 'Z' || s[j] == 'z')) {
+		*off = 0;
+		*i = j + 1;
+		return 0;
+	}
+	if (j + 5 > n || (s[j] != '+' && s[j] != '-'))
+		return -1;
+	oh = ls_digits(s + j + 1, 2);
+	if (s[j + 3] == ':' && j + 6 <= n) {
+		om = ls_digits(s + j + 4, 2);
+		*i = j + 6;
+	} else {
+		om = ls_digits(s + j + 3, 2);
+		*i = j + 5;
+	}
+	if (oh < 0 || oh > 23 || om < 0 || om > 59)
+		return -1;
+	*off = (oh * 3600 + om * 60) * (s[j] == '-' ? -1 : 1);
+	return 0;
+}
+
+/*
+ * ls_ymd_hms - "YYYY-MM-DD?HH:MM:SS" at s as seconds since the epoch
+ * (negative before 1970) in *t_r. Returns 0, or -1 when it is none.
+ */
+static int ls_ymd_hms(const char *s, int64_t *t_r)
+{
+	int y = ls_digits(s, 4), mo = ls_digits(s + 5, 2), d = ls_digits(s + 8, 2);
+	int sec = ls_hms(s + 11);
+
+	if (y < 0 || s[4] != '-' || s[7] != '-' || mo < 1 || mo > 12 || d < 1 || d > 31 || sec < 0)
+		return -1;
+	*t_r = ls_days(y, mo, d) * 86400 + sec;
+	return 0;
+}
+
+/*
  * ls_time - parse the timestamp at the start of s[0..n) into *t_r
- * (microseconds since the epoch, UTC for RFC 3339). Returns the length
- * parsed, or 0 when there is none.
+ * (microseconds since the epoch, UTC where the stamp has an offset).
+ * Every "journalctl -o" short format is read:
+ *	short, short-precise		Dec 03 12:00:00[.123456]
+ *	short-iso, short-iso-precise	2026-12-03T12:00:00[.123456]+0000
+ *					(and RFC 3339: Z, +00:00)
+ *	short-full			Thu 2026-12-03 12:00:00[.123456] UTC
+ *	short-unix			1796300287.726990
+ *	short-monotonic			[ 1234.567890]
+ * A short-full zone other than UTC or GMT is ignored, as the traditional
+ * stamp's is. Returns the length parsed, or 0 when there is none.
  */
 static size_t ls_time(struct ls_state *st, const char *s, size_t n, int64_t *t_r)
 {
+	size_t i;
+	int64_t base, off = 0;
+
 	/*
 	 * Lines come many to a second: the last second of each format is
 	 * kept with its value. A traditional stamp equal to the last one has
 	 * its month, so the year cannot change; nothing else moves the year.
 	 */
 	if (st->tc_trad_ok && n >= 15 && ls_eq(s, st->tc_trad, 15)) {
-		*t_r = st->tv_trad;
-		return 15;
+		i = 15;
+		*t_r = st->tv_trad + ls_frac(st, s, n, &i);
+		return i;
 	}
 	if (n >= 20 && s[4] == '-' && s[7] == '-' && s[10] == 'T') {
-		size_t i = 19;
-		int64_t us = 0, scale = 100000, base;
-
 		if (st->tc_rfc_ok && ls_eq(s, st->tc_rfc, 19)) {
 			base = st->tv_rfc;
 		} else {
-			int y = ls_digits(s, 4), mo = ls_digits(s + 5, 2), d = ls_digits(s + 8, 2);
-			int sec = ls_hms(s + 11);
-
-			if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || sec < 0)
+			if (ls_ymd_hms(s, &base) < 0)
 				return 0;
-			base = ls_days(y, mo, d) * 86400 + sec;
 			memcpy(st->tc_rfc, s, 19);
 			st->tv_rfc = base;
 			st->tc_rfc_ok = 1;
 		}
-		if (s[i] == '.') {
-			for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
-				us += (s[i] - '0') * scale; /* digits past micro: scale 0 */
-				scale /= 10;
-			}
-		}
-		int64_t off = 0;
+		i = 19;
+		int64_t us = ls_frac(st, s, n, &i);
 
-		if (i < n && (s[i] == 'Z' || s[i] == 'z')) {
-			i++;
-		} else if (i + 6 <= n && (s[i] == '+' || s[i] == '-') && s[i + 3] == ':') {
-			int oh = ls_digits(s + i + 1, 2), om = ls_digits(s + i + 4, 2);
-
-			if (oh < 0 || oh > 23 || om < 0 || om > 59)
-				return 0;
-			off = (oh * 3600 + om * 60) * (s[i] == '-' ? -1 : 1);
-			i += 6;
-		} else {
+		if (ls_offset(s, n, &i, &off) < 0)
 			return 0;
-		}
 		*t_r = ((base - off) * LS_USEC) + us;
+		return i;
+	}
+	if (n >= 27 && s[3] == ' ' && s[8] == '-' && s[14] == ' ') {
+		/* short-full: "Thu 2026-12-03 12:00:00 UTC" (the weekday is not read). */
+		char ymd[19];
+
+		memcpy(ymd, s + 4, 19);
+		if (ls_ymd_hms(ymd, &base) < 0)
+			return 0;
+		i = 23;
+		int64_t us = ls_frac(st, s, n, &i);
+
+		if (i >= n || s[i] != ' ')
+			return 0;
+		size_t z = ++i;
+
+		while (i < n && s[i] != ' ')
+			i++;
+		if (i == z || i - z > 8)
+			return 0;
+		if (s[z] == '+' || s[z] == '-') {
+			size_t k = z;
+
+			if (ls_offset(s, i, &k, &off) < 0 || k != i)
+				return 0;
+		}
+		*t_r = base * LS_USEC + us - off * LS_USEC;
+		return i;
+	}
+	if (n >= 3 && (s[0] == '[' || (s[0] >= '0' && s[0] <= '9'))) {
+		/* short-monotonic "[   12.345678]" or short-unix "1796300287.726990". */
+		int64_t sec = 0;
+
+		i = 0;
+		if (s[0] == '[')
+			for (i = 1; i < n && s[i] == ' '; i++)
+				;
+		size_t d0 = i;
+
+		for (; i < n && s[i] >= '0' && s[i] <= '9' && i - d0 < 12; i++)
+			sec = sec * 10 + (s[i] - '0');
+		if (i == d0 || (s[0] != '[' && i - d0 < 9))
+			return 0;
+		int64_t us = ls_frac(st, s, n, &i);
+
+		if (s[0] == '[') {
+			if (i >= n || s[i] != ']')
+				return 0;
+			i++;
+		}
+		*t_r = sec * LS_USEC + us;
 		return i;
 	}
 	if (n >= 15 && s[3] == ' ' && s[6] == ' ') {
@@ -464,13 +574,26 @@ static size_t ls_time(struct ls_state *st, const char *s, size_t n, int64_t *t_r
 		if (st->last_mon == 11 && mo == 0)
 			st->year++;
 		st->last_mon = mo;
-		*t_r = (ls_days(st->year, mo + 1, d) * 86400 + sec) * LS_USEC;
 		memcpy(st->tc_trad, s, 15);
-		st->tv_trad = *t_r;
+		st->tv_trad = (ls_days(st->year, mo + 1, d) * 86400 + sec) * LS_USEC;
 		st->tc_trad_ok = 1;
-		return 15;
+		i = 15;
+		*t_r = st->tv_trad + ls_frac(st, s, n, &i);
+		return i;
 	}
 	return 0;
+}
+
+/*
+ * ls_bad - count s[0..n) as unparseable; the first such line is kept
+ * (cut) for the message when nothing parses.
+ */
+static void ls_bad(struct ls_state *st, const char *s, size_t n)
+{
+	if (st->unparseable++ == 0) {
+		st->first_bad_len = n < sizeof(st->first_bad) ? n : sizeof(st->first_bad);
+		memcpy(st->first_bad, s, st->first_bad_len);
+	}
 }
 
 /* ls_prefix - does s[0..n) start with the literal p? */
@@ -601,7 +724,7 @@ void lsparse_line(struct ls_state *st, const char *s, size_t n)
 
 	st->lines++;
 	if (i == 0 || i >= n || s[i] != ' ') {
-		st->unparseable++;
+		ls_bad(st, s, n);
 		return;
 	}
 	/* Loops, not memchr(): the words are short, a call costs more. */
@@ -609,7 +732,7 @@ void lsparse_line(struct ls_state *st, const char *s, size_t n)
 	for (tag = host; tag < end && *tag != ' '; tag++)
 		;
 	if (tag == end || tag == host || tag - host >= LS_NAME_MAX) {
-		st->unparseable++;
+		ls_bad(st, s, n);
 		return;
 	}
 	size_t hostlen = (size_t)(tag - host);
@@ -633,17 +756,35 @@ void lsparse_line(struct ls_state *st, const char *s, size_t n)
 	}
 	if (taglen < 6 || !ls_eq(lb - 6, "/smtpd", 6))
 		return;
+	if (st->o->service != NULL) {
+		/*
+		 * The service is the syslog_name part between the first '/'
+		 * and "/smtpd": postfix/submission/smtpd is "submission";
+		 * postfix/smtpd (port 25, master.cf's "smtp") is "smtpd".
+		 */
+		const char *sl = memchr(tag, '/', taglen), *sv = sl + 1;
+		size_t svlen = (size_t)(lb - 6 - sv);
+
+		if (sv > lb - 6) {
+			sv = "smtpd";
+			svlen = 5;
+		}
+		if (svlen != strlen(st->o->service) || memcmp(sv, st->o->service, svlen) != 0) {
+			st->other_service++;
+			return;
+		}
+	}
 	uint64_t pid = 0;
 
 	for (const char *p = lb + 1; p < msg - 2; p++) {
 		if (*p < '0' || *p > '9' || pid > 0xffffffffu / 10) {
-			st->unparseable++;
+			ls_bad(st, s, n);
 			return;
 		}
 		pid = pid * 10 + (uint64_t)(*p - '0');
 	}
 	if (pid == 0 || pid > 0xffffffffu) {
-		st->unparseable++;
+		ls_bad(st, s, n);
 		return;
 	}
 	long h = ls_host(st, host, hostlen);
@@ -662,9 +803,10 @@ void lsparse_line(struct ls_state *st, const char *s, size_t n)
 		size_t cn = mn - 13;
 
 		lb = memchr(c, '[', cn);
-		if (lb == NULL || lb == c || (rb = memchr(lb, ']', cn - (size_t)(lb - c))) == NULL ||
+		if (lb == NULL || lb == c ||
+		    (rb = memchr(lb, ']', cn - (size_t)(lb - c))) == NULL ||
 		    (size_t)(rb - c) + 1 >= LS_NAME_MAX) {
-			st->unparseable++;
+			ls_bad(st, s, n);
 			return;
 		}
 		r->kind = LS_K_CONNECT;

@@ -84,6 +84,7 @@ struct ls_opts {
 	int64_t edge[LS_MAX_BUCKETS]; /* bucket upper bounds, microseconds */
 	int nedge, csv, json, year;
 	const char *svg;
+	const char *service; /* --service: smtpd, submission...; NULL: all */
 };
 
 struct ls_state {
@@ -96,6 +97,11 @@ struct ls_state {
 	struct ls_tally end_t[LS_MAX_ENDS];
 	int nend;
 	unsigned long lines, unparseable, smtpd, postscreen, orphans, files, negative;
+	unsigned long other_service; /* smtpd lines of services --service left out */
+	/* Timestamps with a fraction of a second, and without: the resolution. */
+	unsigned long ts_fine, ts_coarse;
+	char first_bad[120]; /* the start of the first unparseable line */
+	size_t first_bad_len;
 	int year, last_mon;
 	long last_host; /* index into hosts, -1 none */
 	int oom;

@@ -381,3 +381,78 @@ def test_bad_usage_exits_2():
     assert logstat()[0] == 2
     assert logstat("--nope", "x")[0] == 2
     assert logstat("--csv", "--json", "x")[0] == 2
+
+
+# One session of 2.5 s (1 s where the format has whole seconds) in every
+# "journalctl -o" short format: (format, connect stamp, disconnect stamp,
+# duration, fine resolution).
+JOURNAL_FORMATS = [
+    ("short", "Dec 03 12:00:00", "Dec 03 12:00:01", 1.0, False),
+    ("short-precise", "Dec 03 12:00:00.250000", "Dec 03 12:00:02.750000", 2.5, True),
+    ("short-iso-252", "2026-12-03T12:00:00+0000", "2026-12-03T13:00:01+0100", 1.0, False),
+    ("short-iso-253", "2026-12-03T12:00:00+00:00", "2026-12-03T12:00:01+00:00", 1.0, False),
+    ("short-iso-precise", "2026-12-03T12:00:00.250000+0000",
+     "2026-12-03T12:00:02.750000+0000", 2.5, True),
+    ("short-full", "Thu 2026-12-03 12:00:00 UTC", "Thu 2026-12-03 12:00:01 UTC", 1.0, False),
+    ("short-unix", "1796299200.250000", "1796299202.750000", 2.5, True),
+    ("short-monotonic", "[ 1234.250000]", "[ 1236.750000]", 2.5, True),
+]
+
+
+@pytest.mark.parametrize("fmt,t1,t2,dur,fine", JOURNAL_FORMATS, ids=[f[0] for f in JOURNAL_FORMATS])
+def test_journalctl_short_formats(tmp_path, fmt, t1, t2, dur, fine):
+    lines = [
+        f"{t1} mx1 postfix/smtpd[4711]: connect from mail.example.org[198.51.100.7]",
+        f"{t1} mx1 postfix/smtpd[4711]: Anonymous TLS connection established from "
+        "mail.example.org[198.51.100.7]: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)",
+        f"{t2} mx1 postfix/smtpd[4711]: disconnect from mail.example.org[198.51.100.7] "
+        "ehlo=2 starttls=1 mail=1 rcpt=1 data=1 quit=1 commands=7",
+    ]
+    rc, out, err = logstat("--json", write(tmp_path, "j.log", lines))
+    assert rc == 0, err
+    r = json.loads(out)
+    assert r["unparseable"] == 0 and r["sessions"] == 1, out
+    assert r["time"] == pytest.approx(dur, abs=1e-6)
+    assert ("resolution of 1 second" in err) == (not fine), err
+
+
+def test_nothing_parses_exits_1_with_a_sample(tmp_path):
+    lines = ["2026-12-03 12:00:00 mx1 postfix/smtpd[1]: connect from a[192.0.2.1]",
+             "hello \x01 world"]
+    rc, out, err = logstat("--json", write(tmp_path, "bad.log", lines))
+    assert rc == 1
+    assert "none of the 2 lines" in err
+    assert '"2026-12-03 12:00:00 mx1 postfix/smtpd[1]: connect from a[192.0.2.1]"' in err
+
+
+def test_resolution_warning_only_for_sub_second_buckets(tmp_path):
+    lines = ["Dec 03 12:00:00 mx1 postfix/smtpd[1]: connect from a[192.0.2.1]",
+             "Dec 03 12:00:05 mx1 postfix/smtpd[1]: disconnect from a[192.0.2.1] quit=1"]
+    f = write(tmp_path, "c.log", lines)
+    rc, out, err = logstat(f)
+    assert rc == 0 and "resolution of 1 second" in err
+    rc, out, err = logstat("--buckets", "1,10,60", f)
+    assert rc == 0 and "resolution" not in err, err
+
+
+def test_service_separates_submission(tmp_path):
+    lines = [
+        "2026-12-03T12:00:00.000000+00:00 mx1 postfix/smtpd[10]: connect from a.example[192.0.2.1]",
+        "2026-12-03T12:00:00.000000+00:00 mx1 postfix/submission/smtpd[11]: connect from "
+        "b.example[192.0.2.2]",
+        "2026-12-03T12:00:01.000000+00:00 mx1 postfix/smtpd[10]: disconnect from "
+        "a.example[192.0.2.1] quit=1",
+        "2026-12-03T12:00:03.000000+00:00 mx1 postfix/submission/smtpd[11]: disconnect from "
+        "b.example[192.0.2.2] quit=1",
+    ]
+    f = write(tmp_path, "s.log", lines)
+    rc, out, err = logstat("--json", f)
+    assert rc == 0 and json.loads(out)["sessions"] == 2
+    rc, out, err = logstat("--json", "--service", "smtpd", f)
+    r = json.loads(out)
+    assert rc == 0 and r["sessions"] == 1 and r["time"] == pytest.approx(1.0)
+    rc, out, err = logstat("--json", "--service", "submission", f)
+    r = json.loads(out)
+    assert rc == 0 and r["sessions"] == 1 and r["time"] == pytest.approx(3.0)
+    rc, out, err = logstat("--json", "--service", "smtps", f)
+    assert rc == 0 and json.loads(out)["sessions"] == 0 and "no smtpd line of service" in err
