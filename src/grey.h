@@ -15,7 +15,6 @@ struct conn;
 struct cfg;
 struct engine;
 struct store;
-struct rules;
 
 enum grey_dns_state { GDNS_PENDING, GDNS_NAME, GDNS_UNKNOWN, GDNS_FAILED };
 
@@ -110,27 +109,5 @@ const char *grey_xclient_name(const struct conn *c);
 
 /* grey_conn_free - cancel what c still waits for (closing); may be called twice. */
 void grey_conn_free(struct conn *c);
-
-/*
- * grey_sender_key - postgrey's normalised sender: lower case, BATV prvs=
- * tag and +extension removed, digit runs as '#'. Writes into out.
- */
-void grey_sender_key(const char *addr, size_t len, char *out, size_t outsz);
-
-/*
- * grey_auto_key - the client key of greylist_key = auto for a client with
- * the verified name (NULL: none) at address sa: the pool (the name without
- * its first label) for a name that does not look dynamic (no S25R rule of r
- * matches; r NULL: no check) and lies at least two labels below its
- * registrable domain ("mta4.out.bigsender.example" -> "out.bigsender.example");
- * else the network (grey_net_key), so that a stranger never shares the key
- * of another host. e may be NULL: libpsl's built-in list. Returns 1 for a
- * pool key, 0 for a network key.
- */
-int grey_auto_key(const struct engine *e, const struct rules *r, const char *name,
-		  const struct sockaddr *sa, char *out, size_t outsz);
-
-/* grey_net_key - "192.0.2.0/24" or "2001:db8:1:2::/64" for an address. */
-void grey_net_key(const struct sockaddr *sa, char *out, size_t outsz);
 
 #endif
