@@ -105,6 +105,7 @@ struct conn {
 	uint8_t pipe_end : 1;	/* held: a last-in-group command (DATA...) came */
 	uint8_t pipe_opaque : 1; /* held: BDAT data follows, not checked further */
 	uint8_t survivor : 1;	/* handed off after surviving the tarpit */
+	uint8_t queued : 1;	/* its decision waits for the loop (grey.c) */
 	uint8_t pending_verb;	/* enum smtp_verb */
 	uint8_t dns_state;	/* enum grey_dns_state */
 	uint8_t verdict;	/* enum verdict, valid once dns_state is final */

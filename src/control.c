@@ -9,8 +9,8 @@
  *
  * Verbs: status (counters, connections, store), top (one snapshot for
  * mxguardctl's live view: also the tarpit holds, oldest first, and the
- * last CONTROL_RECENT verdicts, kept here in a ring that the engine feeds
- * through control_note_verdict), list/add/del/flush of store records,
+ * last verdicts, from the engine's ring: grey_recent), list/add/del/flush
+ * of store records,
  * reload, ping. Everything is answered synchronously from the loop: the
  * answers are small, except list and flush, which walk the store.
  */
@@ -47,24 +47,13 @@
 #define CONTROL_HOLDS_MAX 100	 /* oldest tarpit holds in a "top" snapshot */
 #define CONTROL_FLUSH_BATCH 1024 /* keys collected per pass of "flush" */
 
-/* One remembered decision (control_note_verdict). */
-struct control_verdict {
-	int64_t ms; /* unix time, milliseconds */
-	char client[NETADDR_STRLEN];
-	char name[256];
-	char reason[160];
-	int verdict;
-};
-
 struct control {
 	struct mxg *mxg;
 	int fd;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct evconnlistener *evl;
 	struct listen_pause pause; /* after an accept error (listen.c) */
-	int (*reload)(struct mxg *, char *, size_t);   /* control_set_reload */
-	struct control_verdict recent[CONTROL_RECENT]; /* ring, see control_note_verdict */
-	uint64_t nrecent;			       /* verdicts noted so far */
+	int (*reload)(struct mxg *, char *, size_t); /* control_set_reload */
 };
 
 /* Names of enum refuse_reason (mxguard.h), as status and top report them. */
@@ -262,7 +251,7 @@ static void control_top(struct control *ctl, struct evbuffer *out)
 {
 	struct mxg *mxg = ctl->mxg;
 	int64_t now = control_now_ms();
-	uint64_t n = ctl->nrecent < CONTROL_RECENT ? ctl->nrecent : CONTROL_RECENT;
+	const struct grey_recent *v;
 
 	evbuffer_add_printf(out,
 			    "{\"ok\":true,\"now_ms\":%lld,\"uptime\":%ld,\"accepted\":%llu,"
@@ -275,9 +264,7 @@ static void control_top(struct control *ctl, struct evbuffer *out)
 	control_counters(mxg, out);
 	control_holds(mxg, now, out);
 	evbuffer_add_printf(out, ",\"recent\":[");
-	for (uint64_t i = 0; i < n; i++) {
-		const struct control_verdict *v =
-		    &ctl->recent[(ctl->nrecent - 1 - i) % CONTROL_RECENT];
+	for (unsigned i = 0; (v = grey_recent(mxg->engine, i)) != NULL; i++) {
 		int64_t age = now - v->ms;
 
 		evbuffer_add_printf(out, "%s{\"age\":%lld,\"client\":\"", i ? "," : "",
@@ -291,23 +278,6 @@ static void control_top(struct control *ctl, struct evbuffer *out)
 		evbuffer_add_printf(out, "\"}");
 	}
 	evbuffer_add_printf(out, "]}\n");
-}
-
-void control_note_verdict(struct mxg *mxg, const struct sockaddr *client, const char *name,
-			  int verdict, const char *reason)
-{
-	struct control *ctl = mxg != NULL ? mxg->control : NULL;
-	struct control_verdict *v;
-
-	if (ctl == NULL)
-		return;
-	v = &ctl->recent[ctl->nrecent++ % CONTROL_RECENT];
-	v->ms = control_now_ms();
-	if (client == NULL || netaddr_ip(client, v->client, sizeof(v->client)) == NULL)
-		snprintf(v->client, sizeof(v->client), "unknown");
-	snprintf(v->name, sizeof(v->name), "%s", name != NULL ? name : "unknown");
-	snprintf(v->reason, sizeof(v->reason), "%s", reason != NULL ? reason : "");
-	v->verdict = verdict;
 }
 
 /* control_json - s as the body of a JSON string (quotes not included). */

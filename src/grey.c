@@ -41,19 +41,16 @@
 #include <event2/event.h>
 
 #include "conn.h"
-#include "control.h"
 #include "dns.h"
 #include "dnsbl.h"
 #include "grey.h"
 #include "greykey.h"
 #include "greyrec.h"
 #include "greyspf.h"
-#include "handoff.h"
-#include "listen.h"
 #include "log.h"
 #include "mxguard.h"
 #include "rules.h"
-#include "smtp.h"
+#include "smtpcmd.h"
 #include "spf.h"
 #include "store.h"
 
@@ -61,6 +58,14 @@
 #define GREY_KEY_MAX GREYKEY_MAX
 
 enum grey_step { STEP_NONE, STEP_DNS, STEP_AWL, STEP_SPF, STEP_TARPIT_REC, STEP_GREY };
+
+/* A decision waiting for the loop (struct engine's queue). */
+struct grey_ready {
+	struct conn *c; /* NULL: closed meanwhile (grey_conn_free) */
+	int outcome;	/* enum grey_outcome */
+	int has_reply;
+	char reply[400];
+};
 
 struct engine {
 	struct mxg *mxg;
@@ -74,6 +79,20 @@ struct engine {
 	struct store *store;
 	const psl_ctx_t *psl;
 	psl_ctx_t *psl_owned; /* the loaded system list, freed with the engine */
+	struct grey_hooks hooks;
+	/*
+	 * Decisions made and not yet delivered: hooks.decided runs from
+	 * ready_ev, never inside grey_decide (a backwards call in the middle
+	 * of the forward one). The queue lives here, not in struct conn (a
+	 * held connection is what mxguard has most of); c->queued says that
+	 * c is in it, so that grey_conn_free can take it out.
+	 */
+	struct event *ready_ev;
+	struct grey_ready *ready;
+	int nready, capready;
+	/* The last GREY_RECENT verdicts, for mxguardctl top (grey_recent). */
+	struct grey_recent recent[GREY_RECENT];
+	uint64_t nrecent;
 	/* Counters for status and tests. */
 	unsigned long verdicts[4], tarpit_start, tarpit_drop, tarpit_survived;
 	unsigned long grey_new, grey_early, grey_pass, awl_pass, awl_add, store_errors;
@@ -175,11 +194,79 @@ static void grey_log(const struct conn *c, const char *what, const char *extra)
 
 /* ---- the decision chain ------------------------------------------------- */
 
+/*
+ * grey_outcome - the decision for c is made: queue it for the loop. When
+ * the queue cannot grow (out of memory) the client is closed, as on any
+ * other allocation failure of a connection: it retries later.
+ */
 static void grey_outcome(struct conn *c, enum grey_outcome o, const char *reply)
 {
+	struct engine *e = grey_engine(c);
+	struct grey_ready *r;
+
 	c->deciding = 0;
 	c->step = STEP_NONE;
-	smtp_decided(c, o, reply);
+	if (e->nready == e->capready) {
+		int cap = e->capready ? 2 * e->capready : 16;
+		struct grey_ready *grown = realloc(e->ready, (size_t)cap * sizeof(*grown));
+
+		if (grown == NULL) {
+			log_warn("out of memory: closing a client at its decision");
+			conn_close(c, END_CLIENT_ERROR);
+			return;
+		}
+		e->ready = grown;
+		e->capready = cap;
+	}
+	r = &e->ready[e->nready++];
+	r->c = c;
+	r->outcome = o;
+	r->has_reply = reply != NULL;
+	snprintf(r->reply, sizeof(r->reply), "%s", reply != NULL ? reply : "");
+	c->queued = 1;
+	event_active(e->ready_ev, EV_TIMEOUT, 0);
+}
+
+/*
+ * grey_ready_cb - deliver the decisions queued so far, oldest first. Those
+ * that the callbacks queue meanwhile (a deferred client's next RCPT) wait
+ * for the next round of the loop.
+ */
+static void grey_ready_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct engine *e = arg;
+	int n = e->nready;
+
+	(void)fd;
+	(void)what;
+	for (int i = 0; i < n; i++) {
+		struct grey_ready r = e->ready[i]; /* the callback may grow the queue */
+
+		if (r.c == NULL)
+			continue;
+		r.c->queued = 0;
+		e->hooks.decided(r.c, r.outcome, r.has_reply ? r.reply : NULL);
+	}
+	memmove(e->ready, e->ready + n, (size_t)(e->nready - n) * sizeof(*e->ready));
+	e->nready -= n;
+	if (e->nready > 0)
+		event_active(e->ready_ev, EV_TIMEOUT, 0);
+}
+
+/* grey_note_verdict - remember a decision for grey_recent (the oldest goes). */
+static void grey_note_verdict(struct engine *e, const struct conn *c,
+			      const struct classification *cl)
+{
+	struct grey_recent *v = &e->recent[e->nrecent++ % GREY_RECENT];
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	v->ms = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+	if (netaddr_ip(&c->client.ss.sa, v->client, sizeof(v->client)) == NULL)
+		snprintf(v->client, sizeof(v->client), "unknown");
+	snprintf(v->name, sizeof(v->name), "%s", c->name != NULL ? c->name : "unknown");
+	snprintf(v->reason, sizeof(v->reason), "%s", cl->reason);
+	v->verdict = (int)cl->verdict;
 }
 
 static void grey_tempfail_store(struct conn *c)
@@ -544,14 +631,15 @@ static void grey_classify(struct conn *c)
 	if (!c->counted) {
 		c->counted = 1;
 		c->mxg->stats.verdicts[cl.verdict]++;
-		c->lst->stats.verdicts[cl.verdict]++;
+		if (e->hooks.counted != NULL)
+			e->hooks.counted(c, (int)cl.verdict);
 	}
 	snprintf(extra, sizeof(extra), "verdict=%s reason=%s%s%s%s", rules_verdict_name(cl.verdict),
 		 cl.reason, c->dns_state == GDNS_FAILED ? " dns=fail" : "",
 		 cl.warned ? " warn=" : "", cl.warned ? cl.warn : "");
 	grey_log(c, c->cfg->mode == MODE_WARN ? "warn: verdict" : "verdict", extra);
 	/* The last verdicts, for mxguardctl top. */
-	control_note_verdict(c->mxg, &c->client.ss.sa, c->name, cl.verdict, cl.reason);
+	grey_note_verdict(e, c, &cl);
 	switch (cl.verdict) {
 	case VERDICT_WHITE:
 	case VERDICT_CLEAN:
@@ -594,6 +682,7 @@ static void grey_classify(struct conn *c)
 static void grey_dns_cb(enum dns_status st, const char *name, void *arg)
 {
 	struct conn *c = arg;
+	struct engine *e = grey_engine(c);
 
 	c->dreq = NULL;
 	if (st == DNS_OK && name != NULL && (c->name = strdup(name)) != NULL)
@@ -603,9 +692,9 @@ static void grey_dns_cb(enum dns_status st, const char *name, void *arg)
 	if (c->deciding && c->step == STEP_DNS && grey_ready(c))
 		grey_classify(c);
 	else if (c->stage == STAGE_GREET)
-		smtp_greet_settled(c);
+		e->hooks.greet_settled(c);
 	else if (c->ho != NULL)
-		handoff_name_known(c);
+		e->hooks.name_known(c);
 }
 
 int grey_greet_suspect(const struct conn *c)
@@ -732,6 +821,13 @@ void grey_name_lookup(struct conn *c)
 		c->dns_state = GDNS_FAILED;
 }
 
+const struct grey_recent *grey_recent(const struct engine *e, unsigned i)
+{
+	if (e == NULL || i >= GREY_RECENT || i >= e->nrecent)
+		return NULL;
+	return &e->recent[(e->nrecent - 1 - i) % GREY_RECENT];
+}
+
 const char *grey_xclient_name(const struct conn *c)
 {
 	switch (c->dns_state) {
@@ -749,6 +845,13 @@ const char *grey_xclient_name(const struct conn *c)
 
 void grey_conn_free(struct conn *c)
 {
+	struct engine *e = grey_engine(c);
+
+	/* Decided, not yet delivered: it must never be touched again. */
+	for (int i = 0; c->queued && e != NULL && i < e->nready; i++)
+		if (e->ready[i].c == c)
+			e->ready[i].c = NULL;
+	c->queued = 0;
 	dnsbl_free(c);
 	greyspf_free(c);
 	if (c->dreq != NULL) {
@@ -826,7 +929,8 @@ static int grey_rules_all(struct engine *e, const struct cfg *cfg, struct rules 
 	return 0;
 }
 
-struct engine *grey_new(struct mxg *mxg, char *err, size_t errsz)
+struct engine *grey_new(struct mxg *mxg, const struct grey_hooks *hooks, char *err,
+			size_t errsz)
 {
 	struct engine *e = calloc(1, sizeof(*e));
 	const struct cfg *cfg = mxg->cfg;
@@ -836,6 +940,12 @@ struct engine *grey_new(struct mxg *mxg, char *err, size_t errsz)
 		return NULL;
 	}
 	e->mxg = mxg;
+	e->hooks = *hooks;
+	e->ready_ev = event_new(mxg->base, -1, 0, grey_ready_cb, e);
+	if (e->ready_ev == NULL) {
+		snprintf(err, errsz, "cannot create the engine's event");
+		goto fail;
+	}
 	e->store = store_open(mxg->base, cfg->store, cfg->state_dir, cfg->store_timeout,
 			      cfg->store_cache_size, err, errsz);
 	if (e->store == NULL)
@@ -960,5 +1070,8 @@ void grey_free(struct engine **ep)
 	dns_free(&e->dns);
 	store_close(&e->store);
 	psl_free(e->psl_owned);
+	if (e->ready_ev != NULL)
+		event_free(e->ready_ev);
+	free(e->ready);
 	free(e);
 }

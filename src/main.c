@@ -35,6 +35,7 @@
 #include "control.h"
 #include "fw.h"
 #include "grey.h"
+#include "handoff.h"
 #include "listen.h"
 #include "log.h"
 #include "mxguard.h"
@@ -42,6 +43,7 @@
 #include "probe.h"
 #include "sandbox.h"
 #include "shield.h"
+#include "smtp.h"
 #include "synwatch.h"
 
 #define MAX_OVERRIDES 64
@@ -122,6 +124,20 @@ int mxg_reload(struct mxg *mxg, char *err, size_t errsz)
 	mxg_notify("READY=1");
 	return 0;
 }
+
+/* mxg_verdict_counted - a connection's first verdict, in its listener's counters. */
+static void mxg_verdict_counted(struct conn *c, int verdict)
+{
+	c->lst->stats.verdicts[verdict]++;
+}
+
+/* What the engine reports to the layers above it (grey.h). */
+static const struct grey_hooks mxg_grey_hooks = {
+    .decided = smtp_decided,
+    .greet_settled = smtp_greet_settled,
+    .name_known = handoff_name_known,
+    .counted = mxg_verdict_counted,
+};
 
 static void mxg_fw_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -368,7 +384,7 @@ int main(int argc, char **argv)
 		log_fatal("%s", err);
 	mxg.synwatch = synwatch_start(&mxg);
 	/* After the privilege drop: the store's files belong to run_as. */
-	if ((mxg.engine = grey_new(&mxg, err, sizeof(err))) == NULL)
+	if ((mxg.engine = grey_new(&mxg, &mxg_grey_hooks, err, sizeof(err))) == NULL)
 		log_fatal("%s", err);
 	if ((mxg.notify = notify_new(&mxg)) == NULL)
 		log_fatal("cannot create the notifier");
