@@ -137,7 +137,7 @@ static void control_counters(struct mxg *mxg, struct evbuffer *out)
  */
 static void control_store_status(struct mxg *mxg, struct evbuffer *out)
 {
-	struct store *s = mxg->engine != NULL ? grey_store(mxg->engine) : NULL;
+	struct store *s = mxg->store;
 	struct store_status st;
 
 	if (s == NULL) {
@@ -349,7 +349,7 @@ static long control_flush(struct mxg *mxg, struct engine *e, int kind)
 
 	for (;;) {
 		struct control_keys k = {keys, 0, CONTROL_FLUSH_BATCH};
-		int rc = store_list(grey_store(e), kind, control_key_cb, &k), failed = 0;
+		int rc = store_list(mxg->store, kind, control_key_cb, &k), failed = 0;
 		long before = total;
 
 		for (int i = 0; i < k.n; i++) {
@@ -358,7 +358,7 @@ static long control_flush(struct mxg *mxg, struct engine *e, int kind)
 			int d = kind == STORE_WHITE ? grey_white_del(e, keys[i])
 				: kind == STORE_BLOCK
 				    ? shield_unblock(mxg, keys[i], err, sizeof(err))
-				    : store_del(grey_store(e), kind, keys[i]);
+				    : store_del(mxg->store, kind, keys[i]);
 
 			if (d < 0)
 				failed = 1;
@@ -475,7 +475,7 @@ static void control_records(struct control *ctl, struct control_req *rq, struct 
 	char *key = rq->arg;
 	char err[256];
 
-	if (e == NULL) {
+	if (e == NULL || ctl->mxg->store == NULL) {
 		control_error(out, "no store (the taRgrey engine is off)");
 		return;
 	}
@@ -484,7 +484,7 @@ static void control_records(struct control *ctl, struct control_req *rq, struct 
 
 		evbuffer_add_printf(out, "{\"ok\":true,\"kind\":\"%s\",\"records\":[",
 				    store_kind_name(kind));
-		if (store_list(grey_store(e), kind, control_list_cb, &w) < 0) {
+		if (store_list(ctl->mxg->store, kind, control_list_cb, &w) < 0) {
 			evbuffer_drain(out, evbuffer_get_length(out));
 			control_error(out, "store error");
 			return;
@@ -514,7 +514,7 @@ static void control_records(struct control *ctl, struct control_req *rq, struct 
 		/* A block goes from the shield's table, the store and nftables. */
 		int rc = kind == STORE_WHITE   ? grey_white_del(e, key)
 			 : kind == STORE_BLOCK ? shield_unblock(ctl->mxg, key, err, sizeof(err))
-					       : store_del(grey_store(e), kind, key);
+					       : store_del(ctl->mxg->store, kind, key);
 
 		if (rc < 0)
 			control_error(out, "store error");

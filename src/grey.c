@@ -76,7 +76,7 @@ struct engine {
 	struct dnsbl_site *sites; /* dnsbl_sites, parsed */
 	struct dns *dns;
 	struct dnsbl_ctx bl; /* what the DNS lists use of the above */
-	struct store *store;
+	struct store *store;	  /* the daemon's (main.c), not the engine's */
 	const psl_ctx_t *psl;
 	psl_ctx_t *psl_owned; /* the loaded system list, freed with the engine */
 	struct grey_hooks hooks;
@@ -929,8 +929,8 @@ static int grey_rules_all(struct engine *e, const struct cfg *cfg, struct rules 
 	return 0;
 }
 
-struct engine *grey_new(struct mxg *mxg, const struct grey_hooks *hooks, char *err,
-			size_t errsz)
+struct engine *grey_new(struct mxg *mxg, struct store *store, const struct grey_hooks *hooks,
+			char *err, size_t errsz)
 {
 	struct engine *e = calloc(1, sizeof(*e));
 	const struct cfg *cfg = mxg->cfg;
@@ -946,10 +946,7 @@ struct engine *grey_new(struct mxg *mxg, const struct grey_hooks *hooks, char *e
 		snprintf(err, errsz, "cannot create the engine's event");
 		goto fail;
 	}
-	e->store = store_open(mxg->base, cfg->store, cfg->state_dir, cfg->store_timeout,
-			      cfg->store_cache_size, err, errsz);
-	if (e->store == NULL)
-		goto fail;
+	e->store = store;
 	if (grey_rules_all(e, cfg, &e->rules, &e->helo_rules, &e->rcpt_rules, &e->ns_rules, err,
 			   errsz) < 0 ||
 	    dnsbl_parse(cfg->dnsbl_sites, &e->sites, &e->bl.nsites, err, errsz) < 0)
@@ -1030,11 +1027,6 @@ int grey_white_del(struct engine *e, const char *entry)
 	return rc;
 }
 
-struct store *grey_store(struct engine *e)
-{
-	return e->store;
-}
-
 void grey_status(struct engine *e, char *buf, size_t bufsz)
 {
 	int held = 0;
@@ -1068,7 +1060,6 @@ void grey_free(struct engine **ep)
 	rules_free(&e->ns_rules);
 	free(e->sites);
 	dns_free(&e->dns);
-	store_close(&e->store);
 	psl_free(e->psl_owned);
 	if (e->ready_ev != NULL)
 		event_free(e->ready_ev);

@@ -65,12 +65,13 @@ struct grey_recent {
 };
 
 /*
- * grey_new - the engine for mxg->cfg: client lists, resolver, store, public
- * suffix list; hooks (copied) are how it reports to the layers above.
- * Returns NULL with a message in err.
+ * grey_new - the engine for mxg->cfg: client lists, resolver, public
+ * suffix list. store is the daemon's (it must outlive the engine's last
+ * use; the engine never closes it); hooks (copied) are how it reports to
+ * the layers above. Returns NULL with a message in err.
  */
-struct engine *grey_new(struct mxg *mxg, const struct grey_hooks *hooks, char *err,
-			size_t errsz);
+struct engine *grey_new(struct mxg *mxg, struct store *store, const struct grey_hooks *hooks,
+			char *err, size_t errsz);
 
 /* grey_reload - re-read the client lists for cfg; on error keep the old ones. */
 int grey_reload(struct engine *e, const struct cfg *cfg, char *err, size_t errsz);
@@ -83,9 +84,6 @@ int grey_reload(struct engine *e, const struct cfg *cfg, char *err, size_t errsz
  */
 int grey_white_add(struct engine *e, const char *entry, char *err, size_t errsz);
 int grey_white_del(struct engine *e, const char *entry);
-
-/* grey_store - the engine's store (for the control socket's list and del). */
-struct store *grey_store(struct engine *e);
 
 /*
  * grey_recent - the i-th most recent verdict (0: the newest), for

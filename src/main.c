@@ -44,6 +44,7 @@
 #include "sandbox.h"
 #include "shield.h"
 #include "smtp.h"
+#include "store.h"
 #include "synwatch.h"
 
 #define MAX_OVERRIDES 64
@@ -384,7 +385,11 @@ int main(int argc, char **argv)
 		log_fatal("%s", err);
 	mxg.synwatch = synwatch_start(&mxg);
 	/* After the privilege drop: the store's files belong to run_as. */
-	if ((mxg.engine = grey_new(&mxg, &mxg_grey_hooks, err, sizeof(err))) == NULL)
+	mxg.store = store_open(mxg.base, mxg.cfg->store, mxg.cfg->state_dir, mxg.cfg->store_timeout,
+			       mxg.cfg->store_cache_size, err, sizeof(err));
+	if (mxg.store == NULL)
+		log_fatal("%s", err);
+	if ((mxg.engine = grey_new(&mxg, mxg.store, &mxg_grey_hooks, err, sizeof(err))) == NULL)
 		log_fatal("%s", err);
 	if ((mxg.notify = notify_new(&mxg)) == NULL)
 		log_fatal("cannot create the notifier");
@@ -424,6 +429,11 @@ int main(int argc, char **argv)
 		event_free(fwev);
 	fw_stop(&mxg.fw);
 	notify_free(&mxg.notify);
+	/*
+	 * The store first: requests still in flight may report to the
+	 * engine's counters (greyrec.c) as it closes.
+	 */
+	store_close(&mxg.store);
 	grey_free(&mxg.engine);
 	event_free(hup);
 	event_free(term);
