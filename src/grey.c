@@ -47,6 +47,7 @@
 #include "greykey.h"
 #include "greyrec.h"
 #include "greyspf.h"
+#include "judge.h"
 #include "log.h"
 #include "mxguard.h"
 #include "rules.h"
@@ -76,7 +77,7 @@ struct engine {
 	struct dnsbl_site *sites; /* dnsbl_sites, parsed */
 	struct dns *dns;
 	struct dnsbl_ctx bl; /* what the DNS lists use of the above */
-	struct store *store;	  /* the daemon's (main.c), not the engine's */
+	struct store *store; /* the daemon's (main.c), not the engine's */
 	const psl_ctx_t *psl;
 	psl_ctx_t *psl_owned; /* the loaded system list, freed with the engine */
 	struct grey_hooks hooks;
@@ -364,57 +365,36 @@ static const char *grey_greylisted_reply(const struct conn *c)
 static void grey_greylist_result(struct conn *c, int found, const struct store_rec *rec)
 {
 	struct engine *e = grey_engine(c);
-	const struct cfg *cfg = c->cfg;
 	char key[3 * GREY_KEY_MAX], extra[64];
 	struct store_rec r;
 	time_t now = time(NULL);
+	enum judge_grey g = judge_greylist(c->cfg, found, rec, now, &r);
 
 	grey_triplet(c, key, sizeof(key));
-	if (!found) {
-		r.first = r.last = now;
-		r.count = 0;
-		r.expires = now + cfg->greylist_retry_window;
-		if (store_put(e->store, STORE_GREY, key, &r) < 0) {
-			grey_tempfail_store(c);
-			return;
-		}
+	if (store_put(e->store, STORE_GREY, key, &r) < 0) {
+		grey_tempfail_store(c);
+		return;
+	}
+	if (g == JUDGE_GREY_NEW) {
 		e->grey_new++;
 		c->mxg->stats.grey_defer++;
 		grey_log(c, "greylist new", NULL);
 		grey_outcome(c, GREY_TEMPFAIL, grey_greylisted_reply(c));
 		return;
 	}
-	r = *rec;
-	r.count++;
-	r.last = now;
-	if (now - r.first >= cfg->greylist_delay && (int)r.count >= cfg->greylist_retries) {
-		/* Passed: remembered for max_age, so it passes at once from now on. */
-		r.expires = now + cfg->greylist_max_age;
-		if (store_put(e->store, STORE_GREY, key, &r) < 0) {
-			grey_tempfail_store(c);
-			return;
-		}
+	snprintf(extra, sizeof(extra), "age=%llds retries=%u", (long long)(now - r.first), r.count);
+	if (g == JUDGE_GREY_PASS) {
 		e->grey_pass++;
 		c->mxg->stats.grey_pass++;
-		snprintf(extra, sizeof(extra), "age=%llds retries=%u", (long long)(now - r.first),
-			 r.count);
 		grey_log(c, "greylist pass", extra);
 		grey_outcome(c, GREY_PASS, NULL);
 		return;
 	}
-	/* Not yet: the retry window counts from the first attempt. */
-	r.expires = r.first + cfg->greylist_retry_window;
-	if (store_put(e->store, STORE_GREY, key, &r) < 0) {
-		grey_tempfail_store(c);
-		return;
-	}
 	e->grey_early++;
 	c->mxg->stats.grey_defer++;
-	snprintf(extra, sizeof(extra), "age=%llds retries=%u", (long long)(now - r.first), r.count);
 	grey_log(c, "greylist early", extra);
 	grey_outcome(c, GREY_TEMPFAIL, grey_greylisted_reply(c));
 }
-
 /* grey_after_spf - the chain after the auto-whitelist and the SPF step. */
 static void grey_after_spf(struct conn *c)
 {
@@ -466,7 +446,7 @@ static void grey_store_cb(int found, const struct store_rec *rec, void *arg)
 	}
 	switch (c->step) {
 	case STEP_AWL:
-		if (found && c->cfg->awl_count > 0 && (int)rec->count >= c->cfg->awl_count) {
+		if (judge_awl(c->cfg, found, rec)) {
 			grey_engine(c)->awl_pass++;
 			c->mxg->stats.grey_awl++;
 			grey_log(c, "awl pass", NULL);
@@ -507,173 +487,66 @@ static void grey_dns_ready(struct conn *c)
 		grey_classify(c);
 }
 
-/* grey_helo_is_own - does the HELO name claim to be this server? */
-static int grey_helo_is_own(const struct conn *c, const char *helo, size_t len)
-{
-	char ip[NETADDR_STRLEN], lit[NETADDR_STRLEN + 2];
-
-	if (len == strlen(c->cfg->myhostname) && strncasecmp(helo, c->cfg->myhostname, len) == 0)
-		return 1;
-	netaddr_ip((const struct sockaddr *)&c->local.ss, ip, sizeof(ip));
-	snprintf(lit, sizeof(lit), "[%s]", ip);
-	return (len == strlen(ip) && strncmp(helo, ip, len) == 0) ||
-	       (len == strlen(lit) && strncmp(helo, lit, len) == 0);
-}
-
-/*
- * grey_rules_classify - in order: the recipient opts out; the client lists
- * (and the operator's whitelist); a HELO that claims to be this server, or
- * that helo_lists decide on; the DNSBL/DNSWL score; S25R on the verified
- * name.
- */
-static void grey_rules_classify(const struct conn *c, struct classification *cl)
-{
-	const struct engine *e = grey_engine(c);
-	const struct sockaddr *sa = (const struct sockaddr *)&c->client.ss;
-	const struct dnsbl_result *bl = dnsbl_result(c);
-	char rcpt[GREY_KEY_MAX], helo[GREY_KEY_MAX];
-	const char *s;
-	size_t n;
-
-	if (c->pending_verb == SMTP_RCPT) {
-		n = greykey_angle(c->pending, &s);
-		snprintf(rcpt, sizeof(rcpt), "%.*s", (int)n, s);
-		memset(cl, 0, sizeof(*cl));
-		if (rules_rcpt_match(e->rcpt_rules, rcpt, cl->reason, sizeof(cl->reason))) {
-			cl->verdict = VERDICT_WHITE;
-			return;
-		}
-	}
-	if (rules_lists(e->rules, c->name, sa, cl))
-		return;
-	n = greykey_helo(c->helo, &s);
-	if (n > 0 && grey_helo_is_own(c, s, n)) {
-		memset(cl, 0, sizeof(*cl));
-		cl->verdict = VERDICT_BLACK;
-		cl->reply_code = 550;
-		snprintf(cl->reason, sizeof(cl->reason), "helo:own");
-		snprintf(cl->reply, sizeof(cl->reply), "HELO claims to be this server");
-		return;
-	}
-	snprintf(helo, sizeof(helo), "%.*s", (int)n, s);
-	if (n > 0) {
-		struct classification hc;
-
-		if (rules_lists(e->helo_rules, helo, NULL, &hc)) {
-			*cl = hc;
-			/* Reasons name the list; say it was about the HELO. */
-			snprintf(cl->reason, sizeof(cl->reason), "helo:%.150s", hc.reason);
-			return;
-		}
-	}
-	if (bl != NULL && bl->ns_decided) {
-		*cl = bl->ns_cl;
-		return;
-	}
-	if (bl != NULL && bl->score >= c->cfg->dnsbl_threshold) {
-		char ip[NETADDR_STRLEN];
-
-		memset(cl, 0, sizeof(*cl));
-		cl->verdict = VERDICT_BLACK;
-		cl->reply_code = 550;
-		netaddr_ip(sa, ip, sizeof(ip));
-		snprintf(cl->reason, sizeof(cl->reason), "dnsbl:score=%d:%.100s", bl->score,
-			 bl->hits);
-		snprintf(cl->reply, sizeof(cl->reply),
-			 "Service unavailable; client [%s] blocked using %.100s", ip, bl->hits);
-		return;
-	}
-	if (bl != NULL && bl->score <= c->cfg->dnswl_threshold) {
-		memset(cl, 0, sizeof(*cl));
-		cl->verdict = VERDICT_WHITE;
-		snprintf(cl->reason, sizeof(cl->reason), "dnswl:score=%d:%.100s", bl->score,
-			 bl->hits);
-		return;
-	}
-	rules_classify(e->rules, c->name, sa, cl);
-}
-
-/* grey_classify - DNS is settled: lists, S25R, then the chain. */
+/* grey_classify - DNS is settled: judge (judge.c), then act on it. */
 static void grey_classify(struct conn *c)
 {
 	struct engine *e = grey_engine(c);
-	struct classification cl;
-	char extra[512], key[GREY_KEY_MAX];
+	const struct dnsbl_result *bl = dnsbl_result(c);
+	struct judge_lists l = {e->rules, e->helo_rules, e->rcpt_rules};
+	struct judge_facts f;
+	struct judge_verdict v;
+	char key[GREY_KEY_MAX];
+	const char *s;
+	size_t n;
 
-	if (c->dns_state == GDNS_FAILED) {
-		if (c->cfg->dns_failure_action == DNSFAIL_PASS) {
-			grey_log(c, "verdict", "verdict=pass reason=dns:fail");
-			grey_outcome(c, GREY_PASS, NULL);
-			return;
-		}
-		if (c->cfg->dns_failure_action == DNSFAIL_TEMPFAIL && c->cfg->mode == MODE_WARN) {
-			grey_log(c, "warn: would defer", "reason=dns:fail");
-			grey_outcome(c, GREY_PASS, NULL);
-			return;
-		}
-		if (c->cfg->dns_failure_action == DNSFAIL_TEMPFAIL) {
-			grey_log(c, "verdict", "verdict=tempfail reason=dns:fail");
-			grey_outcome(c, GREY_TEMPFAIL,
-				     "451 4.4.3 Temporary DNS failure, please try again later\r\n");
-			return;
-		}
-		/* suspect: the name is unknown, as S25R r0 sees it. */
+	memset(&f, 0, sizeof(f));
+	f.client = (const struct sockaddr *)&c->client.ss;
+	f.local = (const struct sockaddr *)&c->local.ss;
+	f.name = c->name;
+	f.dns_failed = c->dns_state == GDNS_FAILED;
+	f.helolen = greykey_helo(c->helo, &f.helo);
+	if (c->pending_verb == SMTP_RCPT) {
+		n = greykey_angle(c->pending, &s);
+		f.rcpt = s;
+		f.rcptlen = n;
 	}
-	grey_rules_classify(c, &cl);
-	/* The listener group is under attack and the client was not known before. */
-	if (c->attack_suspect && cl.verdict == VERDICT_CLEAN) {
-		cl.verdict = VERDICT_SUSPECT;
-		snprintf(cl.reason, sizeof(cl.reason), "attack:unknown");
+	f.attack_suspect = c->attack_suspect;
+	if (bl != NULL) {
+		f.bl_done = 1;
+		f.bl_score = bl->score;
+		f.bl_hits = bl->hits;
+		f.ns_cl = bl->ns_decided ? &bl->ns_cl : NULL;
 	}
-	c->verdict = (uint8_t)cl.verdict;
-	e->verdicts[cl.verdict]++;
-	/* A deferred client may try another RCPT: one verdict per connection. */
-	if (!c->counted) {
-		c->counted = 1;
-		c->mxg->stats.verdicts[cl.verdict]++;
-		if (e->hooks.counted != NULL)
-			e->hooks.counted(c, (int)cl.verdict);
+	judge_classify(&l, &f, c->cfg, &v);
+	if (v.classified) {
+		c->verdict = (uint8_t)v.cl.verdict;
+		e->verdicts[v.cl.verdict]++;
+		/* A deferred client may try another RCPT: one verdict per connection. */
+		if (!c->counted) {
+			c->counted = 1;
+			c->mxg->stats.verdicts[v.cl.verdict]++;
+			if (e->hooks.counted != NULL)
+				e->hooks.counted(c, (int)v.cl.verdict);
+		}
 	}
-	snprintf(extra, sizeof(extra), "verdict=%s reason=%s%s%s%s", rules_verdict_name(cl.verdict),
-		 cl.reason, c->dns_state == GDNS_FAILED ? " dns=fail" : "",
-		 cl.warned ? " warn=" : "", cl.warned ? cl.warn : "");
-	grey_log(c, c->cfg->mode == MODE_WARN ? "warn: verdict" : "verdict", extra);
+	grey_log(c, v.what, v.extra);
 	/* The last verdicts, for mxguardctl top. */
-	grey_note_verdict(e, c, &cl);
-	switch (cl.verdict) {
-	case VERDICT_WHITE:
-	case VERDICT_CLEAN:
+	if (v.classified)
+		grey_note_verdict(e, c, &v.cl);
+	if (v.note != NULL)
+		grey_log(c, v.note, NULL);
+	switch (v.action) {
+	case JUDGE_PASS:
 		grey_outcome(c, GREY_PASS, NULL);
 		return;
-	case VERDICT_BLACK: {
-		char reply[400];
-		int code = cl.reply_code ? cl.reply_code : 550;
-
-		if (c->cfg->mode == MODE_WARN) {
-			grey_log(c, "warn: would reject", NULL);
-			grey_outcome(c, GREY_PASS, NULL);
-			return;
-		}
-		/* Only printable text from the list file goes back out. */
-		for (char *p = cl.reply; *p; p++)
-			if (!isprint((unsigned char)*p))
-				*p = ' ';
-		/* A list text that brings its own enhanced code keeps it. */
-		if (isdigit((unsigned char)cl.reply[0]) && cl.reply[1] == '.')
-			snprintf(reply, sizeof(reply), "%d %s\r\n", code, cl.reply);
-		else
-			snprintf(reply, sizeof(reply), "%d %d.7.1 %s\r\n", code, code / 100,
-				 cl.reply);
-		grey_outcome(c, GREY_REJECT, reply);
+	case JUDGE_REJECT:
+		grey_outcome(c, GREY_REJECT, v.reply);
 		return;
-	}
-	case VERDICT_SUSPECT:
+	case JUDGE_TEMPFAIL:
+		grey_outcome(c, GREY_TEMPFAIL, v.reply);
+		return;
+	case JUDGE_SUSPECT:
 		break;
-	}
-	if (c->cfg->mode == MODE_WARN) {
-		grey_log(c, "warn: would tarpit or greylist", NULL);
-		grey_outcome(c, GREY_PASS, NULL);
-		return;
 	}
 	greykey_net((const struct sockaddr *)&c->client.ss, key, sizeof(key));
 	grey_lookup(c, STEP_AWL, STORE_AWL, key);
