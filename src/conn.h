@@ -23,8 +23,8 @@ struct relay;
 struct svconn;
 struct dns_req;
 struct store_req;
-struct grey_lookups;
-struct grey_spf;
+struct dnsbl_lookups;
+struct greyspf;
 
 enum conn_stage {
 	STAGE_GREET,
@@ -76,8 +76,8 @@ struct conn {
 	char *name;		/* verified reverse name; NULL: unknown */
 	struct dns_req *dreq;	/* reverse name lookup in flight */
 	struct store_req *sreq; /* store lookup in flight */
-	struct grey_lookups *bl; /* DNSBL/NS queries, only when configured */
-	struct grey_spf *spf;	/* the sender's SPF step, suspects only (grey.c) */
+	struct dnsbl_lookups *bl; /* DNSBL/NS queries, only when configured (dnsbl.c) */
+	struct greyspf *spf;	/* the sender's SPF step, suspects only (greyspf.c) */
 	struct netaddr client, local;
 	struct timeval start;
 	uint64_t bytes_in, bytes_out;
@@ -104,6 +104,7 @@ struct conn {
 	uint8_t pipe_end : 1;	/* held: a last-in-group command (DATA...) came */
 	uint8_t pipe_opaque : 1; /* held: BDAT data follows, not checked further */
 	uint8_t survivor : 1;	/* handed off after surviving the tarpit */
+	uint8_t queued : 1;	/* its decision waits for the loop (grey.c) */
 	uint8_t pending_verb;	/* enum smtp_verb */
 	uint8_t dns_state;	/* enum grey_dns_state */
 	uint8_t verdict;	/* enum verdict, valid once dns_state is final */

@@ -9,8 +9,8 @@
  *
  * Verbs: status (counters, connections, store), top (one snapshot for
  * mxguardctl's live view: also the tarpit holds, oldest first, and the
- * last CONTROL_RECENT verdicts, kept here in a ring that the engine feeds
- * through control_note_verdict), list/add/del/flush of store records,
+ * last verdicts, from the engine's ring: grey_recent), list/add/del/flush
+ * of store records,
  * reload, ping. Everything is answered synchronously from the loop: the
  * answers are small, except list and flush, which walk the store.
  */
@@ -47,24 +47,13 @@
 #define CONTROL_HOLDS_MAX 100	 /* oldest tarpit holds in a "top" snapshot */
 #define CONTROL_FLUSH_BATCH 1024 /* keys collected per pass of "flush" */
 
-/* One remembered decision (control_note_verdict). */
-struct control_verdict {
-	int64_t ms; /* unix time, milliseconds */
-	char client[NETADDR_STRLEN];
-	char name[256];
-	char reason[160];
-	int verdict;
-};
-
 struct control {
 	struct mxg *mxg;
 	int fd;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct evconnlistener *evl;
 	struct listen_pause pause; /* after an accept error (listen.c) */
-	int (*reload)(struct mxg *, char *, size_t);   /* control_set_reload */
-	struct control_verdict recent[CONTROL_RECENT]; /* ring, see control_note_verdict */
-	uint64_t nrecent;			       /* verdicts noted so far */
+	int (*reload)(struct mxg *, char *, size_t); /* control_set_reload */
 };
 
 /* Names of enum refuse_reason (mxguard.h), as status and top report them. */
@@ -148,7 +137,7 @@ static void control_counters(struct mxg *mxg, struct evbuffer *out)
  */
 static void control_store_status(struct mxg *mxg, struct evbuffer *out)
 {
-	struct store *s = mxg->engine != NULL ? grey_store(mxg->engine) : NULL;
+	struct store *s = mxg->store;
 	struct store_status st;
 
 	if (s == NULL) {
@@ -262,7 +251,7 @@ static void control_top(struct control *ctl, struct evbuffer *out)
 {
 	struct mxg *mxg = ctl->mxg;
 	int64_t now = control_now_ms();
-	uint64_t n = ctl->nrecent < CONTROL_RECENT ? ctl->nrecent : CONTROL_RECENT;
+	const struct grey_recent *v;
 
 	evbuffer_add_printf(out,
 			    "{\"ok\":true,\"now_ms\":%lld,\"uptime\":%ld,\"accepted\":%llu,"
@@ -275,9 +264,7 @@ static void control_top(struct control *ctl, struct evbuffer *out)
 	control_counters(mxg, out);
 	control_holds(mxg, now, out);
 	evbuffer_add_printf(out, ",\"recent\":[");
-	for (uint64_t i = 0; i < n; i++) {
-		const struct control_verdict *v =
-		    &ctl->recent[(ctl->nrecent - 1 - i) % CONTROL_RECENT];
+	for (unsigned i = 0; (v = grey_recent(mxg->engine, i)) != NULL; i++) {
 		int64_t age = now - v->ms;
 
 		evbuffer_add_printf(out, "%s{\"age\":%lld,\"client\":\"", i ? "," : "",
@@ -291,23 +278,6 @@ static void control_top(struct control *ctl, struct evbuffer *out)
 		evbuffer_add_printf(out, "\"}");
 	}
 	evbuffer_add_printf(out, "]}\n");
-}
-
-void control_note_verdict(struct mxg *mxg, const struct sockaddr *client, const char *name,
-			  int verdict, const char *reason)
-{
-	struct control *ctl = mxg != NULL ? mxg->control : NULL;
-	struct control_verdict *v;
-
-	if (ctl == NULL)
-		return;
-	v = &ctl->recent[ctl->nrecent++ % CONTROL_RECENT];
-	v->ms = control_now_ms();
-	if (client == NULL || netaddr_ip(client, v->client, sizeof(v->client)) == NULL)
-		snprintf(v->client, sizeof(v->client), "unknown");
-	snprintf(v->name, sizeof(v->name), "%s", name != NULL ? name : "unknown");
-	snprintf(v->reason, sizeof(v->reason), "%s", reason != NULL ? reason : "");
-	v->verdict = verdict;
 }
 
 /* control_json - s as the body of a JSON string (quotes not included). */
@@ -379,7 +349,7 @@ static long control_flush(struct mxg *mxg, struct engine *e, int kind)
 
 	for (;;) {
 		struct control_keys k = {keys, 0, CONTROL_FLUSH_BATCH};
-		int rc = store_list(grey_store(e), kind, control_key_cb, &k), failed = 0;
+		int rc = store_list(mxg->store, kind, control_key_cb, &k), failed = 0;
 		long before = total;
 
 		for (int i = 0; i < k.n; i++) {
@@ -388,7 +358,7 @@ static long control_flush(struct mxg *mxg, struct engine *e, int kind)
 			int d = kind == STORE_WHITE ? grey_white_del(e, keys[i])
 				: kind == STORE_BLOCK
 				    ? shield_unblock(mxg, keys[i], err, sizeof(err))
-				    : store_del(grey_store(e), kind, keys[i]);
+				    : store_del(mxg->store, kind, keys[i]);
 
 			if (d < 0)
 				failed = 1;
@@ -505,7 +475,7 @@ static void control_records(struct control *ctl, struct control_req *rq, struct 
 	char *key = rq->arg;
 	char err[256];
 
-	if (e == NULL) {
+	if (e == NULL || ctl->mxg->store == NULL) {
 		control_error(out, "no store (the taRgrey engine is off)");
 		return;
 	}
@@ -514,7 +484,7 @@ static void control_records(struct control *ctl, struct control_req *rq, struct 
 
 		evbuffer_add_printf(out, "{\"ok\":true,\"kind\":\"%s\",\"records\":[",
 				    store_kind_name(kind));
-		if (store_list(grey_store(e), kind, control_list_cb, &w) < 0) {
+		if (store_list(ctl->mxg->store, kind, control_list_cb, &w) < 0) {
 			evbuffer_drain(out, evbuffer_get_length(out));
 			control_error(out, "store error");
 			return;
@@ -544,7 +514,7 @@ static void control_records(struct control *ctl, struct control_req *rq, struct 
 		/* A block goes from the shield's table, the store and nftables. */
 		int rc = kind == STORE_WHITE   ? grey_white_del(e, key)
 			 : kind == STORE_BLOCK ? shield_unblock(ctl->mxg, key, err, sizeof(err))
-					       : store_del(grey_store(e), kind, key);
+					       : store_del(ctl->mxg->store, kind, key);
 
 		if (rc < 0)
 			control_error(out, "store error");

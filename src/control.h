@@ -59,9 +59,8 @@ struct control *control_open(struct mxg *mxg, uid_t uid, gid_t gid, char *err, s
 
 /*
  * control_set_reload - the function that "reload" calls (main.c's
- * mxg_reload). The program passes it in so that this module, which the
- * engine links for control_note_verdict, does not depend on main.c; until
- * it is set, "reload" answers an error.
+ * mxg_reload). The program passes it in so that this module does not
+ * depend on main.c; until it is set, "reload" answers an error.
  */
 void control_set_reload(struct control *ctl, int (*reload)(struct mxg *, char *, size_t));
 
@@ -70,18 +69,5 @@ int control_start(struct control *ctl);
 
 /* control_close - stop serving, remove the socket file, free. */
 void control_close(struct control **ctlp);
-
-/*
- * control_note_verdict - remember a decision for "top" (a ring of the last
- * CONTROL_RECENT verdicts; the oldest is overwritten). client is the
- * client's socket address, name its verified reverse name (NULL: unknown),
- * verdict an enum verdict (rules.h), reason the rule that decided (may be
- * NULL). The strings are copied (truncated); mxg->control may be NULL, and
- * then nothing happens. Cheap: called once per decision.
- */
-#define CONTROL_RECENT 64
-struct sockaddr;
-void control_note_verdict(struct mxg *mxg, const struct sockaddr *client, const char *name,
-			  int verdict, const char *reason);
 
 #endif

@@ -8,18 +8,20 @@
 #define MXG_GREY_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
+
+#include "netaddr.h"
 
 struct mxg;
 struct conn;
 struct cfg;
 struct engine;
 struct store;
-struct rules;
 
 enum grey_dns_state { GDNS_PENDING, GDNS_NAME, GDNS_UNKNOWN, GDNS_FAILED };
 
-/* The outcome of a decision, handed to smtp_decided(). */
+/* The outcome of a decision, handed to the decided hook. */
 enum grey_outcome {
 	GREY_PASS,     /* hand the client to the backend now */
 	GREY_TARPIT,   /* hold the reply: tarpit.c */
@@ -28,10 +30,48 @@ enum grey_outcome {
 };
 
 /*
- * grey_new - the engine for mxg->cfg: client lists, resolver, store, public
- * suffix list. Returns NULL with a message in err.
+ * What the engine tells the layers above it: it calls nothing above
+ * itself by name. The program (main.c) gives these to grey_new.
  */
-struct engine *grey_new(struct mxg *mxg, char *err, size_t errsz);
+struct grey_hooks {
+	/*
+	 * decided - the answer to grey_decide(c): outcome is an enum
+	 * grey_outcome, reply a CRLF-terminated line for TEMPFAIL and REJECT
+	 * (else NULL). Always called from the event loop, never inside
+	 * grey_decide; not for a connection closed meanwhile. c may be gone
+	 * on return.
+	 */
+	void (*decided)(struct conn *c, int outcome, const char *reply);
+	/* greet_settled - the name lookup of c ended while c is in STAGE_GREET. */
+	void (*greet_settled)(struct conn *c);
+	/* name_known - the name lookup of c ended while c is in the hand-off (c->ho). */
+	void (*name_known)(struct conn *c);
+	/*
+	 * counted - c got its first verdict (an enum verdict), once per
+	 * connection: for counters kept above the engine (per listener).
+	 * May be NULL.
+	 */
+	void (*counted)(struct conn *c, int verdict);
+};
+
+/* One remembered verdict (grey_recent). */
+#define GREY_RECENT 64
+struct grey_recent {
+	int64_t ms; /* unix time, milliseconds */
+	char client[NETADDR_STRLEN];
+	char name[256];	  /* verified name, "unknown" without one */
+	char reason[160]; /* the rule that decided */
+	int verdict;	  /* enum verdict */
+};
+
+/*
+ * grey_new - the engine for mxg->cfg: client lists, resolver, public
+ * suffix list. store is the daemon's (it must outlive the engine's last
+ * use; the engine never closes it); hooks (copied) are how it reports to
+ * the layers above. Returns NULL with a message in err.
+ */
+struct engine *grey_new(struct mxg *mxg, struct store *store, const struct grey_hooks *hooks,
+			char *err, size_t errsz);
 
 /* grey_reload - re-read the client lists for cfg; on error keep the old ones. */
 int grey_reload(struct engine *e, const struct cfg *cfg, char *err, size_t errsz);
@@ -45,8 +85,12 @@ int grey_reload(struct engine *e, const struct cfg *cfg, char *err, size_t errsz
 int grey_white_add(struct engine *e, const char *entry, char *err, size_t errsz);
 int grey_white_del(struct engine *e, const char *entry);
 
-/* grey_store - the engine's store (for the control socket's list and del). */
-struct store *grey_store(struct engine *e);
+/*
+ * grey_recent - the i-th most recent verdict (0: the newest), for
+ * mxguardctl top; NULL past the last one kept (at most GREY_RECENT) or
+ * when e is NULL.
+ */
+const struct grey_recent *grey_recent(const struct engine *e, unsigned i);
 
 /* grey_status - counts for the control socket, JSON members without braces. */
 void grey_status(struct engine *e, char *buf, size_t bufsz);
@@ -58,8 +102,9 @@ void grey_connect(struct conn *c);
 
 /*
  * grey_decide - c->pending holds the RCPT (or STARTTLS) the client waits
- * on. The outcome arrives through smtp_decided(), always from the event
- * loop or at the end of this call; c may be gone afterwards.
+ * on. The outcome arrives through the decided hook, always from the event
+ * loop, never inside this call. c stays valid on return (unless memory ran
+ * out: then it was closed; the caller must not touch it either way).
  */
 void grey_decide(struct conn *c);
 
@@ -68,7 +113,7 @@ void grey_decide(struct conn *c);
  * -1 while its verified name is still being looked up; 1 when the name is
  * unverified or S25R-dynamic (or c is an attack suspect) and no client list
  * decided on it; 0 otherwise, and always in mode warn. When the lookup
- * settles while c->stage is STAGE_GREET, smtp_greet_settled(c) is called.
+ * settles while c->stage is STAGE_GREET, the greet_settled hook runs.
  */
 int grey_greet_suspect(const struct conn *c);
 
@@ -96,8 +141,8 @@ void grey_delivered(struct conn *c);
 
 /*
  * grey_name_lookup - start the verified-name lookup of c if nothing started
- * it (pass mode, for XCLIENT NAME). When it ends, handoff_name_known(c)
- * runs if c is in the hand-off.
+ * it (pass mode, for XCLIENT NAME). When it ends, the name_known hook runs
+ * if c is in the hand-off.
  */
 void grey_name_lookup(struct conn *c);
 
@@ -108,29 +153,10 @@ void grey_name_lookup(struct conn *c);
  */
 const char *grey_xclient_name(const struct conn *c);
 
-/* grey_conn_free - cancel what c still waits for (closing); may be called twice. */
+/*
+ * grey_conn_free - cancel what c still waits for (closing), a decision not
+ * yet delivered included; may be called twice.
+ */
 void grey_conn_free(struct conn *c);
-
-/*
- * grey_sender_key - postgrey's normalised sender: lower case, BATV prvs=
- * tag and +extension removed, digit runs as '#'. Writes into out.
- */
-void grey_sender_key(const char *addr, size_t len, char *out, size_t outsz);
-
-/*
- * grey_auto_key - the client key of greylist_key = auto for a client with
- * the verified name (NULL: none) at address sa: the pool (the name without
- * its first label) for a name that does not look dynamic (no S25R rule of r
- * matches; r NULL: no check) and lies at least two labels below its
- * registrable domain ("mta4.out.bigsender.example" -> "out.bigsender.example");
- * else the network (grey_net_key), so that a stranger never shares the key
- * of another host. e may be NULL: libpsl's built-in list. Returns 1 for a
- * pool key, 0 for a network key.
- */
-int grey_auto_key(const struct engine *e, const struct rules *r, const char *name,
-		  const struct sockaddr *sa, char *out, size_t outsz);
-
-/* grey_net_key - "192.0.2.0/24" or "2001:db8:1:2::/64" for an address. */
-void grey_net_key(const struct sockaddr *sa, char *out, size_t outsz);
 
 #endif

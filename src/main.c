@@ -47,6 +47,7 @@
 #include "service.h"
 #include "shield.h"
 #include "smtp.h"
+#include "store.h"
 #include "synwatch.h"
 
 #define MAX_OVERRIDES 64
@@ -127,6 +128,20 @@ int mxg_reload(struct mxg *mxg, char *err, size_t errsz)
 	mxg_notify("READY=1");
 	return 0;
 }
+
+/* mxg_verdict_counted - a connection's first verdict, in its listener's counters. */
+static void mxg_verdict_counted(struct conn *c, int verdict)
+{
+	c->lst->stats.verdicts[verdict]++;
+}
+
+/* What the engine reports to the layers above it (grey.h). */
+static const struct grey_hooks mxg_grey_hooks = {
+    .decided = smtp_decided,
+    .greet_settled = smtp_greet_settled,
+    .name_known = handoff_name_known,
+    .counted = mxg_verdict_counted,
+};
 
 static void mxg_fw_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -397,7 +412,11 @@ int main(int argc, char **argv)
 		log_fatal("%s", err);
 	mxg.synwatch = synwatch_start(&mxg);
 	/* After the privilege drop: the store's files belong to run_as. */
-	if ((mxg.engine = grey_new(&mxg, err, sizeof(err))) == NULL)
+	mxg.store = store_open(mxg.base, mxg.cfg->store, mxg.cfg->state_dir, mxg.cfg->store_timeout,
+			       mxg.cfg->store_cache_size, err, sizeof(err));
+	if (mxg.store == NULL)
+		log_fatal("%s", err);
+	if ((mxg.engine = grey_new(&mxg, mxg.store, &mxg_grey_hooks, err, sizeof(err))) == NULL)
 		log_fatal("%s", err);
 	if ((mxg.notify = notify_new(&mxg)) == NULL)
 		log_fatal("cannot create the notifier");
@@ -437,6 +456,11 @@ int main(int argc, char **argv)
 		event_free(fwev);
 	fw_stop(&mxg.fw);
 	notify_free(&mxg.notify);
+	/*
+	 * The store first: requests still in flight may report to the
+	 * engine's counters (greyrec.c) as it closes.
+	 */
+	store_close(&mxg.store);
 	grey_free(&mxg.engine);
 	event_free(hup);
 	event_free(term);

@@ -44,7 +44,6 @@
 #include <event2/listener.h>
 
 #include "conn.h"
-#include "grey.h"
 #include "kstat.h"
 #include "listen.h"
 #include "log.h"
@@ -235,7 +234,7 @@ static void metrics_shield(struct evbuffer *b, const struct mxg *mxg)
 
 static void metrics_store(struct evbuffer *b, const struct mxg *mxg)
 {
-	struct store *s = mxg->engine != NULL ? grey_store(mxg->engine) : NULL;
+	struct store *s = mxg->store;
 	struct store_status st;
 
 	if (s == NULL)

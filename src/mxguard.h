@@ -79,6 +79,7 @@ struct mxg {
 	struct probe *probe;	/* backend capabilities for inspect mode */
 	struct control *control;
 	struct engine *engine;	/* the taRgrey engine (grey.c) */
+	struct store *store;	/* durable state (store.c): opened here, lent to the modules */
 	struct shield *shield;	/* admission, limits, blocks, detector (shield.c) */
 	struct notify *notify;	/* notices to the admin (notify.c) */
 	struct fw *fw;		/* nftables helper (fw_nft.c), NULL when off */

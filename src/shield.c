@@ -34,7 +34,6 @@
 #include "detect.h"
 #include "fw.h"
 #include "geo.h"
-#include "grey.h"
 #include "srclimit.h"
 #include "listener.h"
 #include "log.h"
@@ -159,7 +158,7 @@ static void shield_detect_cfg(const struct cfg *cfg, struct detect_cfg *dc)
 static void shield_persist(struct shield *sh, const struct ipkey *k, const struct block_info *bi)
 {
 	struct mxg *mxg = sh->mxg;
-	struct store *st = mxg->engine ? grey_store(mxg->engine) : NULL;
+	struct store *st = mxg->store;
 	struct store_rec rec;
 	char ip[NETADDR_STRLEN], msg[200];
 
@@ -529,7 +528,7 @@ struct shield *shield_new(struct mxg *mxg, char *err, size_t errsz)
 	const struct cfg *cfg = mxg->cfg;
 	struct shield *sh = calloc(1, sizeof(*sh));
 	struct detect_cfg dc;
-	struct store *store = mxg->engine ? grey_store(mxg->engine) : NULL;
+	struct store *store = mxg->store;
 	static const struct timeval second = {1, 0};
 	char why[512];
 
@@ -669,7 +668,7 @@ int shield_block(struct mxg *mxg, const char *addr, uint32_t seconds, char *err,
 int shield_unblock(struct mxg *mxg, const char *addr, char *err, size_t errsz)
 {
 	struct shield *sh = mxg->shield;
-	struct store *store = mxg->engine ? grey_store(mxg->engine) : NULL;
+	struct store *store = mxg->store;
 	struct sockaddr_storage ss;
 	struct ipkey k;
 	char ip[NETADDR_STRLEN], msg[128];

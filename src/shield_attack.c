@@ -15,7 +15,6 @@
 
 #include "config.h"
 #include "detect.h"
-#include "grey.h"
 #include "listener.h"
 #include "log.h"
 #include "mxguard.h"
@@ -166,7 +165,7 @@ static void attack_notice(struct attack *a, const struct detect *det, int geo, i
  */
 static void attack_publish_state(struct attack *a, int g, int64_t now)
 {
-	struct store *store = a->mxg->engine ? grey_store(a->mxg->engine) : NULL;
+	struct store *store = a->mxg->store;
 	char msg[128];
 
 	if (store == NULL)

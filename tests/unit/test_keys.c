@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "grey.h"
+#include "greykey.h"
 #include "netaddr.h"
 #include "rules.h"
 
@@ -55,7 +55,7 @@ int main(void)
 	char out[256];
 
 	for (size_t i = 0; i < sizeof(senders) / sizeof(senders[0]); i++) {
-		grey_sender_key(senders[i].in, strlen(senders[i].in), out, sizeof(out));
+		greykey_sender(senders[i].in, strlen(senders[i].in), out, sizeof(out));
 		CHECK(strcmp(out, senders[i].want) == 0, "sender '%s': got '%s'", senders[i].in,
 		      out);
 	}
@@ -68,8 +68,8 @@ int main(void)
 		netaddr_parse("192.0.2.77:25", &na, err, sizeof(err));
 		for (size_t i = 0; r && i < sizeof(autokeys) / sizeof(autokeys[0]); i++) {
 			const char *in = autokeys[i].in;
-			int pool = grey_auto_key(NULL, r, in, (const struct sockaddr *)&na.ss, out,
-						 sizeof(out));
+			int pool = greykey_auto(NULL, r, in, (const struct sockaddr *)&na.ss, out,
+					       sizeof(out));
 
 			CHECK(strcmp(out, autokeys[i].want) == 0, "auto key '%s': got '%s'",
 			      in ? in : "(none)", out);
@@ -83,10 +83,10 @@ int main(void)
 		char err[100];
 
 		netaddr_parse("192.0.2.77:25", &na, err, sizeof(err));
-		grey_net_key((const struct sockaddr *)&na.ss, out, sizeof(out));
+		greykey_net((const struct sockaddr *)&na.ss, out, sizeof(out));
 		CHECK(strcmp(out, "192.0.2.0/24") == 0, "IPv4 net key: %s", out);
 		netaddr_parse("[2001:db8:1:2:3:4:5:6]:25", &na, err, sizeof(err));
-		grey_net_key((const struct sockaddr *)&na.ss, out, sizeof(out));
+		greykey_net((const struct sockaddr *)&na.ss, out, sizeof(out));
 		CHECK(strcmp(out, "2001:db8:1:2::/64") == 0, "IPv6 net key: %s", out);
 	}
 	return check_done("keys");
