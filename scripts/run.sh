@@ -1,6 +1,7 @@
 #!/bin/bash
 # run.sh - `make run`: mxguard in the foreground on its embedded defaults
-# (SMTP on 127.0.0.1:2525, state under ./var, backend 127.0.0.1:25).
+# (SMTP on 127.0.0.1:2525, backend 127.0.0.1:25), but with its state under
+# ./var (the embedded state_dir, /var/lib/mxguard, is the installed one).
 #
 # When nothing listens on the backend address, a Postfix smtp-sink is
 # started there so that the whole path works out of the box; it accepts
@@ -36,8 +37,11 @@ fi
 echo "run: mxguard on 127.0.0.1:2525 (try: swaks --server 127.0.0.1:2525 --to you@example.org)"
 # run_as = (empty) keeps the invoking user: fine for a trial, not for production.
 # The shipped list of the big senders' pools, as the example configuration uses it.
-lists="regexp:$(cd "$(dirname "$0")/.." && pwd)/etc/whitelist_clients.regexp"
-"$bin" -c /dev/null -o run_as= -o "client_lists=$lists" $extra "$@" &
+root=$(cd "$(dirname "$0")/.." && pwd)
+lists="regexp:$root/etc/whitelist_clients.regexp"
+# State (and the control socket, state_dir/control.sock) in the tree, writable
+# without root: `mxguardctl -s var/control.sock` reaches it.
+"$bin" -c /dev/null -o run_as= -o "state_dir=$root/var" -o "client_lists=$lists" $extra "$@" &
 mx_pid=$!
 trap 'kill -TERM $mx_pid 2>/dev/null; wait $mx_pid; cleanup' INT TERM
 wait $mx_pid

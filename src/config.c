@@ -72,7 +72,7 @@ static const struct cfg_param cfg_table[] = {
 	{"smtp_error_limit", T_INT, "10", 1, 1000, NULL, F(smtp_error_limit), 1},
 	{"max_connections", T_INT, "8000", 1, 1000000, NULL, F(max_connections), 1},
 	{"shutdown_timeout", T_TIME, "30s", 0, DAY, NULL, F(shutdown_timeout), 1},
-	{"state_dir", T_STR, "var", 0, 0, NULL, F(state_dir), 0},
+	{"state_dir", T_STR, "/var/lib/mxguard", 0, 0, NULL, F(state_dir), 0},
 	{"control_socket", T_STR, "control.sock", 0, 0, NULL, F(control_socket), 0},
 	{"run_as", T_STR, "mxguard", 0, 0, NULL, F(run_as), 0},
 	{"log_target", T_ENUM, "stderr", 0, 0, logto_names, F(log_target), 0},

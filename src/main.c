@@ -13,6 +13,7 @@
  *	and leave the running configuration in place on reload.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <malloc.h>
 #include <pwd.h>
@@ -20,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -187,10 +189,31 @@ static void mxg_term_cb(evutil_socket_t sig, short what, void *arg)
 	conn_maybe_exit(mxg);
 }
 
-/* mxg_mkdirs - mkdir -p, owned by uid/gid when we are root. */
+/*
+ * mxg_can_write - may uid:gid create files in dir? Asked with their
+ * filesystem ids (which also leave root's file capabilities aside).
+ */
+static int mxg_can_write(const char *dir, uid_t uid, gid_t gid)
+{
+	gid_t ogid = (gid_t)setfsgid(gid);
+	uid_t ouid = (uid_t)setfsuid(uid);
+	int rc = faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS);
+
+	setfsuid(ouid);
+	setfsgid(ogid);
+	return rc;
+}
+
+/*
+ * mxg_mkdirs - mkdir -p; when we are root, the last directory is handed to
+ * uid/gid only if this call created it. An existing directory is used as it
+ * is: it may be shared (a root-owned 1777 one) and is the admin's to set up,
+ * so it is an error at start if uid:gid cannot write it.
+ */
 static int mxg_mkdirs(const char *path, uid_t uid, gid_t gid, char *err, size_t errsz)
 {
 	char buf[1024];
+	int created = 0;
 
 	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf)) {
 		snprintf(err, errsz, "%.200s: path too long", path);
@@ -202,7 +225,8 @@ static int mxg_mkdirs(const char *path, uid_t uid, gid_t gid, char *err, size_t 
 		char saved = *p;
 
 		*p = '\0';
-		if (mkdir(buf, 0750) < 0 && errno != EEXIST) {
+		created = mkdir(buf, 0750) == 0;
+		if (!created && errno != EEXIST) {
 			snprintf(err, errsz, "cannot create directory %.200s: %s", buf,
 				 strerror(errno));
 			return -1;
@@ -211,8 +235,15 @@ static int mxg_mkdirs(const char *path, uid_t uid, gid_t gid, char *err, size_t 
 		if (saved == '\0')
 			break;
 	}
-	if (getuid() == 0 && chown(path, uid, gid) < 0) {
+	if (created && getuid() == 0 && chown(path, uid, gid) < 0) {
 		snprintf(err, errsz, "chown %.200s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (!created && mxg_can_write(path, uid, gid) < 0) {
+		snprintf(err, errsz,
+			 "%.200s: not writable by uid %lu (run_as): %s; mxguard hands over only the"
+			 " directories it creates: chown this one or remove it",
+			 path, (unsigned long)uid, strerror(errno));
 		return -1;
 	}
 	return 0;

@@ -26,7 +26,7 @@ PARAMS = [
     ("smtp_error_limit", "10"),
     ("max_connections", "8000"),
     ("shutdown_timeout", 30),
-    ("state_dir", "var"),
+    ("state_dir", "/var/lib/mxguard"),
     ("control_socket", "control.sock"),
     ("run_as", "mxguard"),
     ("log_target", "stderr"),

@@ -3,11 +3,12 @@ import os
 import pwd
 import shutil
 import socket
+import stat
 import tempfile
 
 import pytest
 
-from conftest import free_port
+from conftest import MxguardStartError, free_port
 
 
 def _ids(pid):
@@ -66,3 +67,73 @@ def _check_dropped(mx, pw):
     assert data.startswith(b"220-mxguard.test ESMTP"), data
     assert b"\r\n421 4.3.2 " in data, data
 
+
+
+def _mxguard_user():
+    try:
+        return pwd.getpwnam("mxguard")
+    except KeyError:
+        pytest.skip("system user mxguard missing: make deps creates it")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to test directory ownership")
+def test_existing_shared_socket_dir_is_not_chowned(mxguard):
+    """A root-owned 1777 directory holding the control socket stays root:root 1777:
+    mxguard hands over to run_as only the directories it creates itself."""
+    pw = _mxguard_user()
+    top = tempfile.mkdtemp(prefix="mxguard-priv-")
+    os.chmod(top, 0o755)
+    shared = os.path.join(top, "shared")
+    os.mkdir(shared)
+    os.chmod(shared, 0o1777)
+    mx = None
+    try:
+        mx = mxguard(run_as="mxguard", backend="127.0.0.1:%d" % free_port(),
+                     backend_timeout="2s", client_lists="",
+                     state_dir=os.path.join(top, "state"),
+                     control_socket=os.path.join(shared, "control.sock"))
+        mx.wait_for_log(r"info: ready")
+        st = os.stat(shared)
+        assert (st.st_uid, st.st_gid) == (0, 0), (st.st_uid, st.st_gid)
+        assert stat.S_IMODE(st.st_mode) == 0o1777, oct(st.st_mode)
+        # The socket itself is run_as's (bound with its filesystem ids).
+        sock = os.stat(os.path.join(shared, "control.sock"))
+        assert stat.S_ISSOCK(sock.st_mode)
+        assert sock.st_uid == pw.pw_uid
+        # The state directory it created is handed over, as before.
+        state = os.stat(os.path.join(top, "state"))
+        assert (state.st_uid, state.st_gid) == (pw.pw_uid, pw.pw_gid)
+    finally:
+        if mx is not None:
+            mx.stop()
+        shutil.rmtree(top, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to test directory ownership")
+def test_existing_state_dir_not_writable_is_a_clear_startup_error(mxguard):
+    """An existing root-owned 0755 state_dir is not chowned: mxguard stops at start and says
+    run_as cannot write it."""
+    pw = _mxguard_user()
+    top = tempfile.mkdtemp(prefix="mxguard-priv-")
+    os.chmod(top, 0o755)
+    state = os.path.join(top, "state")
+    os.mkdir(state)
+    os.chmod(state, 0o755)
+    mx = None
+    try:
+        mx = mxguard(start=False, run_as="mxguard", backend="127.0.0.1:%d" % free_port(),
+                     backend_timeout="2s", client_lists="", state_dir=state)
+        try:
+            mx.start()
+        except MxguardStartError:
+            pass
+        rc = mx.proc.wait(timeout=15)
+        assert rc != 0
+        assert "fatal: %s: not writable by uid %d (run_as)" % (state, pw.pw_uid) in mx.log(), mx.log()
+        st = os.stat(state)
+        assert (st.st_uid, st.st_gid) == (0, 0), (st.st_uid, st.st_gid)
+        assert stat.S_IMODE(st.st_mode) == 0o755
+    finally:
+        if mx is not None and mx.proc is not None and mx.proc.poll() is None:
+            mx.stop()
+        shutil.rmtree(top, ignore_errors=True)
