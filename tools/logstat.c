@@ -4,6 +4,7 @@
  * SYNOPSIS
  *	mxguardctl logstat [--buckets S,S,...] [--csv | --json] [--svg FILE]
  *		[--year YYYY] [--service NAME] FILE...
+ *	mxguardctl logstat [options] --journal [-u UNIT] [-D DIR]
  * DESCRIPTION
  *	Reads Postfix logs (plain, gzip, or "-" for standard input) and pairs
  *	each smtpd "connect from NAME[ADDR]" with the "disconnect from" of the
@@ -36,6 +37,10 @@
  *	--service keeps one Postfix service (postfix/submission/smtpd:
  *	"submission"; postfix/smtpd: "smtpd").
  *
+ *	--journal reads Postfix's entries from the systemd journal instead of
+ *	files (logstat_journal.c), with their microsecond timestamps; -u UNIT
+ *	keeps one unit's, -D DIR reads the journal files under DIR.
+ *
  *	Lines that do not start with a timestamp, a host and a tag are
  *	counted as unparseable; lines of other programs are skipped.
  *	postscreen lines are counted.
@@ -61,6 +66,7 @@
 
 #include "log.h"
 #include "logstat.h"
+#include "logstat_journal.h"
 #include "logstat_parse.h"
 #include "logstat_report.h"
 #include "logstat_svg.h"
@@ -72,7 +78,8 @@
 static void ls_usage(void)
 {
 	fprintf(stderr, "usage: mxguardctl logstat [--buckets S,S,...] [--csv | --json] "
-			"[--svg FILE] [--year YYYY] [--service NAME] FILE...\n");
+			"[--svg FILE] [--year YYYY] [--service NAME] FILE...\n"
+			"       mxguardctl logstat [options] --journal [-u UNIT] [-D DIR]\n");
 }
 
 /* ---- input ------------------------------------------------------------ */
@@ -238,6 +245,8 @@ int logstat_main(int argc, char **argv)
 	struct ls_state st;
 	struct rules *rules;
 	char err[256], *buf;
+	const char *unit = NULL, *jdir = NULL;
+	int journal = 0;
 	time_t now = time(NULL);
 	struct tm tm;
 	int i, rc = 0;
@@ -258,6 +267,13 @@ int logstat_main(int argc, char **argv)
 			o.csv = 1;
 		} else if (strcmp(a, "--json") == 0) {
 			o.json = 1;
+		} else if (strcmp(a, "--journal") == 0) {
+			journal = 1;
+		} else if ((strcmp(a, "-u") == 0 || strcmp(a, "--unit") == 0) && i + 1 < argc) {
+			unit = argv[++i];
+		} else if ((strcmp(a, "-D") == 0 || strcmp(a, "--directory") == 0) &&
+			   i + 1 < argc) {
+			jdir = argv[++i];
 		} else if (strcmp(a, "--service") == 0 && i + 1 < argc) {
 			o.service = argv[++i];
 		} else if (strcmp(a, "--svg") == 0 && i + 1 < argc) {
@@ -282,7 +298,8 @@ int logstat_main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (i >= argc || (o.csv && o.json)) {
+	/* Files or the journal: one input. -u and -D only with the journal. */
+	if ((journal ? i < argc : i >= argc) || (!journal && (unit || jdir)) || (o.csv && o.json)) {
 		ls_usage();
 		return 2;
 	}
@@ -296,6 +313,16 @@ int logstat_main(int argc, char **argv)
 		return 1;
 	}
 	lsparse_init(&st, &o, rules);
+	if (journal) {
+		if (lsjournal_read(&st, jdir, unit, buf, LS_BUF, err, sizeof(err)) < 0) {
+			fprintf(stderr, "mxguardctl: logstat: %s\n", err);
+			rc = 1;
+		} else if (st.lines == 0) {
+			fprintf(stderr, "mxguardctl: logstat: no Postfix entries in the journal%s%s\n",
+				unit ? " for unit " : "", unit ? unit : "");
+			rc = 1;
+		}
+	}
 	for (; i < argc && rc == 0; i++)
 		if (ls_file(&st, argv[i], buf) < 0)
 			rc = 1;

@@ -456,3 +456,53 @@ def test_service_separates_submission(tmp_path):
     assert rc == 0 and r["sessions"] == 1 and r["time"] == pytest.approx(3.0)
     rc, out, err = logstat("--json", "--service", "smtps", f)
     assert rc == 0 and json.loads(out)["sessions"] == 0 and "no smtpd line of service" in err
+
+
+# Postfix's lines as journald receives them from syslog: identifier and pid
+# as fields. The sender waits between connect and disconnect, so the
+# journal's own (microsecond) timestamps give the durations.
+JOURNAL_SENDER = r"""
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+def send(ident, pid, msg):
+    s.sendto(("MESSAGE=%s\nSYSLOG_IDENTIFIER=%s\nSYSLOG_PID=%d\nPRIORITY=6\n"
+              % (msg, ident, pid)).encode(), "/run/systemd/journal/socket")
+send("postfix/smtpd", 4711, "connect from mail.example.org[198.51.100.7]")
+send("postfix/submission/smtpd", 4712, "connect from laptop.example[192.0.2.9]")
+send("sshd", 99, "Accepted publickey for root from 192.0.2.1 port 4242")
+time.sleep(0.3)
+send("postfix/smtpd", 4711, "disconnect from mail.example.org[198.51.100.7] ehlo=1 mail=1 "
+     "rcpt=1 data=1 quit=1 commands=5")
+send("postfix/submission/smtpd", 4712, "disconnect from laptop.example[192.0.2.9] quit=1")
+time.sleep(0.5)
+"""
+
+
+def test_journal_input(tmp_path):
+    """--journal reads Postfix's entries (and no one else's) through
+    sd-journal, with microsecond timestamps; --service and -u filter."""
+    from test_logging import NsRun, _need_namespace
+    import sys
+
+    _need_namespace()
+    run = NsRun(tmp_path, [sys.executable, "-c", JOURNAL_SENDER])
+    try:
+        run.proc.wait(timeout=30)
+    finally:
+        run.stop()
+    rc, out, err = logstat("--json", "--buckets", "0.1,1,10", "--journal", "-D", run.jdir)
+    assert rc == 0, err
+    r = json.loads(out)
+    assert r["sessions"] == 2, out
+    assert r["unparseable"] == 0 and r["lines"] == 4, out
+    # Two sessions of about 0.3 s each: whole-second stamps would make them 0 or 1.
+    assert 0.55 < r["time"] < 3.0, out
+    assert by_label(r)["<1s"]["sessions"] == 2, out
+    assert "resolution" not in err, err
+    rc, out, err = logstat("--json", "--service", "submission", "--journal", "-D", run.jdir)
+    assert rc == 0 and json.loads(out)["sessions"] == 1, (out, err)
+    rc, out, err = logstat("--journal", "-D", run.jdir, "-u", "nosuch.service")
+    assert rc == 1 and "no Postfix entries in the journal for unit nosuch.service" in err, err
+    # Files or the journal, not both; -u only with the journal.
+    assert logstat("--journal", "-D", run.jdir, "x.log")[0] == 2
+    assert logstat("-u", "postfix@-.service", "x.log")[0] == 2
