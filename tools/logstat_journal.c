@@ -71,8 +71,8 @@ static int lsjournal_match(sd_journal *j, char *err, size_t errsz)
 	return n;
 }
 
-int lsjournal_read(struct ls_state *st, const char *dir, const char *unit, char *buf,
-		   size_t bufsz, char *err, size_t errsz)
+int lsjournal_read(struct ls_state *st, const char *dir, const char *unit, char *buf, size_t bufsz,
+		   char *err, size_t errsz)
 {
 	sd_journal *j = NULL;
 	size_t have = 0;
@@ -100,7 +100,8 @@ int lsjournal_read(struct ls_state *st, const char *dir, const char *unit, char 
 
 		/* Fields of different names are ANDed with the identifiers. */
 		snprintf(m, sizeof(m), "_SYSTEMD_UNIT=%s", unit);
-		if ((r = sd_journal_add_conjunction(j)) < 0 || (r = sd_journal_add_match(j, m, 0)) < 0) {
+		if ((r = sd_journal_add_conjunction(j)) < 0 ||
+		    (r = sd_journal_add_match(j, m, 0)) < 0) {
 			snprintf(err, errsz, "journal: -u %.200s: %s", unit, strerror(-r));
 			sd_journal_close(j);
 			return -1;
@@ -138,11 +139,12 @@ int lsjournal_read(struct ls_state *st, const char *dir, const char *unit, char 
 			lsparse_flush(st); /* before the buffer moves under the records */
 			have = 0;
 		}
-		len = snprintf(buf + have, bufsz - have,
-			       "%04d-%02d-%02dT%02d:%02d:%02d.%06" PRIu64 "+00:00 %.*s %.*s[%.*s]: ",
-			       tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-			       tm.tm_sec, usec % 1000000, (int)(hl ? hl : 9), hl ? host : "localhost",
-			       (int)il, ident, (int)pl, pid);
+		len =
+		    snprintf(buf + have, bufsz - have,
+			     "%04d-%02d-%02dT%02d:%02d:%02d.%06" PRIu64 "+00:00 %.*s %.*s[%.*s]: ",
+			     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+			     tm.tm_sec, usec % 1000000, (int)(hl ? hl : 9), hl ? host : "localhost",
+			     (int)il, ident, (int)pl, pid);
 		if (len < 0 || (size_t)len + ml >= bufsz - have)
 			continue;
 		/* A message is one line: a newline inside it would split it. */
@@ -158,12 +160,13 @@ int lsjournal_read(struct ls_state *st, const char *dir, const char *unit, char 
 
 #else
 
-int lsjournal_read(struct ls_state *st, const char *dir, const char *unit, char *buf,
-		   size_t bufsz, char *err, size_t errsz)
+int lsjournal_read(struct ls_state *st, const char *dir, const char *unit, char *buf, size_t bufsz,
+		   char *err, size_t errsz)
 {
 	(void)st, (void)dir, (void)unit, (void)buf, (void)bufsz;
-	snprintf(err, errsz, "this mxguardctl was built without libsystemd: read a file, e.g. "
-			     "journalctl -o short-iso-precise -u postfix@- | mxguardctl logstat -");
+	snprintf(err, errsz,
+		 "this mxguardctl was built without libsystemd: read a file, e.g. "
+		 "journalctl -o short-iso-precise -u postfix@- | mxguardctl logstat -");
 	return -1;
 }
 

@@ -21,7 +21,7 @@ struct ls_state;
  * or -1 with a message in err (no journal support in this build, a
  * journal that cannot be opened or read).
  */
-int lsjournal_read(struct ls_state *st, const char *dir, const char *unit, char *buf,
-		   size_t bufsz, char *err, size_t errsz);
+int lsjournal_read(struct ls_state *st, const char *dir, const char *unit, char *buf, size_t bufsz,
+		   char *err, size_t errsz);
 
 #endif

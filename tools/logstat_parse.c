@@ -301,6 +301,10 @@ static void ls_close(struct ls_state *st, size_t j, int64_t now, int quit, int m
 			b++;
 		st->bucket[b].n++;
 		st->bucket[b].us += d;
+		if (st->t_last == 0 || s->start < st->t_first)
+			st->t_first = s->start;
+		if (now > st->t_last)
+			st->t_last = now;
 		st->total.n++;
 		st->total.us += d;
 		st->end_t[end].us += d;

@@ -98,6 +98,8 @@ struct ls_state {
 	int nend;
 	unsigned long lines, unparseable, smtpd, postscreen, orphans, files, negative;
 	unsigned long other_service; /* smtpd lines of services --service left out */
+	/* The accounted sessions' first start and last end (microseconds); 0: none. */
+	int64_t t_first, t_last;
 	/* Timestamps with a fraction of a second, and without: the resolution. */
 	unsigned long ts_fine, ts_coarse;
 	char first_bad[120]; /* the start of the first unparseable line */

@@ -1,121 +1,143 @@
 /*
  * logstat_svg.c - "mxguardctl logstat --svg FILE": the histogram of an
- * accounted run (logstat_parse.c) as an SVG chart, three lines over the
- * buckets on a log scale: sessions (as a fraction of the largest
- * bucket), their share, and their share of session time. The labels and
- * units are the reports' (logstat_report.c). Only numbers and our own
- * labels reach the file: nothing from the log is written into it.
+ * accounted run (logstat_parse.c) as an SVG bar chart. Per bucket, two
+ * bars: the bucket's share of the sessions and its share of the session
+ * time (what it costs in smtpd processes), on a 0-100 % axis. Above them a
+ * title and the totals: sessions, smtpd time, the dates the sessions span,
+ * the service kept. The chart grows with the number of buckets so that no
+ * label is cut or overlaps. The labels and units are the reports'
+ * (logstat_report.c). Only numbers, dates and our own labels reach the
+ * file (the --service name is escaped): nothing from the log is written
+ * into it.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "logstat_parse.h"
 #include "logstat_report.h"
 #include "logstat_svg.h"
 
-/*
- * ls_log10 - log10(v) for v > 0, to a few digits: enough for placing
- * points on a chart, and it spares mxguardctl a libm for one call.
- */
-static double ls_log10(double v)
-{
-	double e = 0, z, z2, term, sum = 0;
+#define SVG_GROUP 72 /* pixels per bucket: room for a label such as ">=300s" */
 
-	while (v >= 10) {
-		v /= 10;
-		e++;
-	}
-	while (v < 1) {
-		v *= 10;
-		e--;
-	}
-	/* ln v = 2 atanh((v - 1) / (v + 1)), |z| < 0.82 for v in [1, 10). */
-	z = (v - 1) / (v + 1);
-	z2 = z * z;
-	term = z;
-	for (int k = 1; k < 200; k += 2) {
-		sum += term / k;
-		term *= z2;
-	}
-	return e + 2 * sum / 2.302585092994046;
+/* lssvg_date - microseconds since 1970 as "2026-12-03 12:00" (UTC). */
+static void lssvg_date(int64_t us, char *buf, size_t bufsz)
+{
+	time_t t = (time_t)(us / 1000000);
+	struct tm tm;
+
+	if (us <= 0 || gmtime_r(&t, &tm) == NULL)
+		snprintf(buf, bufsz, "?");
+	else
+		strftime(buf, bufsz, "%Y-%m-%d %H:%M", &tm);
 }
 
-/*
- * lssvg_write - see logstat_svg.h. x is log10 of each bucket's upper
- * bound (the open last bucket one step further), y is percent for the
- * two shares and the fraction of the largest bucket for sessions.
- */
+/* lssvg_text - s for an XML text node: the five markup characters escaped. */
+static void lssvg_text(FILE *out, const char *s)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '<':
+			fputs("&lt;", out);
+			break;
+		case '>':
+			fputs("&gt;", out);
+			break;
+		case '&':
+			fputs("&amp;", out);
+			break;
+		case '"':
+			fputs("&quot;", out);
+			break;
+		case '\'':
+			fputs("&apos;", out);
+			break;
+		default:
+			putc(*s, out);
+		}
+	}
+}
+
 int lssvg_write(const struct ls_state *st, const char *path)
 {
-	static const char *const color[3] = {"#1f77b4", "#d62728", "#2ca02c"};
-	static const char *const legend[3] = {"sessions (of largest bucket)", "session share %",
-					      "time share %"};
+	static const char *const color[2] = {"#1f77b4", "#2ca02c"};
+	static const char *const legend[2] = {"share of sessions", "share of smtpd time"};
 	const struct ls_opts *o = st->o;
-	const double W = 720, H = 400, L = 60, R = 20, T = 30, B = 60;
-	double x[LS_MAX_BUCKETS + 1], lo, hi, maxn = 1;
+	const int nb = o->nedge + 1;
+	const double L = 60, R = 20, T = 70, B = 70, PH = 280;
+	const double W = L + R + (nb * SVG_GROUP > 640 ? nb * SVG_GROUP : 640), H = T + PH + B;
+	const double gw = (W - L - R) / nb, bw = gw * 0.35;
 	double tn = (double)st->total.n, tu = (double)st->total.us;
-	char label[32];
+	char label[32], from[32], to[32];
 	FILE *out = fopen(path, "w");
 
 	if (out == NULL) {
 		fprintf(stderr, "mxguardctl: logstat: %s: %s\n", path, strerror(errno));
 		return -1;
 	}
-	for (int b = 0; b < o->nedge; b++)
-		x[b] = ls_log10(lsreport_sec(o->edge[b]));
-	x[o->nedge] = o->nedge > 1 ? x[o->nedge - 1] + (x[o->nedge - 1] - x[0]) / (o->nedge - 1)
-				   : x[0] + 1;
-	lo = x[0];
-	hi = x[o->nedge] > lo ? x[o->nedge] : lo + 1;
-	for (int b = 0; b <= o->nedge; b++)
-		if ((double)st->bucket[b].n > maxn)
-			maxn = (double)st->bucket[b].n;
+	lssvg_date(st->t_first, from, sizeof(from));
+	lssvg_date(st->t_last, to, sizeof(to));
 	fprintf(out,
 		"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 		"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%g\" height=\"%g\" "
-		"viewBox=\"0 0 %g %g\">\n"
+		"viewBox=\"0 0 %g %g\" font-family=\"sans-serif\">\n"
 		"<title>smtpd session durations</title>\n"
 		"<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
-		"<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"black\"/>\n"
-		"<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"black\"/>\n",
-		W, H, W, H, L, H - B, W - R, H - B, L, T, L, H - B);
-	for (int p = 0; p <= 100; p += 25)
-		fprintf(out,
-			"<text x=\"%g\" y=\"%g\" font-size=\"11\" text-anchor=\"end\">%d%%</text>\n",
-			L - 5, H - B - (H - B - T) * p / 100.0 + 4, p);
-	for (int b = 0; b <= o->nedge; b++) {
-		double px = L + (W - L - R) * (x[b] - lo) / (hi - lo);
+		"<text x=\"%g\" y=\"24\" font-size=\"16\" font-weight=\"bold\">"
+		"smtpd session durations</text>\n",
+		W, H, W, H, L);
+	fprintf(out,
+		"<text x=\"%g\" y=\"46\" font-size=\"12\">%lu sessions, %.0f s of smtpd"
+		" time, %s to %s UTC",
+		L, st->total.n, lsreport_sec(st->total.us), from, to);
+	if (o->service != NULL) {
+		fputs(", service ", out);
+		lssvg_text(out, o->service);
+	}
+	fputs("</text>\n", out);
+	/* The percent axis and its grid. */
+	for (int p = 0; p <= 100; p += 25) {
+		double y = T + PH - PH * p / 100.0;
 
+		fprintf(
+		    out,
+		    "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"%s\"/>\n"
+		    "<text x=\"%g\" y=\"%g\" font-size=\"11\" text-anchor=\"end\">%d%%</text>\n",
+		    L, y, W - R, y, p ? "#dddddd" : "black", L - 6, y + 4, p);
+	}
+	for (int b = 0; b < nb; b++) {
+		double v[2] = {lsreport_pct((double)st->bucket[b].n, tn),
+			       lsreport_pct((double)st->bucket[b].us, tu)};
+		double gx = L + gw * b, cx = gx + gw / 2;
+
+		for (int k = 0; k < 2; k++) {
+			double h = PH * v[k] / 100.0;
+
+			fprintf(out,
+				"<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
+				"fill=\"%s\"><title>%.1f%%</title></rect>\n",
+				cx - bw + bw * k, T + PH - h, bw, h, color[k], v[k]);
+		}
 		lsreport_label(o, b, label, sizeof(label));
+		fprintf(out, "<text x=\"%.1f\" y=\"%g\" font-size=\"11\" text-anchor=\"middle\">",
+			cx, T + PH + 16);
+		lssvg_text(out, label);
 		fprintf(out,
-			"<text x=\"%g\" y=\"%g\" font-size=\"11\" text-anchor=\"middle\">"
-			"%s%s</text>\n",
-			px, H - B + 16, label[0] == '<' ? "&lt;" : "&gt;", label + 1);
+			"</text>\n<text x=\"%.1f\" y=\"%g\" font-size=\"10\" fill=\"#555555\" "
+			"text-anchor=\"middle\">%lu</text>\n",
+			cx, T + PH + 30, st->bucket[b].n);
 	}
 	fprintf(out,
-		"<text x=\"%g\" y=\"%g\" font-size=\"12\" text-anchor=\"middle\">"
-		"session duration (log scale)</text>\n",
-		L + (W - L - R) / 2, H - B + 34);
-	for (int line = 0; line < 3; line++) {
-		fprintf(out, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"",
-			color[line]);
-		for (int b = 0; b <= o->nedge; b++) {
-			double v = line == 0   ? 100.0 * (double)st->bucket[b].n / maxn
-				   : line == 1 ? lsreport_pct((double)st->bucket[b].n, tn)
-					       : lsreport_pct((double)st->bucket[b].us, tu);
-
-			fprintf(out, "%s%.1f,%.1f", b ? " " : "",
-				L + (W - L - R) * (x[b] - lo) / (hi - lo),
-				H - B - (H - B - T) * v / 100.0);
-		}
-		fputs("\"/>\n", out);
+		"<text x=\"%g\" y=\"%g\" font-size=\"12\" text-anchor=\"middle\">session duration "
+		"(sessions per bucket below the labels)</text>\n",
+		L + (W - L - R) / 2, T + PH + 48);
+	for (int k = 0; k < 2; k++)
 		fprintf(out,
-			"<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"%s\" "
-			"stroke-width=\"2\"/>\n<text x=\"%g\" y=\"%g\" font-size=\"11\">%s</text>\n",
-			L + 10 + 210 * line, H - 12, L + 30 + 210 * line, H - 12, color[line],
-			L + 35 + 210 * line, H - 8, legend[line]);
-	}
+			"<rect x=\"%g\" y=\"%g\" width=\"14\" height=\"10\" fill=\"%s\"/>\n"
+			"<text x=\"%g\" y=\"%g\" font-size=\"11\">%s</text>\n",
+			L + 200 * k, H - 14, color[k], L + 20 + 200 * k, H - 5, legend[k]);
 	fputs("</svg>\n", out);
 	if (ferror(out) | fclose(out)) {
 		fprintf(stderr, "mxguardctl: logstat: %s: write error\n", path);

@@ -350,19 +350,54 @@ def test_gzip_and_stdin_and_several_files(tmp_path):
 
 
 def test_svg_well_formed(tmp_path):
+    """Bars per bucket (share of sessions, share of time), a title, the
+    totals and the dates, and every label inside the picture."""
     lines, _ = distribution()
     svg = tmp_path / "chart.svg"
-    rc, out, err = logstat("--svg", svg, write(tmp_path, "m.log", lines))
+    rc, out, err = logstat("--json", "--svg", svg, write(tmp_path, "m.log", lines))
     assert rc == 0, err
+    r = json.loads(out)
     root = ET.parse(svg).getroot()
     assert root.tag == SVG + "svg"
-    polys = root.findall(SVG + "polyline")
-    assert len(polys) == 3
-    for p in polys:
-        assert len(p.get("points").split()) == 9
-    texts = [t.text for t in root.iter(SVG + "text")]
-    assert "<0.1s" in texts and ">=300s" in texts
-    assert any("time share" in (t or "") for t in texts)
+    width = float(root.get("width"))
+    texts = [t for t in root.iter(SVG + "text")]
+    words = [t.text or "" for t in texts]
+    assert "smtpd session durations" in words
+    # The totals and the span of the sessions (the generated log's dates).
+    totals = [w for w in words if w.startswith("%d sessions" % r["sessions"])]
+    assert totals and T0.strftime("%Y-%m-%d") in totals[0], words
+    assert "%.0f s of smtpd time" % r["time"] in totals[0], totals
+    labels = [x["label"] for x in r["buckets"]]
+    assert all(l in words for l in labels), (labels, words)
+    # Two bars per bucket, as tall as their shares (0-100 % on one axis).
+    bars = [b for b in root.findall(SVG + "rect") if b.find(SVG + "title") is not None]
+    assert len(bars) == 2 * len(labels)
+    heights = [float(b.get("height")) for b in bars]
+    full = max(heights) / (max(max(x["share"], x["occupancy"]) for x in r["buckets"]) / 100)
+    for i, x in enumerate(r["buckets"]):
+        assert heights[2 * i] == pytest.approx(full * x["share"] / 100, abs=0.2)
+        assert heights[2 * i + 1] == pytest.approx(full * x["occupancy"] / 100, abs=0.2)
+    # No label cut at the edges: about 6.5 px per character at 11-12 px.
+    for t in texts:
+        x, n = float(t.get("x")), len(t.text or "") * 6.5
+        left = x - n / 2 if t.get("text-anchor") == "middle" else x - n if \
+            t.get("text-anchor") == "end" else x
+        assert left >= 0 and left + n <= width, (t.text, x, width)
+
+
+def test_svg_many_buckets_widen_the_chart(tmp_path):
+    lines, _ = distribution()
+    svg = tmp_path / "wide.svg"
+    edges = ",".join(str(x) for x in (0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 180, 240, 300))
+    rc, out, err = logstat("--buckets", edges, "--svg", svg, write(tmp_path, "m.log", lines))
+    assert rc == 0, err
+    root = ET.parse(svg).getroot()
+    xs = sorted(float(t.get("x")) for t in root.iter(SVG + "text")
+                if (t.text or "").startswith(("<", ">")))
+    assert len(xs) == 15
+    # Neighbouring labels at least a label's width apart: none overlaps.
+    assert min(b - a for a, b in zip(xs, xs[1:])) >= 45, xs
+    assert xs[-1] + 25 <= float(root.get("width"))
 
 
 def test_unreadable_exits_1(tmp_path):
