@@ -11,7 +11,7 @@ set -eu
 bin=${1:-build/mxguard}
 [ $# -gt 0 ] && shift
 # Further arguments go to mxguard, e.g. -o default_action=inspect.
-backend=$("$bin" -c /dev/null -n | sed -n 's/^backend = //p')
+backend=$("$bin" -c /dev/null -o run_as= -n -a | sed -n 's/^backend = //p')
 host=${backend%:*}
 port=${backend##*:}
 sink_pid=""

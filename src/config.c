@@ -153,6 +153,7 @@ static const struct cfg_param cfg_table[] = {
 	{"store_cache_size", T_INT, "100000", 0, 100000000, NULL, F(store_cache_size), 0},
 };
 #define CFG_NPARAMS (sizeof(cfg_table) / sizeof(cfg_table[0]))
+_Static_assert(CFG_NPARAMS <= CFG_PARAMS_MAX, "raise CFG_PARAMS_MAX in config.h");
 
 #define FIELD(cfg, p, type) ((type *)((char *)(cfg) + (p)->off))
 #define CFIELD(cfg, p, type) ((const type *)((const char *)(cfg) + (p)->off))
@@ -544,6 +545,8 @@ static int cfg_assign(struct cfg *cfg, const char *name, const char *value, char
 		snprintf(err, errsz, "unknown parameter '%s'", name);
 		return -1;
 	}
+	/* Marked even when the value equals the default: postconf -n shows it too. */
+	cfg->explicit[p - cfg_table] = 1;
 	return cfg_set(cfg, p, value, err, errsz);
 }
 
@@ -828,11 +831,13 @@ static void cfg_format(const struct cfg *cfg, const struct cfg_param *p, char *b
 	}
 }
 
-void cfg_print(const struct cfg *cfg, FILE *fp)
+void cfg_print(const struct cfg *cfg, FILE *fp, int all)
 {
 	char buf[LINES_MAX + 1]; /* a string value is at most a logical line */
 
 	for (size_t i = 0; i < CFG_NPARAMS; i++) {
+		if (!all && !cfg->explicit[i])
+			continue;
 		cfg_format(cfg, &cfg_table[i], buf, sizeof(buf));
 		fprintf(fp, "%s = %s\n", cfg_table[i].name, buf);
 	}

@@ -14,6 +14,7 @@
 #define CFG_MAX_LISTEN 16
 #define CFG_MAX_SERVICES 16
 #define CFG_NAME_MAX 32
+#define CFG_PARAMS_MAX 128 /* room in struct cfg's explicit[] (config.c checks) */
 
 enum backend_proto { BACKEND_PROXY2, BACKEND_PROXY1, BACKEND_XCLIENT, BACKEND_NONE };
 enum default_action { ACTION_PASS, ACTION_INSPECT };
@@ -53,6 +54,7 @@ struct cfg_service {
 struct cfg {
 	int refs;
 	int file_params; /* parameters the file set (0: empty); -1: no file read */
+	unsigned char explicit[CFG_PARAMS_MAX]; /* by table index: set by the file or -o */
 	char *myhostname;
 	struct netaddr smtp_listen[CFG_MAX_LISTEN];
 	int smtp_listen_n;
@@ -168,8 +170,13 @@ struct cfg *cfg_load(const char *path, int missing_ok, char *const *overrides, i
  */
 int cfg_warnings(const struct cfg *cfg, void (*warn)(const char *text));
 
-/* cfg_print - the effective configuration, one "name = value" per parameter. */
-void cfg_print(const struct cfg *cfg, FILE *fp);
+/*
+ * cfg_print - the effective configuration, one "name = value" per line, in
+ * the table's order: every parameter when all is set (mxguard -n -a), else
+ * only those the file or an -o override set, as postconf -n does (services
+ * are always printed: they have no default).
+ */
+void cfg_print(const struct cfg *cfg, FILE *fp, int all);
 
 /*
  * cfg_keep_fixed - for a reload: every parameter that cannot change without

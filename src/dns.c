@@ -1056,6 +1056,15 @@ static int dns_servers_csv(const char *in, char *out, size_t outsz, char *err, s
 	return n;
 }
 
+int dns_resolvers_check(const char *resolvers, char *err, size_t errsz)
+{
+	char csv[DNS_SERVERS_CSV];
+
+	return resolvers == NULL || dns_servers_csv(resolvers, csv, sizeof(csv), err, errsz) >= 0
+		   ? 0
+		   : -1;
+}
+
 /* ---- life cycle ---- */
 
 struct dns *dns_new(struct event_base *base, const char *resolvers, int timeout_ms,

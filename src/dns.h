@@ -23,6 +23,12 @@ enum dns_status {
 };
 
 /*
+ * dns_resolvers_check - would dns_new accept resolvers (the same parser,
+ * nothing opened)? Returns 0, or -1 with dns_new's message in err.
+ */
+int dns_resolvers_check(const char *resolvers, char *err, size_t errsz);
+
+/*
  * dns_new - resolvers: "ip[:port] ip[:port] ..." (IPv6 as [ip]:port), or
  * NULL/"" for /etc/resolv.conf. timeout_ms bounds one query attempt (two
  * attempts per server). cache_entries bounds the cache. Returns NULL with

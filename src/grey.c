@@ -777,7 +777,10 @@ static int grey_white_load_cb(const char *key, const struct store_rec *rec, void
 	return 0;
 }
 
-/* grey_rules_all - the three rule sets for cfg, or none (err set). */
+/*
+ * grey_rules_all - the four rule sets for cfg (the store's white entries
+ * added when e has a store; e may be NULL for a check), or none (err set).
+ */
 static int grey_rules_all(struct engine *e, const struct cfg *cfg, struct rules **client,
 			  struct rules **helo, struct rules **rcpt, struct rules **ns, char *err,
 			  size_t errsz)
@@ -794,7 +797,7 @@ static int grey_rules_all(struct engine *e, const struct cfg *cfg, struct rules 
 		return -1;
 	}
 	/* The operator's entries live in the store; every rule set gets them. */
-	if (e->store != NULL &&
+	if (e != NULL && e->store != NULL &&
 	    store_list(e->store, STORE_WHITE, grey_white_load_cb, *client) < 0) {
 		snprintf(err, errsz, "store: cannot read the white entries");
 		rules_free(client);
@@ -804,6 +807,25 @@ static int grey_rules_all(struct engine *e, const struct cfg *cfg, struct rules 
 		return -1;
 	}
 	return 0;
+}
+
+int grey_check(const struct cfg *cfg, char *err, size_t errsz)
+{
+	struct rules *client, *helo, *rcpt, *ns;
+	struct dnsbl_site *sites;
+	int nsites;
+
+	/* grey_new's own calls, in its order: its first error is theirs. */
+	if (grey_rules_all(NULL, cfg, &client, &helo, &rcpt, &ns, err, errsz) < 0)
+		return -1;
+	rules_free(&client);
+	rules_free(&helo);
+	rules_free(&rcpt);
+	rules_free(&ns);
+	if (dnsbl_parse(cfg->dnsbl_sites, &sites, &nsites, err, errsz) < 0)
+		return -1;
+	free(sites);
+	return dns_resolvers_check(cfg->dns_resolvers, err, errsz);
 }
 
 struct engine *grey_new(struct mxg *mxg, struct store *store, const struct grey_hooks *hooks,

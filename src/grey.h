@@ -65,6 +65,15 @@ struct grey_recent {
 };
 
 /*
+ * grey_check - would grey_new accept cfg: every list (client_lists,
+ * helo_lists, recipient_whitelist, sender_ns_lists) read and parsed,
+ * dnsbl_sites and dns_resolvers parsed, with grey_new's own functions;
+ * nothing kept, nothing opened but the list files (mxguard -n). Returns 0,
+ * or -1 with the message grey_new would give in err.
+ */
+int grey_check(const struct cfg *cfg, char *err, size_t errsz);
+
+/*
  * grey_new - the engine for mxg->cfg: client lists, resolver, public
  * suffix list. store is the daemon's (it must outlive the engine's last
  * use; the engine never closes it); hooks (copied) are how it reports to

@@ -19,12 +19,26 @@
 
 #define JUDGE_PART_MAX 256
 
-/* judge_helo_is_own - does the HELO name claim to be this server? */
+/*
+ * judge_helo_is_own - does the HELO name claim to be this server, from
+ * elsewhere? A client whose address is the one it reached is this host
+ * itself (swaks or a cron job run on the server, the default myhostname
+ * being the host name): its own name is no lie, as Postfix's usual
+ * permit_mynetworks before a HELO check lets it pass.
+ */
 static int judge_helo_is_own(const struct judge_facts *f, const struct cfg *cfg)
 {
 	char ip[NETADDR_STRLEN], lit[NETADDR_STRLEN + 2];
 	size_t len = f->helolen;
 
+	if (f->local != NULL && f->client != NULL) {
+		struct ipkey ck, lk;
+
+		netaddr_key(f->client, &ck);
+		netaddr_key(f->local, &lk);
+		if (memcmp(ck.b, lk.b, sizeof(ck.b)) == 0)
+			return 0;
+	}
 	if (len == strlen(cfg->myhostname) && strncasecmp(f->helo, cfg->myhostname, len) == 0)
 		return 1;
 	if (f->local == NULL)

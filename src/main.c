@@ -2,15 +2,18 @@
  * NAME
  *	mxguard - front-line guard for Internet mail servers
  * SYNOPSIS
- *	mxguard [-c file] [-o name=value]... [-n] [-V]
+ *	mxguard [-c file] [-o name=value]... [-n [-a]] [-V] [-h]
  * DESCRIPTION
  *	main.c starts the daemon: configuration, listening sockets and the
  *	state directory while still privileged, then the privilege drop,
  *	then one event loop until SIGTERM. SIGHUP reloads the configuration
  *	without touching a connection.
+ *	-n runs start-up's checks of the configuration (mxg_check) with
+ *	start-up's own functions, and prints the parameters set (-a: all).
  * DIAGNOSTICS
  *	Configuration and environment errors are fatal at start (exit 1)
- *	and leave the running configuration in place on reload.
+ *	and leave the running configuration in place on reload. -n exits 1
+ *	with the message start-up would give.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -63,14 +66,19 @@ static void mxg_notify(const char *state)
 #endif
 }
 
-static void usage(void)
+/* usage - to stdout with status 0 when asked for (-h, --help), else to stderr with 2. */
+static void usage(FILE *fp, int status)
 {
-	fprintf(stderr, "usage: mxguard [-c file] [-o name=value]... [-n] [-V]\n"
-			"  -c file        configuration file (default " MXG_DEFAULT_CONFIG ")\n"
-			"  -o name=value  override a parameter (repeatable)\n"
-			"  -n             print the effective configuration and exit\n"
-			"  -V             print the version and exit\n");
-	exit(2);
+	fprintf(fp, "usage: mxguard [-c file] [-o name=value]... [-n [-a]] [-V] [-h]\n"
+		    "  -c file        configuration file (default " MXG_DEFAULT_CONFIG ")\n"
+		    "  -o name=value  override a parameter (repeatable)\n"
+		    "  -n             check the configuration as start-up does (lists,\n"
+		    "                 addresses, run_as, store, DNSBL filters), print the\n"
+		    "                 parameters it sets (like postconf -n) and exit\n"
+		    "  -a             with -n: print every parameter, defaults included\n"
+		    "  -V             print the version and exit\n"
+		    "  -h, --help     print this help and exit\n");
+	exit(status);
 }
 
 static void mxg_note_fixed(const char *name)
@@ -267,6 +275,54 @@ static void mxg_raise_nofile(const struct cfg *cfg)
 			 (unsigned long)rl.rlim_cur);
 }
 
+/*
+ * mxg_user - run_as looked up; *pw is NULL when run_as is empty (keep the
+ * invoking user). Returns 0, or -1 with start-up's message in err.
+ */
+static int mxg_user(const struct cfg *cfg, struct passwd **pw, char *err, size_t errsz)
+{
+	*pw = NULL;
+	if (cfg->run_as[0] == '\0')
+		return 0;
+	if ((*pw = getpwnam(cfg->run_as)) == NULL) {
+		snprintf(err, errsz,
+			 "run_as: no such user '%s' (create it, or set run_as = to keep the"
+			 " invoking user)",
+			 cfg->run_as);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * mxg_check - what start-up would refuse in cfg beyond cfg_load's own
+ * checks, in start-up's order and with its own functions (no second copy
+ * of a check): run_as, metrics_listen, the store spec, the engine's lists,
+ * DNSBL filters and resolvers, the shield's lists. Nothing is bound or
+ * opened but list files. Not checked: what depends on the moment (a port
+ * in use, state_dir's permissions, the Redis server being up) and that
+ * run_as needs root (mxguard -n is fine as any user). Returns 0, or -1
+ * with start-up's message in err.
+ */
+static int mxg_check(const struct cfg *cfg, char *err, size_t errsz)
+{
+	struct passwd *pw;
+	struct netaddr maddr;
+	struct store_spec sp;
+
+	if (mxg_user(cfg, &pw, err, errsz) < 0)
+		return -1;
+	if (cfg->metrics_listen[0] != '\0' &&
+	    metrics_listen_parse(cfg->metrics_listen, &maddr, err, errsz) < 0)
+		return -1;
+	if (store_kind_spec_parse(cfg->store, &sp, err, errsz) < 0)
+		return -1;
+	store_kind_spec_free(&sp);
+	if (grey_check(cfg, err, errsz) < 0)
+		return -1;
+	return shield_check(cfg, err, errsz);
+}
+
 /* mxg_drop - become run_as for good, or stay who we are when it is empty. */
 static void mxg_drop(const struct cfg *cfg, const struct passwd *pw)
 {
@@ -308,14 +364,18 @@ int main(int argc, char **argv)
 {
 	struct mxg mxg;
 	char *overrides[MAX_OVERRIDES];
-	int noverrides = 0, check = 0, ch;
+	int noverrides = 0, check = 0, all = 0, ch;
 	const char *path = NULL;
 	char err[1024];
 	struct passwd *pw = NULL;
 	uid_t uid = getuid();
 	gid_t gid = getgid();
 
-	while ((ch = getopt(argc, argv, "c:o:nVh")) != -1) {
+	/* GNU-style --help, the one long option (getopt would call it "-" "-help"). */
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], "--help") == 0)
+			usage(stdout, 0);
+	while ((ch = getopt(argc, argv, "ac:o:nVh")) != -1) {
 		switch (ch) {
 		case 'c':
 			path = optarg;
@@ -330,15 +390,21 @@ int main(int argc, char **argv)
 		case 'n':
 			check = 1;
 			break;
+		case 'a':
+			all = 1;
+			break;
 		case 'V':
 			printf("mxguard %s\n", MXG_VERSION);
 			return 0;
+		case 'h':
+			usage(stdout, 0);
+			break;
 		default:
-			usage();
+			usage(stderr, 2);
 		}
 	}
-	if (optind != argc)
-		usage();
+	if (optind != argc || (all && !check))
+		usage(stderr, 2);
 
 	memset(&mxg, 0, sizeof(mxg));
 	/*
@@ -364,13 +430,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (check) {
-		if (shield_check(mxg.cfg, err, sizeof(err)) < 0) {
+		if (mxg_check(mxg.cfg, err, sizeof(err)) < 0) {
 			fprintf(stderr, "mxguard: %s\n", err);
 			cfg_unref(&mxg.cfg);
 			return 1;
 		}
 		cfg_warnings(mxg.cfg, mxg_check_warn);
-		cfg_print(mxg.cfg, stdout);
+		cfg_print(mxg.cfg, stdout, all);
 		cfg_unref(&mxg.cfg);
 		return 0;
 	}
@@ -378,13 +444,9 @@ int main(int argc, char **argv)
 	cfg_warnings(mxg.cfg, mxg_log_warn);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (mxg.cfg->run_as[0] != '\0') {
-		errno = 0;
-		pw = getpwnam(mxg.cfg->run_as);
-		if (pw == NULL)
-			log_fatal("run_as: no such user '%s' (create it, or set run_as = to keep"
-				  " the invoking user)",
-				  mxg.cfg->run_as);
+	if (mxg_user(mxg.cfg, &pw, err, sizeof(err)) < 0)
+		log_fatal("%s", err);
+	if (pw != NULL) {
 		if (geteuid() != 0)
 			log_fatal("run_as = %s needs mxguard to start as root (or set run_as = to"
 				  " keep the invoking user)",

@@ -624,6 +624,17 @@ static void metrics_error_cb(struct evconnlistener *evl, void *arg)
 	listen_pause(evl, &m->pause, what);
 }
 
+int metrics_listen_parse(const char *text, struct netaddr *addr, char *err, size_t errsz)
+{
+	char why[256];
+
+	if (netaddr_parse(text, addr, why, sizeof(why)) < 0) {
+		snprintf(err, errsz, "metrics_listen: %s", why);
+		return -1;
+	}
+	return 0;
+}
+
 int metrics_open(struct mxg *mxg, char *err, size_t errsz)
 {
 	const char *text = mxg->cfg->metrics_listen;
@@ -639,13 +650,8 @@ int metrics_open(struct mxg *mxg, char *err, size_t errsz)
 	m->mxg = mxg;
 	m->fd = -1;
 	mxg->metrics = m;
-	if (netaddr_parse(text, &m->addr, err, errsz) < 0) {
-		char why[256];
-
-		snprintf(why, sizeof(why), "%s", err);
-		snprintf(err, errsz, "metrics_listen: %s", why);
+	if (metrics_listen_parse(text, &m->addr, err, errsz) < 0)
 		return -1;
-	}
 	netaddr_format(&m->addr.ss.sa, m->name, sizeof(m->name));
 	m->fd = socket(m->addr.ss.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (m->fd < 0) {

@@ -13,6 +13,14 @@
 #include <stdint.h>
 
 struct mxg;
+struct netaddr;
+
+/*
+ * metrics_listen_parse - the metrics_listen value ("ip:port", numeric as
+ * every listener) into addr, as metrics_open reads it. Returns 0, or -1
+ * with "metrics_listen: ..." in err.
+ */
+int metrics_listen_parse(const char *text, struct netaddr *addr, char *err, size_t errsz);
 
 /*
  * metrics_start - serve GET /metrics on mxg->cfg->metrics_listen ("ip:port")

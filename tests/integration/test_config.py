@@ -77,7 +77,7 @@ def _need_binary():
 
 
 def test_check_prints_every_parameter_in_table_order_with_defaults(tmp_path):
-    rc, out, err, _ = run_check(tmp_path, "# nothing set\n\n")
+    rc, out, err, _ = run_check(tmp_path, "# nothing set\n\n", "-a")
     assert rc == 0, err
     pairs = parse_check_output(out)
     names = [n for n, _ in pairs]
@@ -199,6 +199,80 @@ def test_run_as_unknown_user_is_a_startup_error(tmp_path):
         pytest.fail("mxguard kept running with run_as = %s" % user)
     assert p.returncode != 0
     assert user in (out + err).decode("utf-8", "replace")
+
+
+def _start_until_exit(conf, timeout=20):
+    """Start mxguard -c conf, expecting it to refuse: (exit status, output)."""
+    p = subprocess.Popen([str(mxguard_bin()), "-c", str(conf)], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT)
+    try:
+        out, _ = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.terminate()
+        p.communicate(timeout=10)
+        pytest.fail("mxguard started with %s" % conf.read_text())
+    return p.returncode, out.decode("utf-8", "replace")
+
+
+# Each is a configuration that cfg_load accepts and start-up refuses (issue 13).
+REFUSED_AT_START = [
+    ("client_lists", "regexp:/nonexistent/mxguard-it.regexp"),
+    ("helo_lists", "cidr:/nonexistent/mxguard-it.cidr"),
+    ("metrics_listen", "localhost:9425"),
+    ("store", "redis://[bad"),
+    ("run_as", "nosuchuser-mxg"),
+    ("dnsbl_sites", "list.dnswl.example=*-2"),
+    ("dns_resolvers", "resolver.example"),
+    ("block_clients", "cidr:/nonexistent/mxguard-it.cidr"),
+]
+
+
+@pytest.mark.parametrize("param,value", REFUSED_AT_START, ids=[p for p, _ in REFUSED_AT_START])
+def test_check_refuses_what_startup_refuses_with_its_message(tmp_path, param, value):
+    """mxguard -n runs start-up's checks: a setting that makes start-up fail
+    makes -n exit 1 with the very message start-up logs as fatal."""
+    base = {"smtp_listen": "127.0.0.1:%d" % free_port(), "backend": "127.0.0.1:%d" % free_port(),
+            "state_dir": str(tmp_path / "state"), "run_as": "", "log_target": "stderr",
+            "myhostname": "mxguard.test", param: value}
+    text = "".join("%s = %s\n" % kv for kv in base.items())
+    rc, out, err, conf = run_check(tmp_path, text)
+    assert rc == 1, (rc, out, err)
+    assert err.startswith("mxguard: ") and err.count("\n") == 1, err
+    message = err[len("mxguard: "):].rstrip("\n")
+    rc, log = _start_until_exit(conf)
+    assert rc == 1, (rc, log)
+    fatal = [line for line in log.splitlines() if "fatal: " in line]
+    assert fatal, log
+    assert fatal[-1].endswith("fatal: " + message), (fatal, message)
+
+
+def test_check_prints_only_the_parameters_set_unless_asked_for_all(tmp_path):
+    """mxguard -n is postconf -n: the parameters the file or -o set (even to
+    their default), in table order; -n -a prints every parameter."""
+    text = "smtp_timeout = 5m\nrun_as =\nstate_dir = /var/lib/mxguard\n"
+    rc, out, err, _ = run_check(tmp_path, text, "-o", "max_connections=77")
+    assert rc == 0, err
+    assert out == ("smtp_timeout = 5m\nmax_connections = 77\nstate_dir = /var/lib/mxguard\n"
+                   "run_as = \n"), out
+    rc, out_all, err, _ = run_check(tmp_path, text, "-a", "-o", "max_connections=77")
+    assert rc == 0, err
+    pairs = dict(parse_check_output(out_all))
+    assert len(pairs) > 50 and pairs["smtp_timeout"] == "5m" and pairs["backend"] == "127.0.0.1:25"
+    assert pairs["max_connections"] == "77"
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["-h"], ["-n", "--help"]])
+def test_help_prints_usage_and_exits_0(argv):
+    r = subprocess.run([str(mxguard_bin())] + argv, capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0, (r.returncode, r.stderr)
+    assert r.stdout.startswith("usage: mxguard "), r.stdout
+    assert "-n " in r.stdout and "-a " in r.stdout, r.stdout
+
+
+def test_bad_option_prints_usage_and_exits_2():
+    r = subprocess.run([str(mxguard_bin()), "--frobnicate"], capture_output=True, text=True,
+                       timeout=10)
+    assert r.returncode == 2 and "usage: mxguard " in r.stderr, (r.returncode, r.stderr)
 
 
 def test_startup_logs_listening_and_ready_once(mxguard):
@@ -500,7 +574,7 @@ def test_example_configuration_names_every_parameter():
     mxguard -n prints is there with a comment, and the file is valid."""
     path = Path(__file__).resolve().parents[2] / "etc" / "mxguard.conf.example"
     example = path.read_text()
-    r = subprocess.run([str(mxguard_bin()), "-n", "-o", "run_as=", "-o", "myhostname=x.test"],
+    r = subprocess.run([str(mxguard_bin()), "-n", "-a", "-o", "run_as=", "-o", "myhostname=x.test"],
                        capture_output=True, text=True, timeout=10)
     assert r.returncode == 0, r.stderr
     names = [line.split(" =", 1)[0] for line in r.stdout.splitlines()]
@@ -513,6 +587,9 @@ def test_example_configuration_names_every_parameter():
                    if not re.search(r"(?m)^#[^\n]*\n(?:#?[a-z_0-9]+ =.*\n)*#?%s =" % re.escape(n),
                                     example)]
     assert not uncommented, "no comment above: %s" % uncommented
-    r = subprocess.run([str(mxguard_bin()), "-n", "-c", str(path), "-o", "run_as="],
-                       capture_output=True, text=True, timeout=10)
+    # The lists it names are installed under /etc/mxguard: here, the tree's copies.
+    lists = ", ".join("regexp:%s" % (path.parent / n)
+                      for n in ("local_clients.regexp", "whitelist_clients.regexp"))
+    r = subprocess.run([str(mxguard_bin()), "-n", "-c", str(path), "-o", "run_as=",
+                        "-o", "client_lists=%s" % lists], capture_output=True, text=True, timeout=10)
     assert r.returncode == 0, r.stderr

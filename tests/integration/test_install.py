@@ -114,7 +114,7 @@ def test_unit_exec_start_points_at_installed_files(destdir):
 
 def test_installed_config_checks(destdir):
     argv = _exec_start((destdir / UNIT).read_text())
-    r = subprocess.run([str(destdir / argv[0].lstrip("/")), "-n", "-c",
+    r = subprocess.run([str(destdir / argv[0].lstrip("/")), "-n", "-a", "-c",
                         str(destdir / "etc/mxguard/mxguard.conf"), "-o", "run_as="],
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
     assert r.returncode == 0, r.stderr

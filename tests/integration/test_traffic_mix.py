@@ -60,9 +60,9 @@ LEGIT = {"clean": "127.12.1.1", "patient": "127.12.2.1", "short": "127.12.3.1",
 
 
 def _known_params():
-    """Parameter names this build knows (mxguard -n on an empty config)."""
-    p = subprocess.run([str(mxguard_bin()), "-n", "-c", "/dev/null"], capture_output=True,
-                       text=True, timeout=20)
+    """Parameter names this build knows (mxguard -n -a on an empty config)."""
+    p = subprocess.run([str(mxguard_bin()), "-n", "-a", "-o", "run_as=", "-c", "/dev/null"],
+                       capture_output=True, text=True, timeout=20)
     return set(re.findall(r"^(\w+) =", p.stdout, re.M))
 
 

@@ -1,21 +1,29 @@
 #!/bin/sh
-# cfgcheck.sh DIR MXGUARD - run `MXGUARD -n -c X.conf` for every X.conf in
-# DIR and compare stdout+stderr and the exit status with X.ref. Paths in
-# messages are shown relative to DIR so the .ref files are portable.
+# cfgcheck.sh DIR MXGUARD - run `MXGUARD -n -a -c X.conf` (every parameter)
+# for every X.conf in DIR and compare stdout+stderr and the exit status with
+# X.ref; where X.set.ref exists, also `MXGUARD -n -c X.conf` (only the
+# parameters set, as postconf -n) against it. Paths in messages are shown
+# relative to DIR so the .ref files are portable. run_as is overridden to
+# empty so that the result does not depend on the machine's users.
 set -u
 dir=$1
 bin=$2
 fail=0
 n=0
-for conf in "$dir"/*.conf; do
-    name=$(basename "$conf" .conf)
+check() { # check NAME REF [OPTION]
     n=$((n + 1))
-    got=$(cd "$dir" && "$bin" -n -c "$name.conf" -o myhostname=test.example 2>&1; echo "exit $?")
-    if [ "$got" != "$(cat "$dir/$name.ref")" ]; then
-        echo "FAIL $name"
-        printf '%s\n' "$got" | diff -u "$dir/$name.ref" - || true
+    got=$(cd "$dir" && "$bin" -n $3 -c "$1.conf" -o myhostname=test.example -o run_as= 2>&1
+          echo "exit $?")
+    if [ "$got" != "$(cat "$dir/$2")" ]; then
+        echo "FAIL $2"
+        printf '%s\n' "$got" | diff -u "$dir/$2" - || true
         fail=$((fail + 1))
     fi
+}
+for conf in "$dir"/*.conf; do
+    name=$(basename "$conf" .conf)
+    check "$name" "$name.ref" -a
+    [ ! -e "$dir/$name.set.ref" ] || check "$name" "$name.set.ref" ""
 done
-echo "config: $n files, $fail failed"
+echo "config: $n checks, $fail failed"
 [ "$fail" = 0 ]

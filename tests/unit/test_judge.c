@@ -4,7 +4,8 @@
  * verdict, its reason, the action and reply, and for a suspect the chain
  * through the store records the case gives (judge.sh diffs it with .ref).
  *
- * A case is NAME and key=value words: client=IP name=NAME helo=HELO
+ * A case is NAME and key=value words: client=IP local=IP (the address the
+ * client reached; default 192.0.2.25) name=NAME helo=HELO
  * rcpt=ADDR dnsfail=1 attack=1 bl=SCORE:HITS (DNSBL/DNSWL ran), awl=COUNT
  * (an AWL record), tarpit=1 (a tarpit record), grey=AGE:COUNT (a triplet
  * first seen AGE seconds ago with COUNT comebacks), set=PARAM=VALUE (a
@@ -38,10 +39,11 @@ static void show(const char *s)
 
 static int run(const char *dir, char *line)
 {
-	char *words[32], *sets[8], err[512], spec[3][600];
+	char *words[32], *sets[8], err[512], spec[4][600];
 	char myhost[] = "myhostname=mx.test.example";
-	const char *client = "198.18.0.1", *name = NULL, *helo = "mx.sender.example",
-		   *rcpt = "user@dest.example", *bl = NULL, *grey = NULL;
+	const char *client = "198.18.0.1", *local = "192.0.2.25", *name = NULL,
+		   *helo = "mx.sender.example", *rcpt = "user@dest.example", *bl = NULL,
+		   *grey = NULL;
 	int nw = 0, ns = 0, dnsfail = 0, attack = 0, awl = -1, tarpit = 0;
 	struct netaddr ca, la;
 	struct judge_lists l;
@@ -63,6 +65,8 @@ static int run(const char *dir, char *line)
 			*eq = '\0';
 		if (strcmp(words[i], "client") == 0)
 			client = val;
+		else if (strcmp(words[i], "local") == 0)
+			local = val;
 		else if (strcmp(words[i], "name") == 0)
 			name = val;
 		else if (strcmp(words[i], "helo") == 0)
@@ -102,7 +106,8 @@ static int run(const char *dir, char *line)
 	}
 	snprintf(spec[2], sizeof(spec[2]), "%s:25", client);
 	netaddr_parse(spec[2], &ca, err, sizeof(err));
-	netaddr_parse("192.0.2.25:25", &la, err, sizeof(err));
+	snprintf(spec[3], sizeof(spec[3]), "%s:25", local);
+	netaddr_parse(spec[3], &la, err, sizeof(err));
 	l.client = client_r;
 	l.helo = helo_r;
 	l.rcpt = rcpt_r;
