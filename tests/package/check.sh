@@ -57,7 +57,7 @@ dpkg-query -W -f='${Status}' mxguard | grep -q "install ok installed" ||
     fail "mxguard not installed: $(dpkg-query -W -f='${Status}' mxguard)"
 ok "installed $(dpkg-query -W -f='${Version}' mxguard)"
 
-/usr/sbin/mxguard -n >"$tmp/n.out" 2>&1 || fail "mxguard -n: $(cat "$tmp/n.out")"
+/usr/sbin/mxguard -n -a >"$tmp/n.out" 2>&1 || fail "mxguard -n -a: $(cat "$tmp/n.out")"
 grep -q '^state_dir = /var/lib/mxguard$' "$tmp/n.out" || fail "mxguard -n: no state_dir line"
 ok "/usr/sbin/mxguard -n exits 0 with the packaged /etc/mxguard/mxguard.conf"
 
