@@ -112,10 +112,34 @@ def test_unit_exec_start_points_at_installed_files(destdir):
     assert (destdir / argv[2].lstrip("/")).is_file()
 
 
+def _under_destdir(conf, destdir):
+    """-o overrides for the installed config's parameters that name files
+    under /etc/mxguard: the same files, as installed under destdir (-n
+    opens the lists, as the start does)."""
+    lines, out = conf.read_text().splitlines(), []
+    for i, line in enumerate(lines):
+        m = re.match(r"^([a-z_]+)\s*=\s*(.*)$", line)
+        if not m:
+            continue
+        value = [m.group(2)]
+        for more in lines[i + 1:]:
+            if not more[:1].isspace() or not more.strip():
+                break
+            value.append(more.strip())
+        value = " ".join(value)
+        if "/etc/mxguard/" in value:
+            for path in re.findall(r"/etc/mxguard/[^\s,]+", value):
+                assert (destdir / path.lstrip("/")).is_file(), "%s is not installed" % path
+            out += ["-o", "%s=%s" % (m.group(1),
+                                     value.replace("/etc/mxguard/", str(destdir) + "/etc/mxguard/"))]
+    return out
+
+
 def test_installed_config_checks(destdir):
     argv = _exec_start((destdir / UNIT).read_text())
-    r = subprocess.run([str(destdir / argv[0].lstrip("/")), "-n", "-a", "-c",
-                        str(destdir / "etc/mxguard/mxguard.conf"), "-o", "run_as="],
+    conf = destdir / "etc/mxguard/mxguard.conf"
+    r = subprocess.run([str(destdir / argv[0].lstrip("/")), "-n", "-a", "-c", str(conf),
+                        "-o", "run_as="] + _under_destdir(conf, destdir),
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
     assert r.returncode == 0, r.stderr
     # The unit's sandbox is written for these paths.
