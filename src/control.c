@@ -53,7 +53,7 @@ struct control {
 	int fd;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct evconnlistener *evl;
-	struct listen_pause pause; /* after an accept error (listen.c) */
+	struct listen_pause pause;		     /* after an accept error (listen.c) */
 	int (*reload)(struct mxg *, char *, size_t); /* control_set_reload */
 };
 
@@ -276,6 +276,8 @@ static void control_top(struct control *ctl, struct evbuffer *out)
 		control_json(out, v->client);
 		evbuffer_add_printf(out, "\",\"name\":\"");
 		control_json(out, v->name);
+		evbuffer_add_printf(out, "\",\"helo\":\"");
+		control_json(out, v->helo);
 		evbuffer_add_printf(out, "\",\"verdict\":\"%s\",\"reason\":\"",
 				    control_verdict_name(v->verdict));
 		control_json(out, v->reason);
