@@ -53,7 +53,7 @@ struct control {
 	int fd;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct evconnlistener *evl;
-	struct listen_pause pause;		     /* after an accept error (listen.c) */
+	struct listen_pause pause; /* after an accept error (listen.c) */
 	int (*reload)(struct mxg *, char *, size_t); /* control_set_reload */
 };
 

@@ -10,10 +10,11 @@
  *	mxguardctl [-c file] [-s socket] [--json] del KIND KEY
  *	mxguardctl [-c file] [-s socket] [--json] flush KIND
  *	mxguardctl [-c file] [-s socket] [--json] reload | ping | notify-test
- *	mxguardctl classify [-c file] name [address] ...
- *	mxguardctl [-c file] geo [-d SPEC] ADDR...
+ *	mxguardctl classify [-c file] [--json] name [address] ...
+ *	mxguardctl geo [-c file] [-d SPEC] [--json] ADDR...
  *	mxguardctl tcpstat [--port N ...] [--json] [--watch SECONDS [--count N]]
  *	mxguardctl logstat [--buckets S,...] [--csv | --json] [--svg FILE] FILE...
+ *	mxguardctl [COMMAND] -h | --help
  * DESCRIPTION
  *	The daemon commands talk to the running daemon over its control
  *	socket (the control_socket of the configuration, or -s): one request
@@ -33,7 +34,13 @@
  *	daemon would decide from the configured client_lists and the built-in
  *	S25R rules, without a running daemon and without DNS: the name is
  *	taken as verified. An argument that is an IP address is the address
- *	of the name before it (for cidr lists).
+ *	of the name before it (for cidr lists). classify and geo print one
+ *	JSON object with --json (built with jansson, strings through
+ *	jsonstr.c), like every other command.
+ *
+ *	-h or --help after any command prints its usage on stdout and exits
+ *	0 (before anything else is checked); bad usage prints it on stderr
+ *	and exits 2.
  *
  *	tcpstat shows TCP socket states, listen queues and the kernel's
  *	overflow counters and sysctls (see tcpstat.c).
