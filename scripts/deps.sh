@@ -19,13 +19,13 @@ set -eu
 
 RUN_PKGS="
   libevent-core-2.1-7 libsystemd0 libpcre2-8-0 libc-ares2 liblmdb0 libpsl5 zlib1g
-  libnftables1 libmaxminddb0 libhiredis0.14 libcap2 libseccomp2
+  libnftables1 libmaxminddb0 libhiredis0.14 libcap2 libseccomp2 libjansson4
   nftables tor-geoipdb publicsuffix
 "
 BUILD_PKGS="
   gcc make meson ninja-build pkg-config clang-format
   libevent-dev libsystemd-dev libpcre2-dev libc-ares-dev liblmdb-dev libpsl-dev zlib1g-dev
-  libnftables-dev libmaxminddb-dev libhiredis-dev libcap-dev libseccomp-dev
+  libnftables-dev libmaxminddb-dev libhiredis-dev libcap-dev libseccomp-dev libjansson-dev
   debhelper dpkg-dev lintian
 "
 TEST_PKGS="

@@ -34,6 +34,7 @@
 #include "conn.h"
 #include "control.h"
 #include "grey.h"
+#include "jsonstr.h"
 #include "listen.h"
 #include "log.h"
 #include "mxguard.h"
@@ -139,6 +140,7 @@ static void control_store_status(struct mxg *mxg, struct evbuffer *out)
 {
 	struct store *s = mxg->store;
 	struct store_status st;
+	char *backend;
 
 	if (s == NULL) {
 		evbuffer_add_printf(out, ",\"store\":null");
@@ -146,16 +148,18 @@ static void control_store_status(struct mxg *mxg, struct evbuffer *out)
 	}
 	memset(&st, 0, sizeof(st));
 	store_status(s, &st);
+	backend = jsonstr_quote(st.backend != NULL ? st.backend : "unknown");
 	evbuffer_add_printf(out,
-			    ",\"store\":{\"backend\":\"%s\",\"connected\":%s,\"fallback\":%s,"
+			    ",\"store\":{\"backend\":%s,\"connected\":%s,\"fallback\":%s,"
 			    "\"fallback_since\":%lld,\"fallbacks\":%llu,\"timeouts\":%llu,"
 			    "\"replay_pending\":%llu,\"replay_dropped\":%llu,\"cached\":%llu,"
 			    "\"records\":{",
-			    st.backend != NULL ? st.backend : "unknown",
+			    backend != NULL ? backend : "\"unknown\"",
 			    st.connected ? "true" : "false", st.fallback ? "true" : "false",
 			    (long long)st.fallback_since, (unsigned long long)st.fallbacks,
 			    (unsigned long long)st.timeouts, (unsigned long long)st.replay_pending,
 			    (unsigned long long)st.replay_dropped, (unsigned long long)st.cached);
+	free(backend);
 	for (int k = 0; k < STORE_NKINDS; k++)
 		evbuffer_add_printf(out, "%s\"%s\":%ld", k ? "," : "", store_kind_name(k),
 				    store_count(s, k));
@@ -272,6 +276,8 @@ static void control_top(struct control *ctl, struct evbuffer *out)
 		control_json(out, v->client);
 		evbuffer_add_printf(out, "\",\"name\":\"");
 		control_json(out, v->name);
+		evbuffer_add_printf(out, "\",\"helo\":\"");
+		control_json(out, v->helo);
 		evbuffer_add_printf(out, "\",\"verdict\":\"%s\",\"reason\":\"",
 				    control_verdict_name(v->verdict));
 		control_json(out, v->reason);
@@ -280,19 +286,19 @@ static void control_top(struct control *ctl, struct evbuffer *out)
 	evbuffer_add_printf(out, "]}\n");
 }
 
-/* control_json - s as the body of a JSON string (quotes not included). */
+/*
+ * control_json - s as the body of a JSON string (the caller writes the
+ * quotes): made by jansson through jsonstr_quote, so that invalid UTF-8
+ * from a client becomes U+FFFD and the answer always parses.
+ */
 static void control_json(struct evbuffer *out, const char *s)
 {
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
+	char *q = jsonstr_quote(s);
+	size_t n = q != NULL ? strlen(q) : 0;
 
-		if (c == '"' || c == '\\')
-			evbuffer_add_printf(out, "\\%c", c);
-		else if (c < 0x20 || c >= 0x7f)
-			evbuffer_add_printf(out, "\\u%04x", c);
-		else
-			evbuffer_add(out, s, 1);
-	}
+	if (n >= 2)
+		evbuffer_add(out, q + 1, n - 2);
+	free(q);
 }
 
 static void control_error(struct evbuffer *out, const char *msg)

@@ -264,12 +264,18 @@ static void grey_note_verdict(struct engine *e, const struct conn *c,
 {
 	struct grey_recent *v = &e->recent[e->nrecent++ % GREY_RECENT];
 	struct timeval tv;
+	const char *helo;
+	size_t hlen;
 
 	gettimeofday(&tv, NULL);
 	v->ms = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 	if (netaddr_ip(&c->client.ss.sa, v->client, sizeof(v->client)) == NULL)
 		snprintf(v->client, sizeof(v->client), "unknown");
 	snprintf(v->name, sizeof(v->name), "%s", c->name != NULL ? c->name : "unknown");
+	/* Raw bytes, cut to the field: JSON escaping is control.c's (jsonstr.c). */
+	hlen = greykey_helo(c->helo, &helo);
+	snprintf(v->helo, sizeof(v->helo), "%.*s",
+		 (int)(hlen < sizeof(v->helo) ? hlen : sizeof(v->helo) - 1), helo);
 	snprintf(v->reason, sizeof(v->reason), "%s", cl->reason);
 	v->verdict = (int)cl->verdict;
 }

@@ -60,6 +60,7 @@ struct grey_recent {
 	int64_t ms; /* unix time, milliseconds */
 	char client[NETADDR_STRLEN];
 	char name[256];	  /* verified name, "unknown" without one */
+	char helo[256];	  /* the HELO/EHLO argument as sent ("" without one): any bytes */
 	char reason[160]; /* the rule that decided */
 	int verdict;	  /* enum verdict */
 };

@@ -51,6 +51,7 @@
 #include "mxg_build.h"
 #include "mxguard.h"
 #include "netaddr.h"
+#include "promlabel.h"
 #include "rules.h"
 #include "shield.h"
 #include "store.h"
@@ -81,21 +82,6 @@ struct metrics {
 
 /* ---- rendering ---- */
 
-/* metrics_label - s as a label value: backslash, quote and newline escaped. */
-static void metrics_label(struct evbuffer *b, const char *s)
-{
-	for (; *s; s++) {
-		if (*s == '\\')
-			evbuffer_add(b, "\\\\", 2);
-		else if (*s == '"')
-			evbuffer_add(b, "\\\"", 2);
-		else if (*s == '\n')
-			evbuffer_add(b, "\\n", 2);
-		else
-			evbuffer_add(b, s, 1);
-	}
-}
-
 static void metrics_head(struct evbuffer *b, const char *name, const char *type, const char *help)
 {
 	evbuffer_add_printf(b, "# HELP mxguard_%s %s\n# TYPE mxguard_%s %s\n", name, help, name,
@@ -109,7 +95,7 @@ static void metrics_u64(struct evbuffer *b, const char *name, const char *label,
 	evbuffer_add_printf(b, "mxguard_%s", name);
 	if (label != NULL) {
 		evbuffer_add_printf(b, "{%s=\"", label);
-		metrics_label(b, value);
+		promlabel_add(b, value);
 		evbuffer_add(b, "\"}", 2);
 	}
 	evbuffer_add_printf(b, " %llu\n", (unsigned long long)v);
@@ -166,7 +152,7 @@ static void metrics_listeners(struct evbuffer *b, const struct mxg *mxg)
 
 		for (int v = 0; v < 4; v++) {
 			evbuffer_add(b, "mxguard_listener_verdicts_total{listener=\"", 42);
-			metrics_label(b, l->name);
+			promlabel_add(b, l->name);
 			evbuffer_add_printf(b, "\",verdict=\"%s\"} %llu\n",
 					    rules_verdict_name((enum verdict)v),
 					    (unsigned long long)l->stats.verdicts[v]);

@@ -15,10 +15,12 @@
 
 #include "config.h"
 #include "detect.h"
+#include "jsonstr.h"
 #include "listener.h"
 #include "log.h"
 #include "mxguard.h"
 #include "notify.h"
+#include "promlabel.h"
 #include "shield_attack.h"
 #include "shield_notice.h"
 #include "store.h"
@@ -242,15 +244,27 @@ void attack_status(const struct attack *a, const struct detect *det, struct evbu
 
 	for (int g = 0; g < a->ngroups; g++) {
 		struct detect_report r;
+		/* A group name is the operator's text: quoted by jansson (jsonstr.c). */
+		char *name = jsonstr_quote(a->groups[g].name);
 
 		detect_report(det, g, ms, &r);
 		evbuffer_add_printf(out,
-				    "%s{\"name\":\"%s\",\"state\":\"%s\",\"remote\":%s,"
+				    "%s{\"name\":%s,\"state\":\"%s\",\"remote\":%s,"
 				    "\"distinct\":%u,\"threshold\":%d,\"since\":%lld}",
-				    g ? "," : "", a->groups[g].name, detect_state_name(r.state),
+				    g ? "," : "", name != NULL ? name : "\"\"",
+				    detect_state_name(r.state),
 				    a->groups[g].remote_until > now ? "true" : "false", r.distinct,
 				    a->mxg->cfg->ddos_threshold, (long long)(r.since_ms / 1000));
+		free(name);
 	}
+}
+
+/* attack_label - one sample of metric name for group g, its label escaped. */
+static void attack_label(struct evbuffer *out, const char *metric, const char *group)
+{
+	evbuffer_add_printf(out, "%s{group=\"", metric);
+	promlabel_add(out, group);
+	evbuffer_add_printf(out, "\"} ");
 }
 
 void attack_metrics(const struct attack *a, const struct detect *det, struct evbuffer *out,
@@ -260,17 +274,18 @@ void attack_metrics(const struct attack *a, const struct detect *det, struct evb
 
 	evbuffer_add_printf(out, "# HELP mxguard_attack_state Listener group state: 0 normal, "
 				 "1 attack, 2 converging.\n# TYPE mxguard_attack_state gauge\n");
-	for (int g = 0; g < a->ngroups; g++)
-		evbuffer_add_printf(out, "mxguard_attack_state{group=\"%s\"} %d\n",
-				    a->groups[g].name, (int)detect_state_of(det, g));
+	for (int g = 0; g < a->ngroups; g++) {
+		attack_label(out, "mxguard_attack_state", a->groups[g].name);
+		evbuffer_add_printf(out, "%d\n", (int)detect_state_of(det, g));
+	}
 	evbuffer_add_printf(out, "# HELP mxguard_group_distinct_sources Distinct sources in the "
 				 "detector window.\n# TYPE mxguard_group_distinct_sources gauge\n");
 	for (int g = 0; g < a->ngroups; g++) {
 		struct detect_report r;
 
 		detect_report(det, g, ms, &r);
-		evbuffer_add_printf(out, "mxguard_group_distinct_sources{group=\"%s\"} %u\n",
-				    a->groups[g].name, r.distinct);
+		attack_label(out, "mxguard_group_distinct_sources", a->groups[g].name);
+		evbuffer_add_printf(out, "%u\n", r.distinct);
 	}
 }
 

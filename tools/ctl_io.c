@@ -219,7 +219,7 @@ int ctl_io_call(struct ctl *ctl, const char *line, char **answer_r)
  */
 int ctl_io_parse(const struct ctl *ctl, char *answer, struct jv **v_r)
 {
-	struct jv *v = ctl_json_parse(answer);
+	struct jv *v = ctl_json_parse(answer, strlen(answer));
 	const struct jv *ok = ctl_json_get(v, "ok");
 
 	*v_r = NULL;
@@ -253,7 +253,7 @@ int ctl_io_action(struct ctl *ctl, const char *line)
 	if (rc != CTL_OK)
 		return rc;
 	/* Checked before it is printed: --json output always parses. */
-	if ((v = ctl_json_parse(answer)) == NULL || v->type != J_OBJ) {
+	if ((v = ctl_json_parse(answer, strlen(answer))) == NULL || v->type != J_OBJ) {
 		ctl_json_free(v);
 		free(answer);
 		return ctl_io_fail(ctl, CTL_EFAIL, "malformed answer from mxguard at %s",

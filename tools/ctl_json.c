@@ -1,32 +1,26 @@
 /*
- * ctl_json.c - mxguardctl's JSON (ctl_json.h). Only what the daemon
- * (control.c) writes needs to be read, but nothing read is trusted: depth
- * is bounded by J_DEPTH_MAX, every string escape is checked, and nothing
- * read (client names, list reasons) can send escape sequences to the
- * terminal.
+ * ctl_json.c - mxguardctl's JSON (ctl_json.h). jansson parses; this file
+ * copies what it parsed into the tree the views walk (struct jv), with
+ * the checks the views count on: depth bounded by CTL_JSON_DEPTH, and
+ * nothing read (client names, list reasons) able to send escape sequences
+ * to the terminal. Only what the daemon (control.c) writes needs to be
+ * read, but nothing read is trusted.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "ctl_json.h"
+#include <jansson.h>
 
-#define J_DEPTH_MAX 32
+#include "ctl_json.h"
+#include "jsonstr.h"
 
 void ctl_json_string(FILE *fp, const char *s)
 {
-	putc('"', fp);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
+	char *q = jsonstr_quote(s);
 
-		if (c == '"' || c == '\\')
-			fprintf(fp, "\\%c", c);
-		else if (c < 0x20 || c == 0x7f)
-			fprintf(fp, "\\u%04x", c);
-		else
-			putc(c, fp);
-	}
-	putc('"', fp);
+	fputs(q != NULL ? q : "\"\"", fp);
+	free(q);
 }
 
 void ctl_json_free(struct jv *v)
@@ -42,176 +36,95 @@ void ctl_json_free(struct jv *v)
 	}
 }
 
-static void j_space(const char **p)
-{
-	while (**p == ' ' || **p == '\t' || **p == '\r' || **p == '\n')
-		(*p)++;
-}
-
 /*
- * j_string - read a string at *p (the opening quote). Code points are
- * stored as UTF-8; the C0 and C1 control characters become '?', so that
- * nothing read from the daemon (client names, list reasons) can send
- * escape sequences to the terminal.
+ * j_text - a copy of s (valid UTF-8: jansson checked it) with the C0 and
+ * C1 control characters and DEL replaced by '?', so that nothing read
+ * from the daemon can drive the terminal. C1 is U+0080..U+009F, in UTF-8
+ * 0xC2 0x80..0x9F: both bytes become one '?'.
  */
-static char *j_string(const char **p)
+static char *j_text(const char *s)
 {
-	const char *s = *p + 1;
-	size_t cap = strlen(s) + 1, o = 0;
-	char *out = malloc(cap);
+	size_t len = strlen(s), o = 0;
+	char *out = malloc(len + 1);
 
 	if (out == NULL)
 		return NULL;
-	for (; *s != '"'; s++) {
-		unsigned cp = (unsigned char)*s;
-		int escaped = *s == '\\';
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
 
-		if (*s == '\0')
-			goto bad;
-		if (escaped) {
-			s++;
-			switch (*s) {
-			case 'n':
-				cp = '\n';
-				break;
-			case 't':
-				cp = '\t';
-				break;
-			case 'r':
-				cp = '\r';
-				break;
-			case 'b':
-				cp = '\b';
-				break;
-			case 'f':
-				cp = '\f';
-				break;
-			case '"':
-			case '\\':
-			case '/':
-				cp = (unsigned char)*s;
-				break;
-			case 'u': {
-				char hex[5];
-				char *end;
-
-				if (strlen(s + 1) < 4)
-					goto bad;
-				memcpy(hex, s + 1, 4);
-				hex[4] = '\0';
-				cp = (unsigned)strtoul(hex, &end, 16);
-				if (*end != '\0')
-					goto bad;
-				s += 4;
-				break;
-			}
-			default:
-				goto bad;
-			}
-		}
-		if (cp < 0x20 || cp == 0x7f || (escaped && cp >= 0x80 && cp < 0xa0) ||
-		    (cp >= 0xd800 && cp < 0xe000))
-			cp = '?';
-		/* A \uXXXX escape takes 6 input bytes: its UTF-8 (at most 3) fits. */
-		if (cp < 0x80 || !escaped) {
-			out[o++] = (char)cp;
-		} else if (cp < 0x800) {
-			out[o++] = (char)(0xc0 | cp >> 6);
-			out[o++] = (char)(0x80 | (cp & 0x3f));
+		if (c == 0xc2 && i + 1 < len && (unsigned char)s[i + 1] >= 0x80 &&
+		    (unsigned char)s[i + 1] <= 0x9f) {
+			out[o++] = '?';
+			i++;
 		} else {
-			out[o++] = (char)(0xe0 | cp >> 12);
-			out[o++] = (char)(0x80 | ((cp >> 6) & 0x3f));
-			out[o++] = (char)(0x80 | (cp & 0x3f));
+			out[o++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
 		}
 	}
 	out[o] = '\0';
-	*p = s + 1;
 	return out;
-bad:
-	free(out);
-	return NULL;
 }
 
-static struct jv *j_value(const char **p, int depth);
-
-/* j_members - the elements of an array or object, after its opening bracket. */
-static int j_members(const char **p, struct jv *v, int depth)
+/* j_copy - the tree of jansson value j, or NULL (too deep, out of memory). */
+static struct jv *j_copy(json_t *j, int depth)
 {
-	char close = v->type == J_OBJ ? '}' : ']';
-	struct jv **tail = &v->child;
+	struct jv *v, **tail;
 
-	j_space(p);
-	if (**p == close) {
-		(*p)++;
-		return 0;
-	}
-	for (;;) {
-		char *key = NULL;
-		struct jv *e;
-
-		j_space(p);
-		if (v->type == J_OBJ) {
-			if (**p != '"' || (key = j_string(p)) == NULL)
-				return -1;
-			j_space(p);
-			if (**p != ':') {
-				free(key);
-				return -1;
-			}
-			(*p)++;
-		}
-		if ((e = j_value(p, depth + 1)) == NULL) {
-			free(key);
-			return -1;
-		}
-		e->key = key;
-		*tail = e;
-		tail = &e->next;
-		j_space(p);
-		if (**p == ',') {
-			(*p)++;
-			continue;
-		}
-		if (**p != close)
-			return -1;
-		(*p)++;
-		return 0;
-	}
-}
-
-static struct jv *j_value(const char **p, int depth)
-{
-	struct jv *v;
-
-	if (depth > J_DEPTH_MAX)
+	if (depth > CTL_JSON_DEPTH || (v = calloc(1, sizeof(*v))) == NULL)
 		return NULL;
-	j_space(p);
-	if ((v = calloc(1, sizeof(*v))) == NULL)
-		return NULL;
-	if (**p == '{' || **p == '[') {
-		v->type = **p == '{' ? J_OBJ : J_ARR;
-		(*p)++;
-		if (j_members(p, v, depth) < 0)
-			goto bad;
-	} else if (**p == '"') {
+	tail = &v->child;
+	switch (json_typeof(j)) {
+	case JSON_OBJECT: {
+		const char *key;
+		json_t *m;
+
+		v->type = J_OBJ;
+		json_object_foreach(j, key, m)
+		{
+			struct jv *e = j_copy(m, depth + 1);
+
+			if (e == NULL)
+				goto bad;
+			*tail = e;
+			tail = &e->next;
+			if ((e->key = j_text(key)) == NULL)
+				goto bad;
+		}
+		break;
+	}
+	case JSON_ARRAY: {
+		size_t i;
+		json_t *m;
+
+		v->type = J_ARR;
+		json_array_foreach(j, i, m)
+		{
+			struct jv *e = j_copy(m, depth + 1);
+
+			if (e == NULL)
+				goto bad;
+			*tail = e;
+			tail = &e->next;
+		}
+		break;
+	}
+	case JSON_STRING:
 		v->type = J_STR;
-		if ((v->str = j_string(p)) == NULL)
+		if ((v->str = j_text(json_string_value(j))) == NULL)
 			goto bad;
-	} else if (strncmp(*p, "true", 4) == 0 || strncmp(*p, "false", 5) == 0) {
-		v->type = J_BOOL;
-		v->num = **p == 't';
-		*p += **p == 't' ? 4 : 5;
-	} else if (strncmp(*p, "null", 4) == 0) {
-		v->type = J_NULL;
-		*p += 4;
-	} else {
-		char *end;
-
+		break;
+	case JSON_INTEGER:
+	case JSON_REAL:
 		v->type = J_NUM;
-		v->num = strtod(*p, &end);
-		if (end == *p)
-			goto bad;
-		*p = end;
+		v->num = json_number_value(j);
+		break;
+	case JSON_TRUE:
+	case JSON_FALSE:
+		v->type = J_BOOL;
+		v->num = json_is_true(j);
+		break;
+	case JSON_NULL:
+		v->type = J_NULL;
+		break;
 	}
 	return v;
 bad:
@@ -219,17 +132,23 @@ bad:
 	return NULL;
 }
 
-/* ctl_json_parse - the one JSON value in text (trailing white space allowed), or NULL. */
-struct jv *ctl_json_parse(const char *text)
+struct jv *ctl_json_parse(const char *text, size_t len)
 {
-	const char *p = text;
-	struct jv *v = j_value(&p, 0);
+	json_error_t jerr;
+	json_t *j;
+	struct jv *v;
 
-	j_space(&p);
-	if (v != NULL && *p != '\0') {
-		ctl_json_free(v);
+	if (len > CTL_JSON_MAX)
 		return NULL;
-	}
+	/*
+	 * Any value, not only an object or array: the caller checks the
+	 * type. Strings with \u0000 are refused (JSON_ALLOW_NUL unset): the
+	 * tree holds C strings.
+	 */
+	if ((j = json_loadb(text, len, JSON_DECODE_ANY, &jerr)) == NULL)
+		return NULL;
+	v = j_copy(j, 0);
+	json_decref(j);
 	return v;
 }
 

@@ -7,13 +7,17 @@
  * their share, their share of session time: "occupancy"), the ways
  * sessions ended, S25R suspects against the others and the LS_TOP
  * clients that occupied smtpd longest. Client names and commands come
- * from the log: they are escaped for CSV and JSON (JSON \u escapes for
- * bytes outside printable ASCII, as logs are not always UTF-8).
+ * from the log: they are escaped for CSV, and the JSON is built with
+ * jansson, their strings through jsonstr.c (logs are not always UTF-8:
+ * valid UTF-8 is kept, each invalid byte becomes U+FFFD).
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
+#include <jansson.h>
+
+#include "jsonstr.h"
 #include "logstat_parse.h"
 #include "logstat_report.h"
 
@@ -58,23 +62,6 @@ static int ls_top(const struct ls_state *st, size_t *top)
 		top[p] = i;
 	}
 	return k;
-}
-
-/* ls_json_str - s as a JSON string. */
-static void ls_json_str(FILE *out, const char *s)
-{
-	putc('"', out);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			fprintf(out, "\\%c", c);
-		else if (c < 0x20 || c >= 0x7f)
-			fprintf(out, "\\u%04x", c); /* logs are not always UTF-8 */
-		else
-			putc(c, out);
-	}
-	putc('"', out);
 }
 
 /* ls_csv_str - s as a CSV field, quoted when it has to be. */
@@ -189,12 +176,37 @@ void lsreport_csv(const struct ls_state *st, FILE *out)
 	}
 }
 
-static void ls_json_tally(FILE *out, unsigned long n, double share, int64_t us, double occ)
+/*
+ * ls_jreal - x rounded to unit (0.0001: a share; 0.000001: seconds), as a
+ * jansson real: printed with 15 digits, 12.3457 stays 12.3457.
+ */
+static json_t *ls_jreal(double x, double unit)
 {
-	fprintf(out, "\"sessions\":%lu,\"share\":%.4f,\"time\":%.6f,\"occupancy\":%.4f}", n,
-		share, lsreport_sec(us), occ);
+	return json_real(x >= 0 ? (double)(long long)(x / unit + 0.5) * unit : x);
 }
 
+/* ls_json_tally - the members of a tally into o; o is returned. */
+static json_t *ls_json_tally(json_t *o, unsigned long n, double share, int64_t us, double occ)
+{
+	json_object_set_new(o, "sessions", json_integer((json_int_t)n));
+	json_object_set_new(o, "share", ls_jreal(share, 1e-4));
+	json_object_set_new(o, "time", ls_jreal(lsreport_sec(us), 1e-6));
+	json_object_set_new(o, "occupancy", ls_jreal(occ, 1e-4));
+	return o;
+}
+
+/* ls_json_uint - n as a jansson integer. */
+static json_t *ls_json_uint(unsigned long n)
+{
+	return json_integer((json_int_t)n);
+}
+
+/*
+ * lsreport_json - built with jansson; names from the log through
+ * jsonstr_cstr (invalid UTF-8 becomes U+FFFD). Out of memory, a member
+ * is missing (json_object_set_new takes NULL as an error) and the
+ * report still parses.
+ */
 void lsreport_json(const struct ls_state *st, FILE *out)
 {
 	const struct ls_opts *o = st->o;
@@ -203,49 +215,70 @@ void lsreport_json(const struct ls_state *st, FILE *out)
 	size_t top[LS_TOP];
 	int k = ls_top(st, top);
 	char label[32];
+	json_t *r = json_object(), *buckets = json_array(), *ended = json_array();
+	json_t *cls = json_object(), *tops = json_array();
 
-	fprintf(out,
-		"{\"files\":%lu,\"lines\":%lu,\"unparseable\":%lu,\"smtpd\":%lu,"
-		"\"postscreen\":%lu,\"sessions\":%lu,\"time\":%.6f,\"missing_disconnect\":%lu,"
-		"\"orphan_disconnect\":%lu,\"negative\":%lu,\"buckets\":[",
-		st->files, st->lines, st->unparseable, st->smtpd, st->postscreen, st->total.n,
-		lsreport_sec(st->total.us), st->end_t[LS_END_MISSING].n, st->orphans, st->negative);
-	for (int b = 0; b <= o->nedge; b++) {
-		lsreport_label(o, b, label, sizeof(label));
-		fprintf(out, "%s{\"label\":\"%s\",\"lt\":", b ? "," : "", label);
-		if (b < o->nedge)
-			fprintf(out, "%g,", lsreport_sec(o->edge[b]));
-		else
-			fputs("null,", out);
-		ls_json_tally(out, st->bucket[b].n, lsreport_pct((double)st->bucket[b].n, tn),
-			      st->bucket[b].us, lsreport_pct((double)st->bucket[b].us, tu));
+	if (r == NULL || buckets == NULL || ended == NULL || cls == NULL || tops == NULL) {
+		json_decref(r);
+		json_decref(buckets);
+		json_decref(ended);
+		json_decref(cls);
+		json_decref(tops);
+		fputs("{\"error\":\"out of memory\"}\n", out);
+		return;
 	}
-	fputs("],\"ended\":[", out);
-	for (int i = 0, first = 1; i < st->nend; i++) {
+	json_object_set_new(r, "files", ls_json_uint(st->files));
+	json_object_set_new(r, "lines", ls_json_uint(st->lines));
+	json_object_set_new(r, "unparseable", ls_json_uint(st->unparseable));
+	json_object_set_new(r, "smtpd", ls_json_uint(st->smtpd));
+	json_object_set_new(r, "postscreen", ls_json_uint(st->postscreen));
+	json_object_set_new(r, "sessions", ls_json_uint(st->total.n));
+	json_object_set_new(r, "time", ls_jreal(lsreport_sec(st->total.us), 1e-6));
+	json_object_set_new(r, "missing_disconnect", ls_json_uint(st->end_t[LS_END_MISSING].n));
+	json_object_set_new(r, "orphan_disconnect", ls_json_uint(st->orphans));
+	json_object_set_new(r, "negative", ls_json_uint(st->negative));
+	for (int b = 0; b <= o->nedge; b++) {
+		json_t *e = json_object();
+
+		lsreport_label(o, b, label, sizeof(label));
+		json_object_set_new(e, "label", jsonstr_cstr(label));
+		json_object_set_new(e, "lt",
+				    b < o->nedge ? json_real(lsreport_sec(o->edge[b])) : json_null());
+		json_array_append_new(
+		    buckets, ls_json_tally(e, st->bucket[b].n, lsreport_pct((double)st->bucket[b].n, tn),
+					   st->bucket[b].us, lsreport_pct((double)st->bucket[b].us, tu)));
+	}
+	json_object_set_new(r, "buckets", buckets);
+	for (int i = 0; i < st->nend; i++) {
+		json_t *e;
+
 		if (st->end_t[i].n == 0)
 			continue;
-		fprintf(out, "%s{\"how\":", first ? "" : ",");
-		ls_json_str(out, st->end_name[i]);
-		putc(',', out);
-		ls_json_tally(out, st->end_t[i].n, lsreport_pct((double)st->end_t[i].n, en),
-			      st->end_t[i].us, lsreport_pct((double)st->end_t[i].us, tu));
-		first = 0;
+		e = json_object();
+		json_object_set_new(e, "how", jsonstr_cstr(st->end_name[i]));
+		json_array_append_new(
+		    ended, ls_json_tally(e, st->end_t[i].n, lsreport_pct((double)st->end_t[i].n, en),
+					 st->end_t[i].us, lsreport_pct((double)st->end_t[i].us, tu)));
 	}
-	fputs("],\"class\":{", out);
-	for (int c = 1; c >= 0; c--) {
-		fprintf(out, "%s\"%s\":{", c ? "" : ",", c ? "s25r" : "other");
-		ls_json_tally(out, st->cls[c].n, lsreport_pct((double)st->cls[c].n, tn),
-			      st->cls[c].us, lsreport_pct((double)st->cls[c].us, tu));
-	}
-	fputs("},\"top_clients\":[", out);
+	json_object_set_new(r, "ended", ended);
+	for (int c = 1; c >= 0; c--)
+		json_object_set_new(cls, c ? "s25r" : "other",
+				    ls_json_tally(json_object(), st->cls[c].n,
+						  lsreport_pct((double)st->cls[c].n, tn), st->cls[c].us,
+						  lsreport_pct((double)st->cls[c].us, tu)));
+	json_object_set_new(r, "class", cls);
 	for (int i = 0; i < k; i++) {
 		const struct ls_name *c = st->clients.v[top[i]];
+		json_t *e = json_object();
 
-		fputs(i ? ",{\"client\":" : "{\"client\":", out);
-		ls_json_str(out, c->s);
-		fprintf(out, ",\"s25r\":%d,", c->s25r);
-		ls_json_tally(out, c->t.n, lsreport_pct((double)c->t.n, tn), c->t.us,
-			      lsreport_pct((double)c->t.us, tu));
+		json_object_set_new(e, "client", jsonstr_cstr(c->s));
+		json_object_set_new(e, "s25r", json_integer(c->s25r));
+		json_array_append_new(tops, ls_json_tally(e, c->t.n,
+							  lsreport_pct((double)c->t.n, tn), c->t.us,
+							  lsreport_pct((double)c->t.us, tu)));
 	}
-	fputs("]}\n", out);
+	json_object_set_new(r, "top_clients", tops);
+	if (json_dumpf(r, out, JSON_COMPACT | JSON_REAL_PRECISION(15)) == 0)
+		putc('\n', out);
+	json_decref(r);
 }

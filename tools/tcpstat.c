@@ -43,6 +43,9 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include <jansson.h>
+
+#include "jsonstr.h"
 #include "kstat.h"
 #include "tcpstat.h"
 #include "tcpstat_diag.h"
@@ -179,74 +182,88 @@ static long long ts_delta(const struct ts_snap *s, const struct ts_snap *prev, s
 
 /* ---- output ----------------------------------------------------------- */
 
+/* ts_json_pct - ts_share to one decimal, as a jansson real. */
+static json_t *ts_json_pct(unsigned long part, unsigned long total)
+{
+	return json_real((double)(long long)(ts_share(part, total) * 10 + 0.5) / 10);
+}
+
+/* ts_json_counters - kstat counters (or their change since prev) as an object. */
+static json_t *ts_json_counters(const struct ts_snap *s, const struct ts_snap *prev)
+{
+	json_t *o = json_object();
+
+	for (size_t i = 0; i < KSTAT_NCOUNTERS; i++) {
+		json_t *v;
+
+		if (!s->ctr.have[i] || (prev != NULL && !prev->ctr.have[i]))
+			v = json_null();
+		else if (prev != NULL)
+			v = json_integer((json_int_t)ts_delta(s, prev, i));
+		else
+			v = json_integer((json_int_t)s->ctr.value[i]);
+		json_object_set_new(o, kstat_names[i], v);
+	}
+	return o;
+}
+
+/*
+ * ts_print_json - one snapshot as one line of JSON, built with jansson
+ * (strings through jsonstr.c). Out of memory, a member is missing; the
+ * line still parses.
+ */
 static void ts_print_json(const struct ts_snap *s, const struct ts_snap *prev)
 {
-	const char *sep = "";
+	json_t *r = json_object(), *ports = json_object(), *lst = json_array();
+	json_t *sys = json_object(), *advice = json_array(), *ho = json_object();
 
-	printf("{\"ports\":{");
 	for (size_t i = 0; i < s->nports; i++) {
 		const struct ts_port *p = &s->ports[i];
+		json_t *o = json_object();
+		char port[8];
 
-		printf("%s\"%u\":{", i ? "," : "", p->port);
 		for (int st = 1; st < TS_NSTATES; st++)
-			printf("%s\"%s\":%lu", st > 1 ? "," : "", ts_state_names[st],
-			       p->n[0][st] + p->n[1][st]);
-		printf("}");
+			json_object_set_new(o, ts_state_names[st],
+					    json_integer((json_int_t)(p->n[0][st] + p->n[1][st])));
+		snprintf(port, sizeof(port), "%u", p->port);
+		json_object_set_new(ports, port, o);
 	}
-	printf("},\"listeners\":[");
+	json_object_set_new(r, "ports", ports);
 	for (size_t i = 0; i < s->nlst; i++) {
 		const struct ts_listener *l = &s->lst[i];
+		json_t *o = json_object();
 
-		/* An inet_ntop() result needs no JSON escaping. */
-		printf("%s{\"family\":\"%s\",\"address\":\"%s\",\"port\":%u,\"queue\":%u,"
-		       "\"backlog\":%u}",
-		       i ? "," : "", l->family == AF_INET ? "ipv4" : "ipv6", l->addr, l->port,
-		       l->queue, l->backlog);
+		json_object_set_new(o, "family", json_string(l->family == AF_INET ? "ipv4" : "ipv6"));
+		json_object_set_new(o, "address", jsonstr_cstr(l->addr));
+		json_object_set_new(o, "port", json_integer(l->port));
+		json_object_set_new(o, "queue", json_integer(l->queue));
+		json_object_set_new(o, "backlog", json_integer(l->backlog));
+		json_array_append_new(lst, o);
 	}
-	printf("],\"counters\":{");
-	for (size_t i = 0; i < KSTAT_NCOUNTERS; i++) {
-		if (s->ctr.have[i])
-			printf("%s\"%s\":%" PRIu64, sep, kstat_names[i], s->ctr.value[i]);
-		else
-			printf("%s\"%s\":null", sep, kstat_names[i]);
-		sep = ",";
-	}
-	printf("}");
-	if (prev != NULL) {
-		sep = "";
-		printf(",\"deltas\":{");
-		for (size_t i = 0; i < KSTAT_NCOUNTERS; i++) {
-			if (s->ctr.have[i] && prev->ctr.have[i])
-				printf("%s\"%s\":%lld", sep, kstat_names[i],
-				       ts_delta(s, prev, i));
-			else
-				printf("%s\"%s\":null", sep, kstat_names[i]);
-			sep = ",";
-		}
-		printf("}");
-	}
-	printf(",\"sysctls\":{");
-	for (int i = 0; i < KSTAT_NSYSCTLS; i++) {
-		if (s->sys[i] >= 0)
-			printf("%s\"%s\":%ld", i ? "," : "", kstat_sysctl_names[i], s->sys[i]);
-		else
-			printf("%s\"%s\":null", i ? "," : "", kstat_sysctl_names[i]);
-	}
-	printf("},\"advice\":[");
-	sep = "";
+	json_object_set_new(r, "listeners", lst);
+	json_object_set_new(r, "counters", ts_json_counters(s, NULL));
+	if (prev != NULL)
+		json_object_set_new(r, "deltas", ts_json_counters(s, prev));
 	for (int i = 0; i < KSTAT_NSYSCTLS; i++) {
 		const char *a = ts_advice(i, s->sys[i]);
 
-		if (a != NULL) {
-			/* The advice texts are ours and hold no quote or backslash. */
-			printf("%s\"%s\"", sep, a);
-			sep = ",";
-		}
+		json_object_set_new(sys, kstat_sysctl_names[i],
+				    s->sys[i] >= 0 ? json_integer(s->sys[i]) : json_null());
+		if (a != NULL)
+			json_array_append_new(advice, jsonstr_cstr(a));
 	}
-	printf("],\"half_open\":{\"total\":%lu,\"bogus\":%lu,\"bogus_pct\":%.1f,"
-	       "\"dot0_255\":%lu,\"dot0_255_pct\":%.1f}}\n",
-	       s->ho.total, s->ho.bogus, ts_share(s->ho.bogus, s->ho.total), s->ho.edge,
-	       ts_share(s->ho.edge, s->ho.total));
+	json_object_set_new(r, "sysctls", sys);
+	json_object_set_new(r, "advice", advice);
+	json_object_set_new(ho, "total", json_integer((json_int_t)s->ho.total));
+	json_object_set_new(ho, "bogus", json_integer((json_int_t)s->ho.bogus));
+	json_object_set_new(ho, "bogus_pct", ts_json_pct(s->ho.bogus, s->ho.total));
+	json_object_set_new(ho, "dot0_255", json_integer((json_int_t)s->ho.edge));
+	json_object_set_new(ho, "dot0_255_pct", ts_json_pct(s->ho.edge, s->ho.total));
+	json_object_set_new(r, "half_open", ho);
+	if (r == NULL || json_dumpf(r, stdout, JSON_COMPACT | JSON_REAL_PRECISION(15)) < 0)
+		fputs("{\"error\":\"out of memory\"}", stdout);
+	putchar('\n');
+	json_decref(r);
 }
 
 static void ts_print_human(const struct ts_snap *s, const struct ts_snap *prev)
