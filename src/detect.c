@@ -972,8 +972,8 @@ static int ss_top(const struct ss *s, struct detect_top *out)
 		int best = -1;
 
 		for (int i = 0; i < s->n; i++)
-			if (!taken[i] && (best < 0 || s->count[i] - s->err[i] >
-							      s->count[best] - s->err[best]))
+			if (!taken[i] &&
+			    (best < 0 || s->count[i] - s->err[i] > s->count[best] - s->err[best]))
 				best = i;
 		if (best < 0)
 			break;
@@ -1063,6 +1063,24 @@ int detect_good_before(const struct detect *d, int g, const struct ipkey *key)
 	 * the flood crossed the threshold was in good standing before it.
 	 */
 	return d->good.ent[i].u <= d->g[g].attack_start;
+}
+
+int detect_good_within(const struct detect *d, const struct ipkey *net, int bits)
+{
+	/* A walk of the good table: for the rare decision to block a network. */
+	for (uint32_t i = 0; i < d->good.n; i++) {
+		struct ipkey k;
+
+		if (d->good.tag[i] == 0)
+			continue;
+		k = d->good.ent[i].key;
+		if (netaddr_key_is_v4(&k) != netaddr_key_is_v4(net))
+			continue;
+		netaddr_key_prefix(&k, bits);
+		if (memcmp(&k, net, sizeof(k)) == 0)
+			return 1;
+	}
+	return 0;
 }
 
 size_t detect_memory(const struct detect *d)

@@ -16,6 +16,7 @@
 #include "mxguard.h"
 #include "netaddr.h"
 #include "notify.h"
+#include "netblock.h"
 #include "shield_notice.h"
 
 void notice_block(struct notice_burst *b, struct mxg *mxg, const struct ipkey *k, uint32_t secs,
@@ -65,6 +66,40 @@ void notice_block(struct notice_burst *b, struct mxg *mxg, const struct ipkey *k
 	struct notify_kv kv[] = {{"BLOCKS", count}, {"TOP_SOURCES", sources}};
 
 	notify_send(mxg->notify, NOTIFY_BLOCKS, subject, body, kv, 2);
+}
+
+void notice_netblock(struct mxg *mxg, const struct ipkey *net, int plen, uint32_t secs,
+		     uint32_t level, const struct ipkey *addrs, int n)
+{
+	const struct cfg *cfg = mxg->cfg;
+	char subject[200], body[2048], sources[1024], text[NETBLOCK_STRLEN], count[16];
+	size_t bo = 0, so = 0;
+
+	if (mxg->notify == NULL)
+		return;
+	netblock_format(net, plen, text, sizeof(text));
+	snprintf(count, sizeof(count), "%d", n);
+	snprintf(subject, sizeof(subject), "mxguard %s: network %s blocked", cfg->myhostname, text);
+	bo += (size_t)snprintf(body + bo, sizeof(body) - bo,
+			       "mxguard on %s blocked the network %s for %us (level %u):\n"
+			       "%d of its addresses were blocked within block_memory = %ds "
+			       "(netblock_threshold = %d):\n",
+			       cfg->myhostname, text, secs, level, n, cfg->block_memory,
+			       cfg->netblock_threshold);
+	sources[0] = '\0';
+	for (int i = 0; i < n; i++) {
+		char ip[NETADDR_STRLEN];
+
+		netaddr_key_format(&addrs[i], ip, sizeof(ip));
+		if (bo < sizeof(body))
+			bo += (size_t)snprintf(body + bo, sizeof(body) - bo, "  %s\n", ip);
+		if (so < sizeof(sources))
+			so += (size_t)snprintf(sources + so, sizeof(sources) - so, "%s%s",
+					       i ? " " : "", ip);
+	}
+	struct notify_kv kv[] = {{"NETWORK", text}, {"BLOCKS", count}, {"TOP_SOURCES", sources}};
+
+	notify_send(mxg->notify, NOTIFY_BLOCKS, subject, body, kv, 3);
 }
 
 /* notice_top_text - "a (n), b (m)" of the report's tops. */

@@ -40,6 +40,14 @@ void notice_block(struct notice_burst *b, struct mxg *mxg, const struct ipkey *k
 		  int64_t now);
 
 /*
+ * notice_netblock - one NOTIFY_BLOCKS notice for the block of the network
+ * net/plen (secs seconds, escalation level), naming the n addresses whose
+ * blocks caused it (nothing without mxg->notify).
+ */
+void notice_netblock(struct mxg *mxg, const struct ipkey *net, int plen, uint32_t secs,
+		     uint32_t level, const struct ipkey *addrs, int n);
+
+/*
  * notice_attack - the start or the end (kind: NOTIFY_ATTACK_START or
  * NOTIFY_ATTACK_END) of an attack on listener group g, named name: log
  * one "attack group=..." line and send the notice (when mxg->notify is
