@@ -32,9 +32,9 @@ struct cfg_param {
 	const char *name;
 	enum cfg_type type;
 	const char *def;
-	long min, max;		  /* T_INT, T_TIME (seconds) */
+	long min, max;		 /* T_INT, T_TIME (seconds) */
 	const char *const *enums; /* T_ENUM: NULL-terminated names */
-	size_t off;		  /* offset of the field in struct cfg */
+	size_t off;		 /* offset of the field in struct cfg */
 	int reloadable;
 };
 
@@ -53,105 +53,105 @@ static const char *const atksmtp_names[] = {"suspect", "normal", NULL};
 #define DAY (24L * 3600)
 
 static const struct cfg_param cfg_table[] = {
-    {"myhostname", T_STR, "", 0, 0, NULL, F(myhostname), 1},
-    {"smtp_listen", T_ADDRLIST, "127.0.0.1:2525", 0, 0, NULL, F(smtp_listen), 0},
-    {"listen_backlog", T_INT, "0", 0, 65535, NULL, F(listen_backlog), 0},
-    {"backend", T_ADDR, "127.0.0.1:25", 0, 0, NULL, F(backend), 1},
-    {"backend_protocol", T_ENUM, "proxy2", 0, 0, proto_names, F(backend_protocol), 1},
-    {"backend_timeout", T_TIME, "30s", 1, 600, NULL, F(backend_timeout), 1},
-    {"default_action", T_ENUM, "pass", 0, 0, action_names, F(default_action), 1},
-    {"smtp_timeout", T_TIME, "300s", 1, 3600, NULL, F(smtp_timeout), 1},
-    {"relay_timeout", T_TIME, "10m", 10, DAY, NULL, F(relay_timeout), 1},
-    /* Absolute bounds: trickling one byte at a time must not hold a slot. */
-    {"dialogue_timeout", T_TIME, "10m", 10, DAY, NULL, F(dialogue_timeout), 1},
-    {"relay_max_time", T_TIME, "2h", 0, 7 * DAY, NULL, F(relay_max_time), 1},
-    {"survivor_timeout", T_TIME, "30s", 0, 3600, NULL, F(survivor_timeout), 1},
-    /* Bytes queued in all relays together (Postfix style: a plain number). */
-    {"relay_memory_limit", T_INT, "268435456", 1048576, 2147483647L, NULL, F(relay_memory_limit),
-     1},
-    {"smtp_error_limit", T_INT, "10", 1, 1000, NULL, F(smtp_error_limit), 1},
-    {"max_connections", T_INT, "8000", 1, 1000000, NULL, F(max_connections), 1},
-    {"shutdown_timeout", T_TIME, "30s", 0, DAY, NULL, F(shutdown_timeout), 1},
-    {"state_dir", T_STR, "/var/lib/mxguard", 0, 0, NULL, F(state_dir), 0},
-    {"control_socket", T_STR, "control.sock", 0, 0, NULL, F(control_socket), 0},
-    {"run_as", T_STR, "mxguard", 0, 0, NULL, F(run_as), 0},
-    {"log_target", T_ENUM, "stderr", 0, 0, logto_names, F(log_target), 0},
-    {"client_lists", T_STR, "", 0, 0, NULL, F(client_lists), 1},
-    {"mode", T_ENUM, "targrey", 0, 0, mode_names, F(mode), 1},
-    /* RFC 5321 gives a client 5 minutes for a RCPT reply: stay well below. */
-    {"tarpit_delay", T_TIME, "125s", 1, 280, NULL, F(tarpit_delay), 1},
-    {"greylist_delay", T_TIME, "30m", 0, DAY, NULL, F(greylist_delay), 1},
-    /* postscreen's pregreet test for suspects; 0: off (it delays their mail). */
-    {"greet_wait", T_TIME, "0", 0, 60, NULL, F(greet_wait), 1},
-    {"greylist_retries", T_INT, "2", 0, 100, NULL, F(greylist_retries), 1},
-    {"greylist_retry_window", T_TIME, "2d", 60, 30 * DAY, NULL, F(greylist_retry_window), 1},
-    {"greylist_max_age", T_TIME, "35d", 60, 365 * DAY, NULL, F(greylist_max_age), 1},
-    {"awl_count", T_INT, "5", 0, 1000, NULL, F(awl_count), 1},
-    {"awl_interval", T_TIME, "1h", 0, DAY, NULL, F(awl_interval), 1},
-    {"greylist_key", T_ENUM, "auto", 0, 0, key_names, F(greylist_key), 1},
-    /* A suspect whose sender domain's SPF passes is keyed "spf:<domain>". */
-    {"greylist_spf", T_ENUM, "yes", 0, 0, yesno_names, F(greylist_spf), 1},
-    {"dns_resolvers", T_STR, "", 0, 0, NULL, F(dns_resolvers), 0},
-    {"dns_timeout", T_TIME, "3s", 1, 30, NULL, F(dns_timeout), 0},
-    {"dns_failure_action", T_ENUM, "suspect", 0, 0, dnsfail_names, F(dns_failure_action), 1},
-    {"helo_lists", T_STR, "", 0, 0, NULL, F(helo_lists), 1},
-    {"recipient_whitelist", T_STR, "", 0, 0, NULL, F(recipient_whitelist), 1},
-    {"dnsbl_sites", T_STR, "", 0, 0, NULL, F(dnsbl_sites), 1},
-    {"dnsbl_threshold", T_INT, "1", 1, 1000, NULL, F(dnsbl_threshold), 1},
-    {"dnswl_threshold", T_INT, "-1", -1000, -1, NULL, F(dnswl_threshold), 1},
-    {"sender_ns_lists", T_STR, "", 0, 0, NULL, F(sender_ns_lists), 1},
-    /* The shield: admission at accept. */
-    {"allow_clients", T_STR, "127.0.0.1 ::1", 0, 0, NULL, F(allow_clients), 1},
-    {"block_clients", T_STR, "", 0, 0, NULL, F(block_clients), 1},
-    {"conn_per_source", T_INT, "50", 0, 1000000, NULL, F(conn_per_source), 1},
-    {"conn_per_prefix", T_INT, "200", 0, 1000000, NULL, F(conn_per_prefix), 1},
-    {"rate_per_source", T_INT, "0", 0, 1000000, NULL, F(rate_per_source), 1},
-    {"rate_per_prefix", T_INT, "0", 0, 1000000, NULL, F(rate_per_prefix), 1},
-    {"prefix_v4", T_INT, "24", 8, 32, NULL, F(prefix_v4), 0},
-    {"prefix_v6", T_INT, "64", 16, 128, NULL, F(prefix_v6), 0},
-    /* Mail from anywhere must reach port 25: no country filter by default. */
-    {"smtp_countries", T_STR, "", 0, 0, NULL, F(smtp_countries), 1},
-    {"smtp_bogus_check", T_ENUM, "no", 0, 0, yesno_names, F(smtp_bogus_check), 1},
-    {"smtp_shield", T_ENUM, "yes", 0, 0, yesno_names, F(smtp_shield), 1},
-    {"smtp_refuse_temp", T_STR, "421 4.7.0 Too many connections from your address, try again later",
-     0, 0, NULL, F(smtp_refuse_temp), 1},
-    {"smtp_refuse_perm", T_STR, "554 5.7.1 Service refused to your address", 0, 0, NULL,
-     F(smtp_refuse_perm), 1},
-    /* The detector and the attack policy. */
-    {"flood_window", T_TIME, "10s", 1, 3600, NULL, F(flood_window), 1},
-    {"flood_threshold", T_INT, "100", 2, 1000000, NULL, F(flood_threshold), 1},
-    {"block_time", T_TIME, "10m", 1, 30 * DAY, NULL, F(block_time), 1},
-    {"block_time_max", T_TIME, "1d", 1, 365 * DAY, NULL, F(block_time_max), 1},
-    {"block_memory", T_TIME, "1d", 0, 365 * DAY, NULL, F(block_memory), 1},
-    {"netblock_threshold", T_INT, "4", 0, 16, NULL, F(netblock_threshold), 1},
-    {"ddos_window", T_TIME, "60s", 1, 3600, NULL, F(ddos_window), 1},
-    {"ddos_threshold", T_INT, "500", 2, 100000000, NULL, F(ddos_threshold), 1},
-    {"ddos_release", T_INT, "250", 1, 100000000, NULL, F(ddos_release), 1},
-    {"ddos_quiet", T_TIME, "5m", 1, DAY, NULL, F(ddos_quiet), 1},
-    {"attack_service_policy", T_ENUM, "known", 0, 0, atksvc_names, F(attack_service_policy), 1},
-    {"attack_countries", T_STR, "", 0, 0, NULL, F(attack_countries), 1},
-    {"attack_smtp_policy", T_ENUM, "suspect", 0, 0, atksmtp_names, F(attack_smtp_policy), 1},
-    {"attack_limit_divisor", T_INT, "4", 1, 1000, NULL, F(attack_limit_divisor), 1},
-    {"block_burst", T_INT, "10", 1, 1000000, NULL, F(block_burst), 1},
-    /* Notices to the admin. */
-    {"notify_recipient", T_STR, "", 0, 0, NULL, F(notify_recipient), 1},
-    {"notify_sender", T_STR, "", 0, 0, NULL, F(notify_sender), 1},
-    {"notify_relay", T_STR, "", 0, 0, NULL, F(notify_relay), 1},
-    {"notify_command", T_STR, "", 0, 0, NULL, F(notify_command), 1},
-    {"notify_interval", T_TIME, "10m", 0, DAY, NULL, F(notify_interval), 1},
-    /* Kernel-level blocking, countries, SYN-flood awareness. */
-    {"firewall", T_ENUM, "none", 0, 0, firewall_names, F(firewall), 0},
-    {"firewall_table", T_STR, "mxguard", 0, 0, NULL, F(firewall_table), 0},
-    /* Confinement of the network process (seccomp filter and Landlock). */
-    {"seccomp", T_ENUM, "yes", 0, 0, yesno_names, F(seccomp), 0},
-    {"geo_database", T_STR, "/usr/share/tor/geoip /usr/share/tor/geoip6", 0, 0, NULL,
-     F(geo_database), 0},
-    {"synwatch_interval", T_TIME, "10s", 0, 3600, NULL, F(synwatch_interval), 1},
-    /* Metrics and the shared store. */
-    {"metrics_listen", T_STR, "", 0, 0, NULL, F(metrics_listen), 0},
-    {"store", T_STR, "lmdb", 0, 0, NULL, F(store), 0},
-    {"store_timeout", T_MSEC, "50ms", 1, 10000, NULL, F(store_timeout), 1},
-    {"store_cache_size", T_INT, "100000", 0, 100000000, NULL, F(store_cache_size), 0},
+	{"myhostname", T_STR, "", 0, 0, NULL, F(myhostname), 1},
+	{"smtp_listen", T_ADDRLIST, "127.0.0.1:2525", 0, 0, NULL, F(smtp_listen), 0},
+	{"listen_backlog", T_INT, "0", 0, 65535, NULL, F(listen_backlog), 0},
+	{"backend", T_ADDR, "127.0.0.1:25", 0, 0, NULL, F(backend), 1},
+	{"backend_protocol", T_ENUM, "proxy2", 0, 0, proto_names, F(backend_protocol), 1},
+	{"backend_timeout", T_TIME, "30s", 1, 600, NULL, F(backend_timeout), 1},
+	{"default_action", T_ENUM, "pass", 0, 0, action_names, F(default_action), 1},
+	{"smtp_timeout", T_TIME, "300s", 1, 3600, NULL, F(smtp_timeout), 1},
+	{"relay_timeout", T_TIME, "10m", 10, DAY, NULL, F(relay_timeout), 1},
+	/* Absolute bounds: trickling one byte at a time must not hold a slot. */
+	{"dialogue_timeout", T_TIME, "10m", 10, DAY, NULL, F(dialogue_timeout), 1},
+	{"relay_max_time", T_TIME, "2h", 0, 7 * DAY, NULL, F(relay_max_time), 1},
+	{"survivor_timeout", T_TIME, "30s", 0, 3600, NULL, F(survivor_timeout), 1},
+	/* Bytes queued in all relays together (Postfix style: a plain number). */
+	{"relay_memory_limit", T_INT, "268435456", 1048576, 2147483647L, NULL,
+	 F(relay_memory_limit), 1},
+	{"smtp_error_limit", T_INT, "10", 1, 1000, NULL, F(smtp_error_limit), 1},
+	{"max_connections", T_INT, "8000", 1, 1000000, NULL, F(max_connections), 1},
+	{"shutdown_timeout", T_TIME, "30s", 0, DAY, NULL, F(shutdown_timeout), 1},
+	{"state_dir", T_STR, "/var/lib/mxguard", 0, 0, NULL, F(state_dir), 0},
+	{"control_socket", T_STR, "control.sock", 0, 0, NULL, F(control_socket), 0},
+	{"run_as", T_STR, "mxguard", 0, 0, NULL, F(run_as), 0},
+	{"log_target", T_ENUM, "stderr", 0, 0, logto_names, F(log_target), 0},
+	{"client_lists", T_STR, "", 0, 0, NULL, F(client_lists), 1},
+	{"mode", T_ENUM, "targrey", 0, 0, mode_names, F(mode), 1},
+	/* RFC 5321 gives a client 5 minutes for a RCPT reply: stay well below. */
+	{"tarpit_delay", T_TIME, "125s", 1, 280, NULL, F(tarpit_delay), 1},
+	{"greylist_delay", T_TIME, "30m", 0, DAY, NULL, F(greylist_delay), 1},
+	/* postscreen's pregreet test for suspects; 0: off (it delays their mail). */
+	{"greet_wait", T_TIME, "0", 0, 60, NULL, F(greet_wait), 1},
+	{"greylist_retries", T_INT, "2", 0, 100, NULL, F(greylist_retries), 1},
+	{"greylist_retry_window", T_TIME, "2d", 60, 30 * DAY, NULL, F(greylist_retry_window), 1},
+	{"greylist_max_age", T_TIME, "35d", 60, 365 * DAY, NULL, F(greylist_max_age), 1},
+	{"awl_count", T_INT, "5", 0, 1000, NULL, F(awl_count), 1},
+	{"awl_interval", T_TIME, "1h", 0, DAY, NULL, F(awl_interval), 1},
+	{"greylist_key", T_ENUM, "auto", 0, 0, key_names, F(greylist_key), 1},
+	/* A suspect whose sender domain's SPF passes is keyed "spf:<domain>". */
+	{"greylist_spf", T_ENUM, "yes", 0, 0, yesno_names, F(greylist_spf), 1},
+	{"dns_resolvers", T_STR, "", 0, 0, NULL, F(dns_resolvers), 0},
+	{"dns_timeout", T_TIME, "3s", 1, 30, NULL, F(dns_timeout), 0},
+	{"dns_failure_action", T_ENUM, "suspect", 0, 0, dnsfail_names, F(dns_failure_action), 1},
+	{"helo_lists", T_STR, "", 0, 0, NULL, F(helo_lists), 1},
+	{"recipient_whitelist", T_STR, "", 0, 0, NULL, F(recipient_whitelist), 1},
+	{"dnsbl_sites", T_STR, "", 0, 0, NULL, F(dnsbl_sites), 1},
+	{"dnsbl_threshold", T_INT, "1", 1, 1000, NULL, F(dnsbl_threshold), 1},
+	{"dnswl_threshold", T_INT, "-1", -1000, -1, NULL, F(dnswl_threshold), 1},
+	{"sender_ns_lists", T_STR, "", 0, 0, NULL, F(sender_ns_lists), 1},
+	/* The shield: admission at accept. */
+	{"allow_clients", T_STR, "127.0.0.1 ::1", 0, 0, NULL, F(allow_clients), 1},
+	{"block_clients", T_STR, "", 0, 0, NULL, F(block_clients), 1},
+	{"conn_per_source", T_INT, "50", 0, 1000000, NULL, F(conn_per_source), 1},
+	{"conn_per_prefix", T_INT, "200", 0, 1000000, NULL, F(conn_per_prefix), 1},
+	{"rate_per_source", T_INT, "0", 0, 1000000, NULL, F(rate_per_source), 1},
+	{"rate_per_prefix", T_INT, "0", 0, 1000000, NULL, F(rate_per_prefix), 1},
+	{"prefix_v4", T_INT, "24", 8, 32, NULL, F(prefix_v4), 0},
+	{"prefix_v6", T_INT, "64", 16, 128, NULL, F(prefix_v6), 0},
+	/* Mail from anywhere must reach port 25: no country filter by default. */
+	{"smtp_countries", T_STR, "", 0, 0, NULL, F(smtp_countries), 1},
+	{"smtp_bogus_check", T_ENUM, "no", 0, 0, yesno_names, F(smtp_bogus_check), 1},
+	{"smtp_shield", T_ENUM, "yes", 0, 0, yesno_names, F(smtp_shield), 1},
+	{"smtp_refuse_temp", T_STR, "421 4.7.0 Too many connections from your address, try again later",
+	 0, 0, NULL, F(smtp_refuse_temp), 1},
+	{"smtp_refuse_perm", T_STR, "554 5.7.1 Service refused to your address", 0, 0, NULL,
+	 F(smtp_refuse_perm), 1},
+	/* The detector and the attack policy. */
+	{"flood_window", T_TIME, "10s", 1, 3600, NULL, F(flood_window), 1},
+	{"flood_threshold", T_INT, "100", 2, 1000000, NULL, F(flood_threshold), 1},
+	{"block_time", T_TIME, "10m", 1, 30 * DAY, NULL, F(block_time), 1},
+	{"block_time_max", T_TIME, "1d", 1, 365 * DAY, NULL, F(block_time_max), 1},
+	{"block_memory", T_TIME, "1d", 0, 365 * DAY, NULL, F(block_memory), 1},
+	{"netblock_threshold", T_INT, "4", 0, 16, NULL, F(netblock_threshold), 1},
+	{"ddos_window", T_TIME, "60s", 1, 3600, NULL, F(ddos_window), 1},
+	{"ddos_threshold", T_INT, "500", 2, 100000000, NULL, F(ddos_threshold), 1},
+	{"ddos_release", T_INT, "250", 1, 100000000, NULL, F(ddos_release), 1},
+	{"ddos_quiet", T_TIME, "5m", 1, DAY, NULL, F(ddos_quiet), 1},
+	{"attack_service_policy", T_ENUM, "known", 0, 0, atksvc_names, F(attack_service_policy), 1},
+	{"attack_countries", T_STR, "", 0, 0, NULL, F(attack_countries), 1},
+	{"attack_smtp_policy", T_ENUM, "suspect", 0, 0, atksmtp_names, F(attack_smtp_policy), 1},
+	{"attack_limit_divisor", T_INT, "4", 1, 1000, NULL, F(attack_limit_divisor), 1},
+	{"block_burst", T_INT, "10", 1, 1000000, NULL, F(block_burst), 1},
+	/* Notices to the admin. */
+	{"notify_recipient", T_STR, "", 0, 0, NULL, F(notify_recipient), 1},
+	{"notify_sender", T_STR, "", 0, 0, NULL, F(notify_sender), 1},
+	{"notify_relay", T_STR, "", 0, 0, NULL, F(notify_relay), 1},
+	{"notify_command", T_STR, "", 0, 0, NULL, F(notify_command), 1},
+	{"notify_interval", T_TIME, "10m", 0, DAY, NULL, F(notify_interval), 1},
+	/* Kernel-level blocking, countries, SYN-flood awareness. */
+	{"firewall", T_ENUM, "none", 0, 0, firewall_names, F(firewall), 0},
+	{"firewall_table", T_STR, "mxguard", 0, 0, NULL, F(firewall_table), 0},
+	/* Confinement of the network process (seccomp filter and Landlock). */
+	{"seccomp", T_ENUM, "yes", 0, 0, yesno_names, F(seccomp), 0},
+	{"geo_database", T_STR, "/usr/share/tor/geoip /usr/share/tor/geoip6", 0, 0, NULL,
+	 F(geo_database), 0},
+	{"synwatch_interval", T_TIME, "10s", 0, 3600, NULL, F(synwatch_interval), 1},
+	/* Metrics and the shared store. */
+	{"metrics_listen", T_STR, "", 0, 0, NULL, F(metrics_listen), 0},
+	{"store", T_STR, "lmdb", 0, 0, NULL, F(store), 0},
+	{"store_timeout", T_MSEC, "50ms", 1, 10000, NULL, F(store_timeout), 1},
+	{"store_cache_size", T_INT, "100000", 0, 100000000, NULL, F(store_cache_size), 0},
 };
 #define CFG_NPARAMS (sizeof(cfg_table) / sizeof(cfg_table[0]))
 
@@ -259,8 +259,8 @@ static int cfg_set(struct cfg *cfg, const struct cfg_param *p, const char *value
 	case T_MSEC:
 		errno = 0;
 		v = strtol(value, &end, 10);
-		if (errno || end == value ||
-		    !(*end == '\0' || strcmp(end, "ms") == 0 || strcmp(end, "s") == 0)) {
+		if (errno || end == value || !(*end == '\0' || strcmp(end, "ms") == 0 ||
+					       strcmp(end, "s") == 0)) {
 			snprintf(err, errsz, "%s: bad time '%s' (expected e.g. 50ms, 2s)", p->name,
 				 value);
 			return -1;
@@ -285,8 +285,8 @@ static int cfg_set(struct cfg *cfg, const struct cfg_param *p, const char *value
 			size_t o = (size_t)snprintf(err, errsz, "%s: bad value '%s' (expected",
 						    p->name, value);
 			for (int i = 0; p->enums[i] && o < errsz; i++)
-				o += (size_t)snprintf(err + o, errsz - o, "%s %s", i ? "," : "",
-						      p->enums[i]);
+				o += (size_t)snprintf(err + o, errsz - o, "%s %s",
+						      i ? "," : "", p->enums[i]);
 			if (o < errsz)
 				snprintf(err + o, errsz - o, ")");
 		}
@@ -378,10 +378,10 @@ int cfg_service_parse(struct cfg_service *sv, const char *value, char *err, size
 		const char *key;
 		int *field;
 	} limits[] = {
-	    {"conn_per_source", &sv->conn_per_source},
-	    {"conn_per_prefix", &sv->conn_per_prefix},
-	    {"rate_per_source", &sv->rate_per_source},
-	    {"rate_per_prefix", &sv->rate_per_prefix},
+		{"conn_per_source", &sv->conn_per_source},
+		{"conn_per_prefix", &sv->conn_per_prefix},
+		{"rate_per_source", &sv->rate_per_source},
+		{"rate_per_prefix", &sv->rate_per_prefix},
 	};
 	char buf[LINES_MAX + 1], *tok, *save = NULL;
 	int have_backend = 0;
@@ -473,11 +473,10 @@ int cfg_service_parse(struct cfg_service *sv, const char *value, char *err, size
 				}
 			}
 			if (i == sizeof(limits) / sizeof(limits[0])) {
-				snprintf(err, errsz,
-					 "unknown key '%.64s' (expected listen, backend, "
-					 "proxy, group, countries, bogus, shield, refuse, timeout, "
-					 "conn_per_source, conn_per_prefix, "
-					 "rate_per_source, rate_per_prefix)",
+				snprintf(err, errsz, "unknown key '%.64s' (expected listen, backend, "
+						     "proxy, group, countries, bogus, shield, refuse, timeout, "
+						     "conn_per_source, conn_per_prefix, "
+						     "rate_per_source, rate_per_prefix)",
 					 tok);
 				return -1;
 			}
@@ -502,7 +501,8 @@ static int cfg_service_set(struct cfg *cfg, const char *name, const char *value,
 	char why[400];
 
 	if (*name == '\0' || strlen(name) >= sizeof(fresh.name)) {
-		snprintf(err, errsz, "service name must be 1 to %d characters", CFG_NAME_MAX - 1);
+		snprintf(err, errsz, "service name must be 1 to %d characters",
+			 CFG_NAME_MAX - 1);
 		return -1;
 	}
 	for (int i = 0; i < cfg->nservices; i++)
@@ -534,7 +534,8 @@ static int cfg_service_set(struct cfg *cfg, const char *name, const char *value,
 }
 
 /* cfg_assign - "name" and "value" (both trimmed) into cfg, with the table. */
-static int cfg_assign(struct cfg *cfg, const char *name, const char *value, char *err, size_t errsz)
+static int cfg_assign(struct cfg *cfg, const char *name, const char *value, char *err,
+		      size_t errsz)
 {
 	const struct cfg_param *p = cfg_find(name);
 
@@ -885,8 +886,8 @@ int cfg_keep_fixed(struct cfg *fresh, const struct cfg *old, void (*note)(const 
 	if (!cfg_services_same(fresh, old)) {
 		cfg_services_free(fresh);
 		for (int i = 0; i < old->nservices; i++)
-			if (cfg_service_set(fresh, old->services[i].name, old->services[i].text,
-					    why, sizeof(why)) < 0)
+			if (cfg_service_set(fresh, old->services[i].name, old->services[i].text, why,
+					    sizeof(why)) < 0)
 				break;
 		note("service_*");
 		n++;

@@ -32,17 +32,17 @@ enum attack_smtp_policy { ATTACK_SMTP_SUSPECT, ATTACK_SMTP_NORMAL };
  */
 struct cfg_service {
 	char name[CFG_NAME_MAX];
-	char group[CFG_NAME_MAX]; /* detector group; default "services" */
-	char *text;		  /* the value as written (for -n and reload) */
+	char group[CFG_NAME_MAX];  /* detector group; default "services" */
+	char *text;		   /* the value as written (for -n and reload) */
 	struct netaddr listen[CFG_MAX_LISTEN];
 	int nlisten;
 	struct netaddr backend;
-	int proxy;	 /* BACKEND_PROXY2, BACKEND_PROXY1 or BACKEND_NONE */
-	char *countries; /* "CC !CC ..." or NULL: no country filter */
-	int bogus;	 /* refuse RFC 6890 special-purpose sources */
-	int shield;	 /* dynamic blocks and attack policy apply */
-	int refuse;	 /* enum refuse_how */
-	int timeout;	 /* idle seconds in the relay (IMAP IDLE: 29 min) */
+	int proxy;		   /* BACKEND_PROXY2, BACKEND_PROXY1 or BACKEND_NONE */
+	char *countries;	   /* "CC !CC ..." or NULL: no country filter */
+	int bogus;		   /* refuse RFC 6890 special-purpose sources */
+	int shield;		   /* dynamic blocks and attack policy apply */
+	int refuse;		   /* enum refuse_how */
+	int timeout;		   /* idle seconds in the relay (IMAP IDLE: 29 min) */
 	int conn_per_source, conn_per_prefix, rate_per_source, rate_per_prefix;
 };
 
@@ -73,13 +73,13 @@ struct cfg {
 	char *state_dir;
 	char *control_socket;
 	char *run_as;
-	int log_target;	    /* enum log_target */
+	int log_target; /* enum log_target */
 	char *client_lists; /* "regexp:PATH, cidr:PATH, postgrey:PATH" */
 	/* The taRgrey engine (default_action = inspect). */
-	int mode;	  /* enum engine_mode */
-	int tarpit_delay; /* seconds */
+	int mode;		   /* enum engine_mode */
+	int tarpit_delay;	   /* seconds */
 	int greylist_delay;
-	int greet_wait; /* seconds a suspect's final 220 is held; 0: off */
+	int greet_wait;		   /* seconds a suspect's final 220 is held; 0: off */
 	int greylist_retries;
 	int greylist_retry_window;
 	int greylist_max_age;
@@ -99,26 +99,26 @@ struct cfg {
 	/* The shield: admission at accept (shield.c, shield_lists.c, srclimit.c, block.c). */
 	struct cfg_service services[CFG_MAX_SERVICES];
 	int nservices;
-	char *allow_clients; /* never blocked, never limited */
-	char *block_clients; /* static blocks: addresses, CIDRs, cidr:PATH */
-	int conn_per_source; /* concurrent connections; 0: no limit */
+	char *allow_clients;	   /* never blocked, never limited */
+	char *block_clients;	   /* static blocks: addresses, CIDRs, cidr:PATH */
+	int conn_per_source;	   /* concurrent connections; 0: no limit */
 	int conn_per_prefix;
-	int rate_per_source; /* connections per minute; 0: no limit */
+	int rate_per_source;	   /* connections per minute; 0: no limit */
 	int rate_per_prefix;
-	int prefix_v4; /* prefix length of a "network" */
+	int prefix_v4;		   /* prefix length of a "network" */
 	int prefix_v6;
-	char *smtp_countries; /* country filter on SMTP listeners (default none) */
+	char *smtp_countries;	   /* country filter on SMTP listeners (default none) */
 	int smtp_bogus_check;
 	int smtp_shield;
-	char *smtp_refuse_temp; /* reply to a limited or blocked SMTP client */
-	char *smtp_refuse_perm; /* reply to a statically refused SMTP client */
+	char *smtp_refuse_temp;	   /* reply to a limited or blocked SMTP client */
+	char *smtp_refuse_perm;	   /* reply to a statically refused SMTP client */
 	/* The detector (detect.c) and the attack policy (shield_attack.c). */
-	int flood_window;    /* one-source window, seconds */
-	int flood_threshold; /* attempts in flood_window that block */
-	int block_time;	     /* first block; doubles per repeat */
+	int flood_window;	   /* one-source window, seconds */
+	int flood_threshold;	   /* attempts in flood_window that block */
+	int block_time;		   /* first block; doubles per repeat */
 	int block_time_max;
-	int block_memory;	/* how long an offence counts as a repeat */
-	int netblock_threshold; /* addresses of a network blocked: block it (0: never) */
+	int block_memory;	   /* how long an offence counts as a repeat */
+	int netblock_threshold;	   /* addresses of a network blocked: block it (0: never) */
 	int ddos_window;
 	int ddos_threshold;	   /* distinct sources per group: attack */
 	int ddos_release;	   /* below this: converging */
@@ -129,22 +129,22 @@ struct cfg {
 	int attack_limit_divisor;  /* limits are divided by this in an attack */
 	int block_burst;	   /* blocks within a minute that make a notice */
 	/* Notices (notify.c). */
-	char *notify_recipient; /* empty: notices only in the log */
-	char *notify_sender;	/* empty: mxguard@myhostname */
-	char *notify_relay;	/* "ip:port"; empty: the backend */
-	char *notify_command;	/* executed without a shell */
-	int notify_interval;	/* at most one notice per kind per interval */
+	char *notify_recipient;	   /* empty: notices only in the log */
+	char *notify_sender;	   /* empty: mxguard@myhostname */
+	char *notify_relay;	   /* "ip:port"; empty: the backend */
+	char *notify_command;	   /* executed without a shell */
+	int notify_interval;	   /* at most one notice per kind per interval */
 	/* Kernel-level blocking (fw_nft.c) and SYN-flood awareness. */
-	int firewall; /* enum firewall_kind */
+	int firewall;		   /* enum firewall_kind */
 	char *firewall_table;
-	int seccomp;	       /* confine the network process (sandbox.c) */
-	char *geo_database;    /* tor geoip files or one .mmdb */
-	int synwatch_interval; /* seconds; 0: off */
+	int seccomp;		   /* confine the network process (sandbox.c) */
+	char *geo_database;	   /* tor geoip files or one .mmdb */
+	int synwatch_interval;	   /* seconds; 0: off */
 	/* Metrics and the shared store. */
-	char *metrics_listen; /* "ip:port"; empty: off */
-	char *store;	      /* "lmdb" or "redis://..." */
-	int store_timeout;    /* milliseconds */
-	int store_cache_size; /* records kept locally for a Redis outage */
+	char *metrics_listen;	   /* "ip:port"; empty: off */
+	char *store;		   /* "lmdb" or "redis://..." */
+	int store_timeout;	   /* milliseconds */
+	int store_cache_size;	   /* records kept locally for a Redis outage */
 };
 
 /*

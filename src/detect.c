@@ -972,8 +972,8 @@ static int ss_top(const struct ss *s, struct detect_top *out)
 		int best = -1;
 
 		for (int i = 0; i < s->n; i++)
-			if (!taken[i] &&
-			    (best < 0 || s->count[i] - s->err[i] > s->count[best] - s->err[best]))
+			if (!taken[i] && (best < 0 || s->count[i] - s->err[i] >
+							      s->count[best] - s->err[best]))
 				best = i;
 		if (best < 0)
 			break;

@@ -284,31 +284,28 @@ static void metrics_process(struct evbuffer *b, const struct mxg *mxg)
 		p = strrchr(buf, ')');
 		/* Fields 14, 15 (utime, stime) and 23, 24 (vsize, rss) after "pid (comm)". */
 		if (p != NULL && tick > 0 && page > 0 &&
-		    sscanf(
-			p + 1,
-			" %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d %*d"
-			" %*d %*u %lu %ld",
-			&utime, &stime, &vsize, &rss) == 4) {
-			evbuffer_add_printf(
-			    b,
-			    "# HELP process_cpu_seconds_total Total user and system "
-			    "CPU time spent in seconds.\n"
-			    "# TYPE process_cpu_seconds_total counter\n"
-			    "process_cpu_seconds_total %.2f\n",
-			    (double)(utime + stime) / (double)tick);
+		    sscanf(p + 1,
+			   " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d %*d"
+			   " %*d %*u %lu %ld",
+			   &utime, &stime, &vsize, &rss) == 4) {
+			evbuffer_add_printf(b,
+					    "# HELP process_cpu_seconds_total Total user and system "
+					    "CPU time spent in seconds.\n"
+					    "# TYPE process_cpu_seconds_total counter\n"
+					    "process_cpu_seconds_total %.2f\n",
+					    (double)(utime + stime) / (double)tick);
 			evbuffer_add_printf(b,
 					    "# HELP process_resident_memory_bytes Resident memory "
 					    "size in bytes.\n"
 					    "# TYPE process_resident_memory_bytes gauge\n"
 					    "process_resident_memory_bytes %lld\n",
 					    (long long)rss * page);
-			evbuffer_add_printf(
-			    b,
-			    "# HELP process_virtual_memory_bytes Virtual memory size "
-			    "in bytes.\n"
-			    "# TYPE process_virtual_memory_bytes gauge\n"
-			    "process_virtual_memory_bytes %lu\n",
-			    vsize);
+			evbuffer_add_printf(b,
+					    "# HELP process_virtual_memory_bytes Virtual memory size "
+					    "in bytes.\n"
+					    "# TYPE process_virtual_memory_bytes gauge\n"
+					    "process_virtual_memory_bytes %lu\n",
+					    vsize);
 		}
 	}
 	if ((d = opendir("/proc/self/fd")) != NULL) {

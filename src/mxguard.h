@@ -27,39 +27,39 @@ struct metrics;
 
 /* Why a connection was refused at accept (shield.c); counted per reason. */
 enum refuse_reason {
-	REFUSE_OVERLOAD,    /* max_connections reached */
-	REFUSE_BLOCKED,	    /* dynamic block (flood detector, shared store) */
-	REFUSE_STATIC,	    /* block_clients */
-	REFUSE_BOGUS,	    /* RFC 6890 special-purpose source */
-	REFUSE_COUNTRY,	    /* country filter of the listener */
-	REFUSE_CONN_SOURCE, /* conn_per_source */
-	REFUSE_CONN_PREFIX, /* conn_per_prefix */
-	REFUSE_RATE_SOURCE, /* rate_per_source */
-	REFUSE_RATE_PREFIX, /* rate_per_prefix */
-	REFUSE_ATTACK,	    /* attack policy: not known before the attack */
+	REFUSE_OVERLOAD,     /* max_connections reached */
+	REFUSE_BLOCKED,	     /* dynamic block (flood detector, shared store) */
+	REFUSE_STATIC,	     /* block_clients */
+	REFUSE_BOGUS,	     /* RFC 6890 special-purpose source */
+	REFUSE_COUNTRY,	     /* country filter of the listener */
+	REFUSE_CONN_SOURCE,  /* conn_per_source */
+	REFUSE_CONN_PREFIX,  /* conn_per_prefix */
+	REFUSE_RATE_SOURCE,  /* rate_per_source */
+	REFUSE_RATE_PREFIX,  /* rate_per_prefix */
+	REFUSE_ATTACK,	     /* attack policy: not known before the attack */
 	REFUSE_NREASONS
 };
 
 /* Counters the control socket and the metrics endpoint report. */
 struct mxg_stats {
 	uint64_t accepted;
-	uint64_t refused; /* all refusals at accept */
-	uint64_t passed;  /* reached the relay stage */
+	uint64_t refused;	  /* all refusals at accept */
+	uint64_t passed;	  /* reached the relay stage */
 	uint64_t backend_fail;
 	uint64_t refusals[REFUSE_NREASONS];
-	uint64_t verdicts[4];	   /* by enum verdict (rules.h) */
-	uint64_t tarpit_drops;	   /* clients that gave up while held */
+	uint64_t verdicts[4];	  /* by enum verdict (rules.h) */
+	uint64_t tarpit_drops;	  /* clients that gave up while held */
 	uint64_t tarpit_survivals; /* clients that waited the delay out */
-	uint64_t grey_defer;	   /* 450: first try or too early */
-	uint64_t grey_pass;	   /* a retry passed the greylist */
-	uint64_t grey_awl;	   /* passed on the auto-whitelist */
-	uint64_t blocks;	   /* dynamic blocks made here or received */
+	uint64_t grey_defer;	  /* 450: first try or too early */
+	uint64_t grey_pass;	  /* a retry passed the greylist */
+	uint64_t grey_awl;	  /* passed on the auto-whitelist */
+	uint64_t blocks;	  /* dynamic blocks made here or received */
 	uint64_t blocks_released;
-	uint64_t netblocks;	      /* of blocks: networks (made here or received) */
-	uint64_t relay_bytes;	      /* queued in all relays now (gauge) */
-	uint64_t relay_mem_pauses;    /* reads paused: relay_memory_limit reached */
-	uint64_t relay_timeouts;      /* relays ended by a bound (idle, blocked, total) */
-	uint64_t survivors_released;  /* survivors silent after the hand-off */
+	uint64_t netblocks;	  /* of blocks: networks (made here or received) */
+	uint64_t relay_bytes;	  /* queued in all relays now (gauge) */
+	uint64_t relay_mem_pauses; /* reads paused: relay_memory_limit reached */
+	uint64_t relay_timeouts;  /* relays ended by a bound (idle, blocked, total) */
+	uint64_t survivors_released; /* survivors silent after the hand-off */
 	struct hist tarpit_drop_time; /* seconds a dropped client waited */
 	struct hist dns_latency;      /* seconds per DNS query */
 	struct hist backend_latency;  /* seconds from connect to the backend's greeting */
@@ -67,25 +67,25 @@ struct mxg_stats {
 
 struct mxg {
 	struct event_base *base;
-	struct cfg *cfg;      /* current configuration (one reference) */
-	const char *cfg_path; /* for reload; NULL: embedded defaults */
+	struct cfg *cfg;	/* current configuration (one reference) */
+	const char *cfg_path;	/* for reload; NULL: embedded defaults */
 	int cfg_missing_ok;
 	char *const *overrides;
 	int noverrides;
 	struct listener *listeners;
 	int nlisteners;
-	struct conn *conns; /* every live connection */
+	struct conn *conns;	/* every live connection */
 	int nconns;
-	int stopping;	     /* SIGTERM received */
-	struct probe *probe; /* backend capabilities for inspect mode */
+	int stopping;		/* SIGTERM received */
+	struct probe *probe;	/* backend capabilities for inspect mode */
 	struct control *control;
-	struct engine *engine;	   /* the taRgrey engine (grey.c) */
-	struct store *store;	   /* durable state (store.c): opened here, lent to the modules */
-	struct shield *shield;	   /* admission, limits, blocks, detector (shield.c) */
-	struct notify *notify;	   /* notices to the admin (notify.c) */
-	struct fw *fw;		   /* nftables helper (fw_nft.c), NULL when off */
+	struct engine *engine;	/* the taRgrey engine (grey.c) */
+	struct store *store;	/* durable state (store.c): opened here, lent to the modules */
+	struct shield *shield;	/* admission, limits, blocks, detector (shield.c) */
+	struct notify *notify;	/* notices to the admin (notify.c) */
+	struct fw *fw;		/* nftables helper (fw_nft.c), NULL when off */
 	struct synwatch *synwatch; /* kernel listen-queue counters (synwatch.c) */
-	struct metrics *metrics;   /* Prometheus endpoint (metrics.c), NULL when off */
+	struct metrics *metrics; /* Prometheus endpoint (metrics.c), NULL when off */
 	struct mxg_stats stats;
 	time_t started;
 };
