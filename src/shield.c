@@ -77,6 +77,7 @@ struct shield {
 	struct blocks *blocks;
 	struct blocks *netblocks; /* networks (netblk_plen), keyed by the masked address */
 	struct netblk *nb;	  /* escalation from addresses to networks */
+	int restored;		  /* blocks taken from the store at start */
 	struct attack *attack;	  /* groups and their attack state */
 	struct event *tick;
 	/* Refusal logging. */
@@ -616,6 +617,7 @@ static int shield_restore_cb(const char *key, const struct store_rec *rec, void 
 		return 0;
 	}
 	block_set(t, &k, &bi);
+	sh->restored++;
 	shield_fw(sh, &k, plen, rec->last, now);
 	return 0;
 }
@@ -662,11 +664,9 @@ struct shield *shield_new(struct mxg *mxg, char *err, size_t errsz)
 		log_info("countries: %zu ranges from %s", geo_count(sh->geo), cfg->geo_database);
 	}
 	if (store != NULL) {
-		int n = store_list(store, STORE_BLOCK, shield_restore_cb, sh);
-
-		if (n > 0)
+		if (store_list(store, STORE_BLOCK, shield_restore_cb, sh) > 0 && sh->restored > 0)
 			log_info("blocks: %d restored from the store, %zu in force (%zu networks)",
-				 n,
+				 sh->restored,
 				 block_active(sh->blocks, time(NULL)) +
 				     block_active(sh->netblocks, time(NULL)),
 				 block_active(sh->netblocks, time(NULL)));
