@@ -52,12 +52,18 @@
 #define SHIELD_BLOCK_ENTRIES (1u << 17)
 #define SHIELD_NETBLOCK_ENTRIES (1u << 14)
 
-/* RFC 6890 special-purpose ranges, not globally reachable (and multicast). */
+/*
+ * RFC 6890 special-purpose ranges, not globally reachable (and multicast).
+ * Not ::ffff:0:0/96: every IPv4 source is keyed as a mapped address
+ * (netaddr_key), so that entry matched them all, and the IPv6 listeners
+ * are IPV6_V6ONLY: a mapped source is an IPv4 one, judged by the entries
+ * above.
+ */
 static const char shield_bogus_list[] =
     "0.0.0.0/8 10.0.0.0/8 100.64.0.0/10 127.0.0.0/8 169.254.0.0/16 172.16.0.0/12 "
     "192.0.0.0/24 192.0.2.0/24 192.168.0.0/16 198.18.0.0/15 198.51.100.0/24 "
     "203.0.113.0/24 224.0.0.0/4 240.0.0.0/4 "
-    "::/128 ::1/128 ::ffff:0:0/96 100::/64 2001:db8::/32 fc00::/7 fe80::/10 ff00::/8";
+    "::/128 ::1/128 100::/64 2001:db8::/32 fc00::/7 fe80::/10 ff00::/8";
 
 static const char *const shield_reason_names[REFUSE_NREASONS] = {
     "overload",	   "blocked",	  "static",	 "bogus",	"country",
