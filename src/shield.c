@@ -298,6 +298,26 @@ static const char *shield_cc(const struct shield *sh, const struct sockaddr *sa,
 	return cc;
 }
 
+/*
+ * shield_spoof - count k when it cannot be a real host of the Internet:
+ * the network or broadcast address of its /24 (a flood seen in the wild
+ * came partly from such sources), or a special-purpose range that this
+ * listener does not refuse already. Only counted: such a source is not
+ * refused for it (a /23 has hosts ending in .0). The range check costs a
+ * few probes, so it runs only while the group is not normal, when the
+ * attack notice reports it.
+ */
+static void shield_spoof(struct shield *sh, const struct shield_policy *p, const struct ipkey *k,
+			 int gstate)
+{
+	struct mxg_stats *st = &sh->mxg->stats;
+
+	if (netaddr_key_is_v4(k) && (k->b[15] == 0 || k->b[15] == 255))
+		st->spoofed[MXG_SPOOF_NETBCAST]++;
+	else if (gstate != DETECT_NORMAL && !p->bogus && cidr_match(sh->bogus, k))
+		st->spoofed[MXG_SPOOF_SPECIAL]++;
+}
+
 int shield_admit(struct mxg *mxg, struct listener *lst, const struct sockaddr *sa)
 {
 	struct shield *sh = mxg->shield;
@@ -306,7 +326,7 @@ int shield_admit(struct mxg *mxg, struct listener *lst, const struct sockaddr *s
 	struct ipkey k, net;
 	int64_t now;
 	uint64_t now_ms;
-	int g = lst->group, attacked, div;
+	int g = lst->group, attacked, div, gstate;
 	char cc[3] = ""; /* the country, looked up once when a check needs it */
 
 	/* Descriptors and memory first: this limit protects mxguard itself. */
@@ -320,8 +340,10 @@ int shield_admit(struct mxg *mxg, struct listener *lst, const struct sockaddr *s
 	shield_now(mxg, &now, &now_ms);
 	lists_policy(cfg, &sh->l, lst->svc, &p);
 	/* Every attempt counts toward the group's distinct sources, refused or not. */
-	if (detect_group(sh->det, g, &k, now_ms) != DETECT_NORMAL && sh->geo != NULL)
+	gstate = detect_group(sh->det, g, &k, now_ms);
+	if (gstate != DETECT_NORMAL && sh->geo != NULL)
 		attack_country(sh->attack, g, shield_cc(sh, sa, cc));
+	shield_spoof(sh, &p, &k, gstate);
 	if (p.shield && block_until(sh->blocks, &k, now) != 0)
 		return REFUSE_BLOCKED;
 	net = k;
@@ -836,13 +858,15 @@ void shield_status(struct mxg *mxg, struct evbuffer *out)
 	    "],\"blocks_active\":%zu,\"network_blocks_active\":%zu,\"network_checks\":%d,"
 	    "\"allow_entries\":%zu,\"block_entries\":%zu,"
 	    "\"geo_ranges\":%zu,\"firewall\":%s,\"firewall_lost\":%lu,"
-	    "\"untracked\":%llu,\"memory\":%zu}",
+	    "\"untracked\":%llu,\"memory\":%zu,\"spoofed\":{\"network_broadcast\":%llu,"
+	    "\"special_purpose\":%llu}}",
 	    block_active(sh->blocks, now) + block_active(sh->netblocks, now),
 	    block_active(sh->netblocks, now), netblk_pending(sh->nb), cidr_count(sh->l.allow),
 	    cidr_count(sh->l.deny), sh->geo ? geo_count(sh->geo) : (size_t)0,
 	    mxg->fw ? "true" : "false", mxg->fw ? fw_lost(mxg->fw) : 0UL,
 	    (unsigned long long)(srclimit_untracked(sh->src) + srclimit_untracked(sh->net)),
-	    shield_memory(sh));
+	    shield_memory(sh), (unsigned long long)mxg->stats.spoofed[MXG_SPOOF_NETBCAST],
+	    (unsigned long long)mxg->stats.spoofed[MXG_SPOOF_SPECIAL]);
 }
 
 void shield_metrics(const struct mxg *mxg, struct evbuffer *out)

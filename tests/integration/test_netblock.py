@@ -132,3 +132,26 @@ def test_bad_network_record_in_the_store_is_skipped(postfix, mxguard, tmp_path):
     mx.start()
     mx.wait_for_log(r"blocks: 1 restored from the store, 1 in force \(1 networks\)")
     assert smtp_first_line(mx.port, "%s.3" % net).startswith("421")
+
+
+def test_spoofed_sources_are_counted_not_refused(postfix, mxguard):
+    """Sources that cannot be real hosts: the network and broadcast
+    addresses of their /24 are counted always, special-purpose (RFC 6890)
+    sources on a listener that admits them while the group is attacked;
+    neither is refused for it, and the attack notice reports both."""
+    net = fresh_net()
+    mx = mxguard(backend=postfix.backend_for("proxy2"), backend_protocol="proxy2",
+                 allow_clients="127.0.0.1", conn_per_source=0, conn_per_prefix=0,
+                 ddos_window="10s", ddos_threshold=10, ddos_release=2, ddos_quiet="2s")
+    for ip in ("%s.0" % net, "%s.255" % net):
+        assert smtp_first_line(mx.port, ip).startswith("220"), ip
+    st = control(mx, "status")["shield"]["spoofed"]
+    assert st == {"network_broadcast": 2, "special_purpose": 0}, st
+    for h in range(1, 13):
+        smtp_first_line(mx.port, "%s.%d" % (net, h))
+    mx.wait_for_log(r"attack group=smtp state=attack .* spoofed_netbcast=2 spoofed_special=\d+",
+                    timeout=5)
+    # Under attack, 127/8 sources (special-purpose, admitted: smtp_bogus_check = no) count.
+    assert smtp_first_line(mx.port, "%s.100" % net).startswith("220")
+    st = control(mx, "status")["shield"]["spoofed"]
+    assert st["network_broadcast"] == 2 and st["special_purpose"] >= 1, st
