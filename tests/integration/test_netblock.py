@@ -3,21 +3,22 @@ within block_memory, the /24 itself is blocked.
 
 Four addresses of one /24 flooding, interleaved with addresses of other
 /24s, make one network block (logged with the addresses that caused it,
-counted in the metrics and the status); a fresh address of that /24 is
-refused at its first connection while another /24 is served; a /24 that
-holds an allow_clients entry is never blocked as a whole (the safety
-rule skips the block) and its allow-listed address is served; the
-network block expires by itself and doubles on a repeat; the operator
-adds and lifts network blocks with prefixes; a bad network record in the
-store is logged and skipped at start; two instances on Redis share a
-network block.
+counted in the status); a fresh address of that /24 is refused at its
+first connection while another /24 is served; the operator lists and lifts
+it, and adds network blocks of the configured prefix only; a /24 that holds
+an allow_clients entry, a white entry or a source in good standing is never
+blocked as a whole (the safety rule skips the block) and its allow-listed
+address is served; the network block expires by itself and doubles on a
+repeat; a restart restores it from the store; sources that cannot be real
+hosts are counted, not refused. (Redis sharing, planted records and the
+AWL rule: test_redis.py; nftables: test_shield_nft.py.)
 """
 import itertools
 import os
 import re
 import time
 
-from mxgtest import control, smtp_first_line, wait_until
+from mxgtest import control, full_session, smtp_first_line, wait_until
 
 # Networks of their own: 127.N.x.0/24 with a second octet the other tests
 # (next_client_ip: 20..119) never use.
@@ -121,7 +122,7 @@ def test_network_block_expires_and_doubles(postfix, mxguard):
     mx.wait_for_log(r"block network=%s\.0/24 seconds=4 level=2 " % re.escape(net))
 
 
-def test_bad_network_record_in_the_store_is_skipped(postfix, mxguard, tmp_path):
+def test_network_block_is_restored_at_start(postfix, mxguard, tmp_path):
     net = fresh_net()
     params = dict(backend=postfix.backend_for("proxy2"), backend_protocol="proxy2",
                   allow_clients="127.0.0.1", **PARAMS)
@@ -155,3 +156,30 @@ def test_spoofed_sources_are_counted_not_refused(postfix, mxguard):
     assert smtp_first_line(mx.port, "%s.100" % net).startswith("220")
     st = control(mx, "status")["shield"]["spoofed"]
     assert st["network_broadcast"] == 2 and st["special_purpose"] >= 1, st
+
+
+def test_a_net_with_a_white_entry_is_not_blocked(postfix, mxguard):
+    net = fresh_net()
+    mx = mxguard(backend=postfix.backend_for("proxy2"), backend_protocol="proxy2",
+                 allow_clients="127.0.0.1", **PARAMS)
+    assert control(mx, "add white %s.128/25" % net)["ok"] is True
+    for h in range(1, 6):
+        flood(mx, "%s.%d" % (net, h))
+    mx.wait_for_log(r"netblock network=%s\.0/24 not blocked: whitelist entry %s\.128/25"
+                    % (re.escape(net), re.escape(net)))
+    assert not re.search(r": block network=", mx.log())
+
+
+def test_a_net_with_a_source_in_good_standing_is_not_blocked(postfix, mxguard):
+    net = fresh_net()
+    mx = mxguard(backend=postfix.backend_for("proxy2"), backend_protocol="proxy2",
+                 allow_clients="127.0.0.1", **PARAMS)
+    # One session of the /24 reaches Postfix and sends mail: good standing.
+    full_session(mx.port, source_ip="%s.200" % net)
+    wait_until(lambda: re.search(r"close client=%s\.200:\d+ .*stage=relay" % re.escape(net),
+                                 mx.log()), 10, what="the good session to end")
+    for h in range(1, 6):
+        flood(mx, "%s.%d" % (net, h))
+    mx.wait_for_log(r"netblock network=%s\.0/24 not blocked: a source in it is in good "
+                    r"standing" % re.escape(net))
+    assert not re.search(r": block network=", mx.log())

@@ -287,3 +287,24 @@ def test_planted_network_blocks_are_checked_at_start(mxguard, postfix, redis):
     mx.wait_for_log(r"blocks: 1 restored from the store, 1 in force \(1 networks\)")
     assert _first_line(mx.port, "127.142.1.7").startswith("421 4.7.0")
     assert _first_line(mx.port, "127.142.2.7").startswith("220")
+
+
+def test_a_net_with_an_awl_record_is_not_blocked(mxguard, postfix, redis):
+    """The AWL is read from the store before a network block: a /24 with an
+    AWL record is not blocked; its flooding addresses keep their blocks."""
+    net = "127.143.%d" % (os.getpid() % 200 + 1)
+    now = int(time.time())
+    redis.cli("SET", "mxg:awl:%s.0/24" % net, "1 %d %d %d 3" % (now, now, now + 86400))
+    mx = mxguard(allow_clients="127.0.0.1", flood_window="10s", flood_threshold=3,
+                 conn_per_prefix=0, conn_per_source=0, netblock_threshold=4,
+                 backend_protocol="proxy2", backend=postfix.backend_for("proxy2"),
+                 store=redis.spec)
+    wait_store(mx, lambda s: s["connected"] and not s["fallback"])
+    for h in range(1, 5):
+        for _ in range(10):
+            if _first_line(mx.port, "%s.%d" % (net, h)).startswith("421"):
+                break
+    mx.wait_for_log(r"netblock network=%s\.0/24 not blocked: AWL network %s\.0/24"
+                    % (re.escape(net), re.escape(net)))
+    assert ": block network=" not in mx.log()
+    assert _first_line(mx.port, "%s.99" % net).startswith("220")
