@@ -19,14 +19,14 @@
 #define DETECT_TOP 10
 
 struct detect_cfg {
-	uint32_t src_window_ms;	  /* one-source sliding window */
-	uint32_t max_sources;	  /* bound of the per-source rate table */
-	uint32_t ddos_window_ms;  /* distinct-source sliding window */
-	uint32_t ddos_threshold;  /* distinct sources in the window: attack */
-	uint32_t ddos_release;	  /* below this (< threshold): converging */
-	uint32_t quiet_ms;	  /* converging this long without rising: normal */
-	uint32_t exact_max;	  /* sources counted exactly per group, then HyperLogLog */
-	uint32_t good_max;	  /* bound of the known-good set */
+	uint32_t src_window_ms;	 /* one-source sliding window */
+	uint32_t max_sources;	 /* bound of the per-source rate table */
+	uint32_t ddos_window_ms; /* distinct-source sliding window */
+	uint32_t ddos_threshold; /* distinct sources in the window: attack */
+	uint32_t ddos_release;	 /* below this (< threshold): converging */
+	uint32_t quiet_ms;	 /* converging this long without rising: normal */
+	uint32_t exact_max;	 /* sources counted exactly per group, then HyperLogLog */
+	uint32_t good_max;	 /* bound of the known-good set */
 	int prefix_v4, prefix_v6; /* prefix lengths for the top-prefix report */
 };
 
@@ -40,13 +40,13 @@ struct detect_top {
 /* What a group saw during its current (or last) attack, for notices. */
 struct detect_report {
 	enum detect_state state;
-	uint64_t since_ms;	  /* when the current state began */
-	uint64_t attack_start_ms; /* start of the current or last attack */
-	uint64_t attack_end_ms;	  /* 0 while it lasts */
-	uint32_t distinct;	  /* distinct sources in the window now (estimate) */
-	uint32_t peak_distinct;	  /* highest estimate during the attack */
-	uint64_t attempts;	  /* connection attempts during the attack */
-	uint64_t sources;	  /* distinct sources during the attack (estimate) */
+	uint64_t since_ms;	   /* when the current state began */
+	uint64_t attack_start_ms;  /* start of the current or last attack */
+	uint64_t attack_end_ms;	   /* 0 while it lasts */
+	uint32_t distinct;	   /* distinct sources in the window now (estimate) */
+	uint32_t peak_distinct;	   /* highest estimate during the attack */
+	uint64_t attempts;	   /* connection attempts during the attack */
+	uint64_t sources;	   /* distinct sources during the attack (estimate) */
 	int ntop_sources, ntop_prefixes;
 	struct detect_top top_sources[DETECT_TOP];  /* heavy hitters (space-saving) */
 	struct detect_top top_prefixes[DETECT_TOP]; /* the same by prefix */
@@ -76,7 +76,8 @@ void detect_source_forget(struct detect *d, const struct ipkey *key);
  * the group's state after the event; the state changes only here and in
  * detect_tick. During an attack the event also feeds the report.
  */
-enum detect_state detect_group(struct detect *d, int g, const struct ipkey *key, uint64_t now_ms);
+enum detect_state detect_group(struct detect *d, int g, const struct ipkey *key,
+			       uint64_t now_ms);
 
 /*
  * detect_tick - advance every group's state machine at now_ms (call about
