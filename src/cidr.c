@@ -230,6 +230,42 @@ int cidr_match(const struct cidr *set, const struct ipkey *key)
 	return 0;
 }
 
+int cidr_overlaps(const struct cidr *set, const struct ipkey *net, int bits)
+{
+	int len = netaddr_key_is_v4(net) ? bits + 96 : bits; /* in the 128-bit key space */
+
+	for (int i = 0; i < set->nlens; i++) {
+		const struct cidr_table *t = &set->t[set->lens[i]];
+
+		if (set->lens[i] <= len) {
+			/* An entry as wide as net or wider: the one probe of cidr_match. */
+			struct ipkey k = *net;
+
+			if (netaddr_key_is_v4(&k) && set->lens[i] < 96)
+				continue;
+			netaddr_key_prefix(&k, netaddr_key_is_v4(&k) ? set->lens[i] - 96
+								     : set->lens[i]);
+			if (cidr_table_has(t, &k))
+				return 1;
+			continue;
+		}
+		/* Narrower entries: a walk of their table (rare decisions only). */
+		for (size_t j = 0; j < t->size; j++) {
+			struct ipkey k;
+
+			if (!t->used[j])
+				continue;
+			k = t->keys[j];
+			if (netaddr_key_is_v4(&k) != netaddr_key_is_v4(net))
+				continue;
+			netaddr_key_prefix(&k, bits);
+			if (memcmp(&k, net, sizeof(k)) == 0)
+				return 1;
+		}
+	}
+	return 0;
+}
+
 size_t cidr_count(const struct cidr *set)
 {
 	return set->count;

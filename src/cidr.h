@@ -34,6 +34,13 @@ int cidr_load(struct cidr *set, const char *spec, char *err, size_t errsz);
 /* cidr_match - is key in one of the set's networks? */
 int cidr_match(const struct cidr *set, const struct ipkey *key);
 
+/*
+ * cidr_overlaps - does any entry of the set share an address with net (a
+ * key whose bits after bits, counted within its family, are clear)? Walks
+ * the entries narrower than net: for rare decisions, not per accept.
+ */
+int cidr_overlaps(const struct cidr *set, const struct ipkey *net, int bits);
+
 /* cidr_count - entries in the set. */
 size_t cidr_count(const struct cidr *set);
 

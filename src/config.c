@@ -123,6 +123,7 @@ static const struct cfg_param cfg_table[] = {
 	{"block_time", T_TIME, "10m", 1, 30 * DAY, NULL, F(block_time), 1},
 	{"block_time_max", T_TIME, "1d", 1, 365 * DAY, NULL, F(block_time_max), 1},
 	{"block_memory", T_TIME, "1d", 0, 365 * DAY, NULL, F(block_memory), 1},
+	{"netblock_threshold", T_INT, "4", 0, 16, NULL, F(netblock_threshold), 1},
 	{"ddos_window", T_TIME, "60s", 1, 3600, NULL, F(ddos_window), 1},
 	{"ddos_threshold", T_INT, "500", 2, 100000000, NULL, F(ddos_threshold), 1},
 	{"ddos_release", T_INT, "250", 1, 100000000, NULL, F(ddos_release), 1},

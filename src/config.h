@@ -120,6 +120,7 @@ struct cfg {
 	int block_time;		   /* first block; doubles per repeat */
 	int block_time_max;
 	int block_memory;	   /* how long an offence counts as a repeat */
+	int netblock_threshold;	   /* addresses of a network blocked: block it (0: never) */
 	int ddos_window;
 	int ddos_threshold;	   /* distinct sources per group: attack */
 	int ddos_release;	   /* below this: converging */

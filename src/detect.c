@@ -1065,6 +1065,24 @@ int detect_good_before(const struct detect *d, int g, const struct ipkey *key)
 	return d->good.ent[i].u <= d->g[g].attack_start;
 }
 
+int detect_good_within(const struct detect *d, const struct ipkey *net, int bits)
+{
+	/* A walk of the good table: for the rare decision to block a network. */
+	for (uint32_t i = 0; i < d->good.n; i++) {
+		struct ipkey k;
+
+		if (d->good.tag[i] == 0)
+			continue;
+		k = d->good.ent[i].key;
+		if (netaddr_key_is_v4(&k) != netaddr_key_is_v4(net))
+			continue;
+		netaddr_key_prefix(&k, bits);
+		if (memcmp(&k, net, sizeof(k)) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 size_t detect_memory(const struct detect *d)
 {
 	size_t n = sizeof(*d) + ktab_memory(&d->src) + ktab_memory(&d->good);

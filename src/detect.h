@@ -109,6 +109,13 @@ void detect_good_mark(struct detect *d, const struct ipkey *key, uint64_t now_ms
  */
 int detect_good_before(const struct detect *d, int g, const struct ipkey *key);
 
+/*
+ * detect_good_within - is any source in good standing inside net (a key
+ * with the bits after bits clear, counted within its family)? A walk of
+ * the whole good set: for rare decisions, never per accept.
+ */
+int detect_good_within(const struct detect *d, const struct ipkey *net, int bits);
+
 /* detect_memory - bytes held by the detector (tables, sketches). */
 size_t detect_memory(const struct detect *d);
 

@@ -1,10 +1,13 @@
 /*
  * fw.h - kernel-level blocking with nftables (firewall = nftables).
  *
- * mxguard owns one table (firewall_table, family inet) holding two sets,
- * block4 (ipv4_addr) and block6 (ipv6_addr), both with "flags timeout", and
- * an input chain that drops TCP to the guarded ports from those sets: the
- * kernel releases each element by itself when its timeout runs out.
+ * mxguard owns one table (firewall_table, family inet) holding four sets,
+ * block4 (ipv4_addr) and block6 (ipv6_addr) with "flags timeout" for
+ * blocked addresses, net4 and net6 with "flags interval, timeout" for
+ * blocked networks (apart: an interval set refuses overlapping elements,
+ * and a blocked address lies inside its blocked network), and an input
+ * chain that drops TCP to the guarded ports from those sets: the kernel
+ * releases each element by itself when its timeout runs out.
  *
  * The work is done by a small helper process forked before privileges are
  * dropped: it keeps only CAP_NET_ADMIN, holds one libnftables context, and
@@ -41,6 +44,15 @@ int fw_block(struct fw *fw, const struct sockaddr *sa, uint32_t seconds);
 
 /* fw_unblock - remove addr from the set now. Returns 0 or -1. */
 int fw_unblock(struct fw *fw, const struct sockaddr *sa);
+
+/*
+ * fw_block_net / fw_unblock_net - the same for the network sa/plen (plen
+ * counted within sa's family, host bits clear: the caller checked them;
+ * the family's full length means the address alone, as fw_block).
+ * Returns 0, or -1 (also for a plen out of range).
+ */
+int fw_block_net(struct fw *fw, const struct sockaddr *sa, int plen, uint32_t seconds);
+int fw_unblock_net(struct fw *fw, const struct sockaddr *sa, int plen);
 
 /* fw_lost - requests that could not be handed to the helper. */
 unsigned long fw_lost(const struct fw *fw);

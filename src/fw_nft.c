@@ -66,7 +66,8 @@
 struct fw_req {
 	uint8_t op;	/* FW_OP_* */
 	uint8_t family; /* 4 or 6 */
-	uint8_t pad[2];
+	uint8_t plen;	/* 0: one address (set blockN), else a network (set netN) */
+	uint8_t pad;
 	uint32_t seconds; /* block only */
 	uint8_t addr[16]; /* network order; IPv4 uses the first 4 bytes */
 };
@@ -107,7 +108,7 @@ struct fw {
 
 /* fw_send_msg - helper: one report to the parent; best effort. */
 static void fw_send_msg(int fd, char type, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void fw_send_msg(int fd, char type, const char *fmt, ...)
 {
@@ -165,30 +166,43 @@ static int fw_item_cmp(const void *a, const void *b)
 
 	if (x->r.family != y->r.family)
 		return x->r.family < y->r.family ? -1 : 1;
+	if (x->r.plen != y->r.plen)
+		return x->r.plen < y->r.plen ? -1 : 1;
 	if ((c = memcmp(x->r.addr, y->r.addr, 16)) != 0)
 		return c;
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+/* fw_item_in - is item in the set of family and kind (net: the networks' set)? */
+static int fw_item_in(const struct fw_item *it, int family, int net)
+{
+	return it->r.family == family && (it->r.plen != 0) == net;
+}
+
 /*
- * fw_batch_family - append the commands for one family to b. items is
- * sorted; only the last item of each run of one address counts.
+ * fw_batch_family - append the commands for one set (family, and net:
+ * networks or addresses) to b. items is sorted; only the last item of
+ * each run of one address (and prefix length) counts. Networks go to an
+ * interval set of their own: an interval set refuses an element that
+ * overlaps another, and an address blocked on its own lies inside the
+ * network blocked after it.
  */
 static int fw_batch_family(struct strbuf *b, const char *table, const struct fw_item *it, int n,
-			   int family)
+			   int family, int net)
 {
-	const char *set = family == 4 ? "block4" : "block6";
+	const char *set = net ? (family == 4 ? "net4" : "net6") : family == 4 ? "block4" : "block6";
 	int af = family == 4 ? AF_INET : AF_INET6;
-	char a[INET6_ADDRSTRLEN];
+	char a[INET6_ADDRSTRLEN + 4];
 	int touched = 0, blocked = 0;
 	/* Three passes over the same final states: add, delete, add again. */
 	for (int pass = 0; pass < 3; pass++) {
 		int first = 1;
 
 		for (int i = 0; i < n; i++) {
-			if (it[i].r.family != family)
+			if (!fw_item_in(&it[i], family, net))
 				continue;
-			if (i + 1 < n && it[i + 1].r.family == family &&
+			if (i + 1 < n && fw_item_in(&it[i + 1], family, net) &&
+			    it[i + 1].r.plen == it[i].r.plen &&
 			    memcmp(it[i + 1].r.addr, it[i].r.addr, 16) == 0)
 				continue; /* a later request for this address wins */
 			if (pass == 2 && it[i].r.op != FW_OP_BLOCK)
@@ -198,12 +212,17 @@ static int fw_batch_family(struct strbuf *b, const char *table, const struct fw_
 				blocked += it[i].r.op == FW_OP_BLOCK;
 			}
 			if (first && strbuf_printf(b, "%s element inet %s %s { ",
-						pass == 1 ? "delete" : "add", table, set) < 0)
+						   pass == 1 ? "delete" : "add", table, set) < 0)
 				return -1;
 			inet_ntop(af, it[i].r.addr, a, sizeof(a));
+			if (net) {
+				size_t al = strlen(a);
+
+				snprintf(a + al, sizeof(a) - al, "/%u", (unsigned)it[i].r.plen);
+			}
 			if (pass == 2) {
 				if (strbuf_printf(b, "%s%s timeout %lus", first ? "" : ", ", a,
-					       (unsigned long)it[i].r.seconds) < 0)
+						  (unsigned long)it[i].r.seconds) < 0)
 					return -1;
 			} else if (strbuf_printf(b, "%s%s", first ? "" : ", ", a) < 0) {
 				return -1;
@@ -244,6 +263,7 @@ static int fw_helper_batch(int fd, struct nft_ctx *nft, const char *table, struc
 		if (r != (ssize_t)sizeof(struct fw_req) ||
 		    (items[n].r.op != FW_OP_BLOCK && items[n].r.op != FW_OP_UNBLOCK) ||
 		    (items[n].r.family != 4 && items[n].r.family != 6) ||
+		    items[n].r.plen > (items[n].r.family == 4 ? 31 : 127) ||
 		    (items[n].r.op == FW_OP_BLOCK &&
 		     (items[n].r.seconds < 1 || items[n].r.seconds > FW_MAX_SECONDS))) {
 			bad++;
@@ -260,8 +280,10 @@ static int fw_helper_batch(int fd, struct nft_ctx *nft, const char *table, struc
 
 	struct strbuf b = STRBUF_INIT;
 
-	if (fw_batch_family(&b, table, items, n, 4) < 0 ||
-	    fw_batch_family(&b, table, items, n, 6) < 0) {
+	if (fw_batch_family(&b, table, items, n, 4, 0) < 0 ||
+	    fw_batch_family(&b, table, items, n, 6, 0) < 0 ||
+	    fw_batch_family(&b, table, items, n, 4, 1) < 0 ||
+	    fw_batch_family(&b, table, items, n, 6, 1) < 0) {
 		strbuf_free(&b);
 		fw_send_msg(fd, FW_MSG_WARN, "%d requests lost: out of memory", n);
 		return 0;
@@ -421,13 +443,19 @@ static void fw_helper(int sock, pid_t parent, const char *table, const uint16_t 
 	 * whether it exists or not (nftables 1.0.6 has no "destroy"), then the
 	 * new one is defined with empty sets.
 	 */
-	int ok = strbuf_printf(&b,
-			    "add table inet %s\ndelete table inet %s\ntable inet %s {\n"
-			    "set block4 { type ipv4_addr; flags timeout; }\n"
-			    "set block6 { type ipv6_addr; flags timeout; }\n"
-			    "chain input {\ntype filter hook input priority -10; policy accept;\n",
-			    table, table, table) == 0;
-	for (int ip = 4; ok && ip <= 6; ip += 2) {
+	int ok =
+	    strbuf_printf(&b,
+			  "add table inet %s\ndelete table inet %s\ntable inet %s {\n"
+			  "set block4 { type ipv4_addr; flags timeout; }\n"
+			  "set block6 { type ipv6_addr; flags timeout; }\n"
+			  "set net4 { type ipv4_addr; flags interval, timeout; }\n"
+			  "set net6 { type ipv6_addr; flags interval, timeout; }\n"
+			  "chain input {\ntype filter hook input priority -10; policy accept;\n",
+			  table, table, table) == 0;
+	/* Four rules: addresses and networks (net4, net6), for each family. */
+	for (int rule = 0; ok && rule < 4; rule++) {
+		int ip = rule % 2 ? 6 : 4;
+
 		ok = strbuf_printf(&b, "tcp dport { ") == 0;
 		for (int i = 0; ok && i < nports; i++) {
 			int seen = 0; /* several listeners may share a port */
@@ -435,11 +463,12 @@ static void fw_helper(int sock, pid_t parent, const char *table, const uint16_t 
 			for (int k = 0; k < i && !seen; k++)
 				seen = ports[k] == ports[i];
 			if (!seen)
-				ok = strbuf_printf(&b, "%s%u", i ? ", " : "", (unsigned)ports[i]) == 0;
+				ok = strbuf_printf(&b, "%s%u", i ? ", " : "", (unsigned)ports[i]) ==
+				     0;
 		}
 		if (ok)
-			ok = strbuf_printf(&b, " } %s saddr @block%d drop\n", ip == 4 ? "ip" : "ip6",
-					ip) == 0;
+			ok = strbuf_printf(&b, " } %s saddr @%s%d drop\n", ip == 4 ? "ip" : "ip6",
+					   rule < 2 ? "block" : "net", ip) == 0;
 	}
 	if (ok)
 		ok = strbuf_printf(&b, "}\n}\n") == 0;
@@ -710,9 +739,26 @@ static int fw_req_addr(struct fw_req *q, const struct sockaddr *sa)
 /* fw_block - see fw.h. */
 int fw_block(struct fw *fw, const struct sockaddr *sa, uint32_t seconds)
 {
+	return fw_block_net(fw, sa, 0, seconds);
+}
+
+/* fw_req_plen - a network's prefix length into q: 0 or the full length is one address. */
+static int fw_req_plen(struct fw_req *q, int plen)
+{
+	int full = q->family == 4 ? 32 : 128;
+
+	if (plen < 0 || plen > full)
+		return -1;
+	q->plen = plen == full ? 0 : (uint8_t)plen;
+	return 0;
+}
+
+/* fw_block_net - see fw.h. */
+int fw_block_net(struct fw *fw, const struct sockaddr *sa, int plen, uint32_t seconds)
+{
 	struct fw_req q;
 
-	if (fw_req_addr(&q, sa) < 0 || seconds < 1)
+	if (fw_req_addr(&q, sa) < 0 || seconds < 1 || fw_req_plen(&q, plen) < 0)
 		return -1;
 	q.op = FW_OP_BLOCK;
 	q.seconds = seconds > FW_MAX_SECONDS ? (uint32_t)FW_MAX_SECONDS : seconds;
@@ -722,9 +768,15 @@ int fw_block(struct fw *fw, const struct sockaddr *sa, uint32_t seconds)
 /* fw_unblock - see fw.h. */
 int fw_unblock(struct fw *fw, const struct sockaddr *sa)
 {
+	return fw_unblock_net(fw, sa, 0);
+}
+
+/* fw_unblock_net - see fw.h. */
+int fw_unblock_net(struct fw *fw, const struct sockaddr *sa, int plen)
+{
 	struct fw_req q;
 
-	if (fw_req_addr(&q, sa) < 0)
+	if (fw_req_addr(&q, sa) < 0 || fw_req_plen(&q, plen) < 0)
 		return -1;
 	q.op = FW_OP_UNBLOCK;
 	return fw_send(fw, &q);

@@ -390,8 +390,19 @@ static void metrics_render(struct metrics *m, struct evbuffer *b)
 	metrics_head(b, "refusals_total", "counter", "Connections refused at accept, by reason.");
 	for (int r = 0; r < REFUSE_NREASONS; r++)
 		metrics_u64(b, "refusals_total", "reason", shield_reason_name(r), st->refusals[r]);
+	metrics_head(b, "spoofed_attempts_total", "counter",
+		     "Attempts from sources that cannot be real hosts (counted, not refused "
+		     "for it): network or broadcast address of their /24, RFC 6890 "
+		     "special-purpose ranges a listener admits (while its group is attacked).");
+	metrics_u64(b, "spoofed_attempts_total", "kind", "network_broadcast",
+		    st->spoofed[MXG_SPOOF_NETBCAST]);
+	metrics_u64(b, "spoofed_attempts_total", "kind", "special_purpose",
+		    st->spoofed[MXG_SPOOF_SPECIAL]);
 	metrics_head(b, "blocks_total", "counter", "Dynamic blocks made here or received.");
 	metrics_u64(b, "blocks_total", NULL, NULL, st->blocks);
+	metrics_head(b, "network_blocks_total", "counter",
+		     "Dynamic blocks of networks made here or received (of blocks_total).");
+	metrics_u64(b, "network_blocks_total", NULL, NULL, st->netblocks);
 	metrics_head(b, "blocks_released_total", "counter", "Dynamic blocks released.");
 	metrics_u64(b, "blocks_released_total", NULL, NULL, st->blocks_released);
 

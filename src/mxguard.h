@@ -41,6 +41,10 @@ enum refuse_reason {
 };
 
 /* Counters the control socket and the metrics endpoint report. */
+/* Sources that cannot be real hosts (counted at accept, never refused on that alone). */
+#define MXG_SPOOF_NETBCAST 0 /* the network or broadcast address of its /24 */
+#define MXG_SPOOF_SPECIAL 1  /* RFC 6890 special-purpose, on a listener that admits them */
+
 struct mxg_stats {
 	uint64_t accepted;
 	uint64_t refused;	  /* all refusals at accept */
@@ -55,6 +59,8 @@ struct mxg_stats {
 	uint64_t grey_awl;	  /* passed on the auto-whitelist */
 	uint64_t blocks;	  /* dynamic blocks made here or received */
 	uint64_t blocks_released;
+	uint64_t netblocks;	  /* of blocks: networks (made here or received) */
+	uint64_t spoofed[2];	  /* attempts from sources no real host has (MXG_SPOOF_*) */
 	uint64_t relay_bytes;	  /* queued in all relays now (gauge) */
 	uint64_t relay_mem_pauses; /* reads paused: relay_memory_limit reached */
 	uint64_t relay_timeouts;  /* relays ended by a bound (idle, blocked, total) */

@@ -38,9 +38,11 @@
 #include "listener.h"
 #include "log.h"
 #include "mxguard.h"
+#include "netblock.h"
 #include "shield.h"
 #include "shield_attack.h"
 #include "shield_lists.h"
+#include "shield_net.h"
 #include "shield_notice.h"
 #include "store.h"
 
@@ -48,13 +50,20 @@
 #define SHIELD_SUMMARY_SECS 60
 #define SHIELD_LIMIT_ENTRIES (1u << 18) /* 8 MB per table */
 #define SHIELD_BLOCK_ENTRIES (1u << 17)
+#define SHIELD_NETBLOCK_ENTRIES (1u << 14)
 
-/* RFC 6890 special-purpose ranges, not globally reachable (and multicast). */
+/*
+ * RFC 6890 special-purpose ranges, not globally reachable (and multicast).
+ * Not ::ffff:0:0/96: every IPv4 source is keyed as a mapped address
+ * (netaddr_key), so that entry matched them all, and the IPv6 listeners
+ * are IPV6_V6ONLY: a mapped source is an IPv4 one, judged by the entries
+ * above.
+ */
 static const char shield_bogus_list[] =
     "0.0.0.0/8 10.0.0.0/8 100.64.0.0/10 127.0.0.0/8 169.254.0.0/16 172.16.0.0/12 "
     "192.0.0.0/24 192.0.2.0/24 192.168.0.0/16 198.18.0.0/15 198.51.100.0/24 "
     "203.0.113.0/24 224.0.0.0/4 240.0.0.0/4 "
-    "::/128 ::1/128 ::ffff:0:0/96 100::/64 2001:db8::/32 fc00::/7 fe80::/10 ff00::/8";
+    "::/128 ::1/128 100::/64 2001:db8::/32 fc00::/7 fe80::/10 ff00::/8";
 
 static const char *const shield_reason_names[REFUSE_NREASONS] = {
     "overload",	   "blocked",	  "static",	 "bogus",	"country",
@@ -72,7 +81,10 @@ struct shield {
 	struct detect *det;
 	struct srclimit *src, *net;
 	struct blocks *blocks;
-	struct attack *attack; /* groups and their attack state */
+	struct blocks *netblocks; /* networks (netblk_plen), keyed by the masked address */
+	struct netblk *nb;	  /* escalation from addresses to networks */
+	int restored;		  /* blocks taken from the store at start */
+	struct attack *attack;	  /* groups and their attack state */
 	struct event *tick;
 	/* Refusal logging. */
 	int64_t log_second;
@@ -115,15 +127,35 @@ static void shield_key_sa(const struct ipkey *k, struct sockaddr_storage *ss)
 	}
 }
 
-/* shield_parse_addr - "a.b.c.d" or an IPv6 address into key. */
-static int shield_parse_addr(const char *text, struct ipkey *k)
+/*
+ * shield_table - the table of blocks of prefix length plen for k's family:
+ * the addresses' (the full length), the networks' (netblk_plen), or NULL
+ * for any other length: a network block never covers more (or less) than
+ * its configured prefix.
+ */
+static struct blocks *shield_table(const struct shield *sh, const struct ipkey *k, int plen)
 {
-	memset(k, 0, sizeof(*k));
-	if (inet_pton(AF_INET, text, k->b + 12) == 1) {
-		k->b[10] = k->b[11] = 0xff;
-		return 0;
-	}
-	return inet_pton(AF_INET6, text, k->b) == 1 ? 0 : -1;
+	if (plen == netblock_full(k))
+		return sh->blocks;
+	return plen == netblk_plen(sh->mxg, k) ? sh->netblocks : NULL;
+}
+
+/*
+ * shield_parse_key - an address or a network of the configured prefix
+ * length ("192.0.2.0/24") into k, *plen_r and its table. Returns the
+ * table, or NULL with err.
+ */
+static struct blocks *shield_parse_key(const struct shield *sh, const char *text, struct ipkey *k,
+				       int *plen_r, char *err, size_t errsz)
+{
+	struct blocks *t;
+
+	if (netblock_parse(text, k, plen_r, err, errsz) < 0)
+		return NULL;
+	if ((t = shield_table(sh, k, *plen_r)) == NULL)
+		snprintf(err, errsz, "%.64s: a network block is a /%d (prefix_%s)", text,
+			 netblk_plen(sh->mxg, k), netaddr_key_is_v4(k) ? "v4" : "v6");
+	return t;
 }
 
 int shield_check(const struct cfg *cfg, char *err, size_t errsz)
@@ -154,15 +186,19 @@ static void shield_detect_cfg(const struct cfg *cfg, struct detect_cfg *dc)
 	dc->prefix_v6 = cfg->prefix_v6;
 }
 
-/* shield_persist - a block into the store, and to the other instances. */
-static void shield_persist(struct shield *sh, const struct ipkey *k, const struct block_info *bi)
+/*
+ * shield_persist - a block of k/plen (an address: its full length) into
+ * the store, and to the other instances.
+ */
+static void shield_persist(struct shield *sh, const struct ipkey *k, int plen,
+			   const struct block_info *bi)
 {
 	struct mxg *mxg = sh->mxg;
 	struct store *st = mxg->store;
 	struct store_rec rec;
-	char ip[NETADDR_STRLEN], msg[200];
+	char ip[NETBLOCK_STRLEN], msg[200];
 
-	netaddr_key_format(k, ip, sizeof(ip));
+	netblock_format(k, plen, ip, sizeof(ip));
 	memset(&rec, 0, sizeof(rec));
 	rec.first = bi->first;
 	rec.last = bi->until;
@@ -177,15 +213,50 @@ static void shield_persist(struct shield *sh, const struct ipkey *k, const struc
 	store_publish(st, msg);
 }
 
-/* shield_fw - push key's block to nftables for its remaining time. */
-static void shield_fw(struct shield *sh, const struct ipkey *k, int64_t until, int64_t now)
+/* shield_fw - push the block of k/plen to nftables for its remaining time. */
+static void shield_fw(struct shield *sh, const struct ipkey *k, int plen, int64_t until,
+		      int64_t now)
 {
 	struct sockaddr_storage ss;
 
 	if (sh->mxg->fw == NULL || until <= now)
 		return;
 	shield_key_sa(k, &ss);
-	fw_block(sh->mxg->fw, (struct sockaddr *)&ss, (uint32_t)(until - now));
+	fw_block_net(sh->mxg->fw, (struct sockaddr *)&ss, plen, (uint32_t)(until - now));
+}
+
+/*
+ * shield_net_apply - the netblk hook: block the network net/plen that the
+ * addresses addrs flooded from, everywhere mxguard can.
+ */
+static void shield_net_apply(void *arg, const struct ipkey *net, int plen,
+			     const struct ipkey *addrs, int n)
+{
+	struct shield *sh = arg;
+	struct mxg *mxg = sh->mxg;
+	const struct cfg *cfg = mxg->cfg;
+	struct block_info bi;
+	char text[NETBLOCK_STRLEN], list[NETBLOCK_ADDRS * NETADDR_STRLEN];
+	size_t o = 0;
+	int64_t now = time(NULL);
+	uint32_t secs =
+	    block_offend(sh->netblocks, net, now, (uint32_t)cfg->block_time,
+			 (uint32_t)cfg->block_time_max, (uint32_t)cfg->block_memory, &bi);
+
+	list[0] = '\0';
+	for (int i = 0; i < n && o < sizeof(list); i++) {
+		char ip[NETADDR_STRLEN];
+
+		o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s", i ? "," : "",
+				      netaddr_key_format(&addrs[i], ip, sizeof(ip)));
+	}
+	mxg->stats.blocks++;
+	mxg->stats.netblocks++;
+	log_info("block network=%s seconds=%u level=%u addresses=%d sources=%s",
+		 netblock_format(net, plen, text, sizeof(text)), secs, bi.level, n, list);
+	shield_persist(sh, net, plen, &bi);
+	shield_fw(sh, net, plen, bi.until, now);
+	notice_netblock(mxg, net, plen, secs, bi.level, addrs, n);
 }
 
 /* shield_offend - key flooded: block it, everywhere mxguard can. */
@@ -206,9 +277,17 @@ static void shield_offend(struct shield *sh, const struct listener *lst, const s
 		 "service=%s",
 		 netaddr_key_format(k, ip, sizeof(ip)), secs, bi.level, attempts, cfg->flood_window,
 		 lst->name, lst->service);
-	shield_persist(sh, k, &bi);
-	shield_fw(sh, k, bi.until, now);
+	shield_persist(sh, k, netblock_full(k), &bi);
+	shield_fw(sh, k, netblock_full(k), bi.until, now);
 	notice_block(&sh->burst, mxg, k, secs, now);
+	/* Enough addresses of one network: the network may follow. */
+	if (sh->nb != NULL) {
+		struct ipkey net = *k;
+
+		netaddr_key_prefix(&net, netblk_plen(mxg, k));
+		netblk_offend(sh->nb, sh->l.allow, sh->det, k,
+			      block_until(sh->netblocks, &net, now) != 0, now);
+	}
 }
 
 /* shield_cc - sa's country in cc, looked up the first time only (cc[0] == 0). */
@@ -219,6 +298,26 @@ static const char *shield_cc(const struct shield *sh, const struct sockaddr *sa,
 	return cc;
 }
 
+/*
+ * shield_spoof - count k when it cannot be a real host of the Internet:
+ * the network or broadcast address of its /24 (a flood seen in the wild
+ * came partly from such sources), or a special-purpose range that this
+ * listener does not refuse already. Only counted: such a source is not
+ * refused for it (a /23 has hosts ending in .0). The range check costs a
+ * few probes, so it runs only while the group is not normal, when the
+ * attack notice reports it.
+ */
+static void shield_spoof(struct shield *sh, const struct shield_policy *p, const struct ipkey *k,
+			 int gstate)
+{
+	struct mxg_stats *st = &sh->mxg->stats;
+
+	if (netaddr_key_is_v4(k) && (k->b[15] == 0 || k->b[15] == 255))
+		st->spoofed[MXG_SPOOF_NETBCAST]++;
+	else if (gstate != DETECT_NORMAL && !p->bogus && cidr_match(sh->bogus, k))
+		st->spoofed[MXG_SPOOF_SPECIAL]++;
+}
+
 int shield_admit(struct mxg *mxg, struct listener *lst, const struct sockaddr *sa)
 {
 	struct shield *sh = mxg->shield;
@@ -227,7 +326,7 @@ int shield_admit(struct mxg *mxg, struct listener *lst, const struct sockaddr *s
 	struct ipkey k, net;
 	int64_t now;
 	uint64_t now_ms;
-	int g = lst->group, attacked, div;
+	int g = lst->group, attacked, div, gstate;
 	char cc[3] = ""; /* the country, looked up once when a check needs it */
 
 	/* Descriptors and memory first: this limit protects mxguard itself. */
@@ -241,9 +340,17 @@ int shield_admit(struct mxg *mxg, struct listener *lst, const struct sockaddr *s
 	shield_now(mxg, &now, &now_ms);
 	lists_policy(cfg, &sh->l, lst->svc, &p);
 	/* Every attempt counts toward the group's distinct sources, refused or not. */
-	if (detect_group(sh->det, g, &k, now_ms) != DETECT_NORMAL && sh->geo != NULL)
+	gstate = detect_group(sh->det, g, &k, now_ms);
+	if (gstate != DETECT_NORMAL && sh->geo != NULL)
 		attack_country(sh->attack, g, shield_cc(sh, sa, cc));
+	shield_spoof(sh, &p, &k, gstate);
 	if (p.shield && block_until(sh->blocks, &k, now) != 0)
+		return REFUSE_BLOCKED;
+	net = k;
+	netaddr_key_prefix(&net, netaddr_key_is_v4(&k) ? cfg->prefix_v4 : cfg->prefix_v6);
+	/* A blocked network: but a source in good standing is let through. */
+	if (p.shield && block_until(sh->netblocks, &net, now) != 0 &&
+	    !detect_good_before(sh->det, -1, &k))
 		return REFUSE_BLOCKED;
 	if (cidr_match(sh->l.deny, &k))
 		return REFUSE_STATIC;
@@ -271,8 +378,6 @@ int shield_admit(struct mxg *mxg, struct listener *lst, const struct sockaddr *s
 	/* Under attack every limit tightens (never below one). */
 	div = attacked ? cfg->attack_limit_divisor : 1;
 #define SHIELD_LIMIT(v) ((v) == 0 ? 0 : (v) / div > 0 ? (v) / div : 1)
-	net = k;
-	netaddr_key_prefix(&net, netaddr_key_is_v4(&k) ? cfg->prefix_v4 : cfg->prefix_v6);
 	if (p.conn_src && srclimit_conns(sh->src, &k) >= (uint32_t)SHIELD_LIMIT(p.conn_src))
 		return REFUSE_CONN_SOURCE;
 	if (p.conn_net && srclimit_conns(sh->net, &net) >= (uint32_t)SHIELD_LIMIT(p.conn_net))
@@ -458,39 +563,56 @@ static void shield_tick_cb(evutil_socket_t fd, short what, void *arg)
 	shield_summary(sh, now);
 }
 
-/* shield_peer_msg - a line another mxguard published through the shared store. */
+/* shield_what - "client" or "network": the word of a block's log lines. */
+static const char *shield_what(const struct ipkey *k, int plen)
+{
+	return plen == netblock_full(k) ? "client" : "network";
+}
+
+/*
+ * shield_peer_msg - a line another mxguard published through the shared
+ * store. Hostile like the store: a block must name an address or a network
+ * of the configured prefix, and end within block_time_max.
+ */
 static void shield_peer_msg(const char *msg, void *arg)
 {
 	struct shield *sh = arg;
 	struct mxg *mxg = sh->mxg;
-	char ip[NETADDR_STRLEN], a[CFG_NAME_MAX], b[32];
+	char ip[NETADDR_STRLEN], a[CFG_NAME_MAX], b[32], err[128];
 	long long until, first, last;
 	unsigned level;
 	struct ipkey k;
+	struct blocks *t;
+	int plen;
 	int64_t now;
 	uint64_t ms;
 
 	shield_now(mxg, &now, &ms);
 	if (sscanf(msg, "block %63s %lld %u %lld %lld", ip, &until, &level, &first, &last) == 5 &&
-	    shield_parse_addr(ip, &k) == 0 && level > 0) {
+	    (t = shield_parse_key(sh, ip, &k, &plen, err, sizeof(err))) != NULL && level > 0 &&
+	    until <= now + (long long)mxg->cfg->block_time_max + 60) {
 		struct block_info bi = {first, until, last, level};
 
-		if (block_until(sh->blocks, &k, now) >= until)
+		if (block_until(t, &k, now) >= until)
 			return; /* known already */
-		block_set(sh->blocks, &k, &bi);
+		block_set(t, &k, &bi);
 		mxg->stats.blocks++;
-		log_info("block client=%s seconds=%lld level=%u from=peer", ip, until - now, level);
-		shield_fw(sh, &k, until, now);
-	} else if (sscanf(msg, "unblock %63s", ip) == 1 && shield_parse_addr(ip, &k) == 0) {
+		if (t == sh->netblocks)
+			mxg->stats.netblocks++;
+		log_info("block %s=%s seconds=%lld level=%u from=peer", shield_what(&k, plen), ip,
+			 until - now, level);
+		shield_fw(sh, &k, plen, until, now);
+	} else if (sscanf(msg, "unblock %63s", ip) == 1 &&
+		   (t = shield_parse_key(sh, ip, &k, &plen, err, sizeof(err))) != NULL) {
 		struct sockaddr_storage ss;
 
-		if (block_del(sh->blocks, &k)) {
+		if (block_del(t, &k)) {
 			mxg->stats.blocks_released++;
-			log_info("unblock client=%s from=peer", ip);
+			log_info("unblock %s=%s from=peer", shield_what(&k, plen), ip);
 		}
 		shield_key_sa(&k, &ss);
 		if (mxg->fw != NULL)
-			fw_unblock(mxg->fw, (struct sockaddr *)&ss);
+			fw_unblock_net(mxg->fw, (struct sockaddr *)&ss, plen);
 	} else if (sscanf(msg, "attack %31s %31s", a, b) == 2) {
 		attack_peer(sh->attack, a, b, now);
 	}
@@ -502,15 +624,19 @@ static int shield_restore_cb(const char *key, const struct store_rec *rec, void 
 	struct shield *sh = arg;
 	struct block_info bi = {rec->first, rec->last, rec->last, rec->count};
 	struct ipkey k;
+	struct blocks *t;
+	int plen;
 	int64_t now = time(NULL);
+	char err[128];
 
 	/*
 	 * The store is writable by others (a shared Redis): a block must name an
-	 * address and last no longer than block_time_max from now, else one
-	 * planted record would block an address for good.
+	 * address or a network of the configured prefix, and last no longer
+	 * than block_time_max from now, else one planted record would block an
+	 * address (or a whole network) for good.
 	 */
-	if (shield_parse_addr(key, &k) < 0 || rec->count == 0 ||
-	    rec->last > now + (int64_t)sh->mxg->cfg->block_time_max + 60) {
+	if ((t = shield_parse_key(sh, key, &k, &plen, err, sizeof(err))) == NULL ||
+	    rec->count == 0 || rec->last > now + (int64_t)sh->mxg->cfg->block_time_max + 60) {
 		char esc[80];
 
 		log_warn("blocks: bad record in the store skipped: key=\"%s\" level=%u until=%lld",
@@ -518,8 +644,9 @@ static int shield_restore_cb(const char *key, const struct store_rec *rec, void 
 			 (long long)rec->last);
 		return 0;
 	}
-	block_set(sh->blocks, &k, &bi);
-	shield_fw(sh, &k, rec->last, now);
+	block_set(t, &k, &bi);
+	sh->restored++;
+	shield_fw(sh, &k, plen, rec->last, now);
 	return 0;
 }
 
@@ -549,8 +676,11 @@ struct shield *shield_new(struct mxg *mxg, char *err, size_t errsz)
 	sh->src = srclimit_new(SHIELD_LIMIT_ENTRIES);
 	sh->net = srclimit_new(SHIELD_LIMIT_ENTRIES);
 	sh->blocks = block_new(SHIELD_BLOCK_ENTRIES);
+	sh->netblocks = block_new(SHIELD_NETBLOCK_ENTRIES);
+	sh->nb = netblk_new(mxg, shield_net_apply, sh);
 	if (sh->bogus == NULL || sh->det == NULL || sh->src == NULL || sh->net == NULL ||
-	    sh->blocks == NULL || cidr_load(sh->bogus, shield_bogus_list, why, sizeof(why)) < 0) {
+	    sh->blocks == NULL || sh->netblocks == NULL || sh->nb == NULL ||
+	    cidr_load(sh->bogus, shield_bogus_list, why, sizeof(why)) < 0) {
 		snprintf(err, errsz, "shield: out of memory");
 		goto fail;
 	}
@@ -562,11 +692,12 @@ struct shield *shield_new(struct mxg *mxg, char *err, size_t errsz)
 		log_info("countries: %zu ranges from %s", geo_count(sh->geo), cfg->geo_database);
 	}
 	if (store != NULL) {
-		int n = store_list(store, STORE_BLOCK, shield_restore_cb, sh);
-
-		if (n > 0)
-			log_info("blocks: %d restored from the store, %zu in force", n,
-				 block_active(sh->blocks, time(NULL)));
+		if (store_list(store, STORE_BLOCK, shield_restore_cb, sh) > 0 && sh->restored > 0)
+			log_info("blocks: %d restored from the store, %zu in force (%zu networks)",
+				 sh->restored,
+				 block_active(sh->blocks, time(NULL)) +
+				     block_active(sh->netblocks, time(NULL)),
+				 block_active(sh->netblocks, time(NULL)));
 		store_subscribe(store, shield_peer_msg, sh);
 	}
 	if (mxg->base != NULL) {
@@ -642,26 +773,30 @@ int shield_block(struct mxg *mxg, const char *addr, uint32_t seconds, char *err,
 	struct shield *sh = mxg->shield;
 	struct ipkey k;
 	struct block_info bi;
+	struct blocks *t;
+	int plen;
 	int64_t now = time(NULL);
+	char text[NETBLOCK_STRLEN];
 
 	if (sh == NULL) {
 		snprintf(err, errsz, "the shield is not running");
 		return -1;
 	}
-	if (shield_parse_addr(addr, &k) < 0) {
-		snprintf(err, errsz, "not an IP address: %.64s", addr);
+	if ((t = shield_parse_key(sh, addr, &k, &plen, err, errsz)) == NULL)
 		return -1;
-	}
 	if (seconds == 0)
 		seconds = (uint32_t)mxg->cfg->block_time;
 	bi.first = bi.last = now;
 	bi.until = now + seconds;
 	bi.level = 1;
-	block_set(sh->blocks, &k, &bi);
+	block_set(t, &k, &bi);
 	mxg->stats.blocks++;
-	log_info("block client=%s seconds=%u level=1 from=operator", addr, seconds);
-	shield_persist(sh, &k, &bi);
-	shield_fw(sh, &k, bi.until, now);
+	if (t == sh->netblocks)
+		mxg->stats.netblocks++;
+	log_info("block %s=%s seconds=%u level=1 from=operator", shield_what(&k, plen),
+		 netblock_format(&k, plen, text, sizeof(text)), seconds);
+	shield_persist(sh, &k, plen, &bi);
+	shield_fw(sh, &k, plen, bi.until, now);
 	return 0;
 }
 
@@ -671,19 +806,20 @@ int shield_unblock(struct mxg *mxg, const char *addr, char *err, size_t errsz)
 	struct store *store = mxg->store;
 	struct sockaddr_storage ss;
 	struct ipkey k;
-	char ip[NETADDR_STRLEN], msg[128];
-	int had;
+	struct blocks *t;
+	char ip[NETBLOCK_STRLEN], msg[128];
+	int had = 0, plen;
 
 	if (sh == NULL) {
 		snprintf(err, errsz, "the shield is not running");
 		return -1;
 	}
-	if (shield_parse_addr(addr, &k) < 0) {
-		snprintf(err, errsz, "not an IP address: %.64s", addr);
+	/* Any prefix length: a record of an older prefix_v4 must still go. */
+	if (netblock_parse(addr, &k, &plen, err, errsz) < 0)
 		return -1;
-	}
-	netaddr_key_format(&k, ip, sizeof(ip));
-	had = block_del(sh->blocks, &k);
+	netblock_format(&k, plen, ip, sizeof(ip));
+	if ((t = shield_table(sh, &k, plen)) != NULL)
+		had = block_del(t, &k);
 	if (store != NULL) {
 		had |= store_del(store, STORE_BLOCK, ip) == 1;
 		snprintf(msg, sizeof(msg), "unblock %s", ip);
@@ -691,10 +827,10 @@ int shield_unblock(struct mxg *mxg, const char *addr, char *err, size_t errsz)
 	}
 	shield_key_sa(&k, &ss);
 	if (mxg->fw != NULL)
-		fw_unblock(mxg->fw, (struct sockaddr *)&ss);
+		fw_unblock_net(mxg->fw, (struct sockaddr *)&ss, plen);
 	if (had) {
 		mxg->stats.blocks_released++;
-		log_info("unblock client=%s from=operator", ip);
+		log_info("unblock %s=%s from=operator", shield_what(&k, plen), ip);
 	}
 	return had;
 }
@@ -703,7 +839,7 @@ int shield_unblock(struct mxg *mxg, const char *addr, char *err, size_t errsz)
 static size_t shield_memory(const struct shield *sh)
 {
 	return detect_memory(sh->det) + srclimit_memory(sh->src) + srclimit_memory(sh->net) +
-	       block_memory(sh->blocks);
+	       block_memory(sh->blocks) + block_memory(sh->netblocks);
 }
 
 void shield_status(struct mxg *mxg, struct evbuffer *out)
@@ -719,14 +855,18 @@ void shield_status(struct mxg *mxg, struct evbuffer *out)
 	attack_status(sh->attack, sh->det, out, now);
 	evbuffer_add_printf(
 	    out,
-	    "],\"blocks_active\":%zu,\"allow_entries\":%zu,\"block_entries\":%zu,"
+	    "],\"blocks_active\":%zu,\"network_blocks_active\":%zu,\"network_checks\":%d,"
+	    "\"allow_entries\":%zu,\"block_entries\":%zu,"
 	    "\"geo_ranges\":%zu,\"firewall\":%s,\"firewall_lost\":%lu,"
-	    "\"untracked\":%llu,\"memory\":%zu}",
-	    block_active(sh->blocks, now), cidr_count(sh->l.allow), cidr_count(sh->l.deny),
-	    sh->geo ? geo_count(sh->geo) : (size_t)0, mxg->fw ? "true" : "false",
-	    mxg->fw ? fw_lost(mxg->fw) : 0UL,
+	    "\"untracked\":%llu,\"memory\":%zu,\"spoofed\":{\"network_broadcast\":%llu,"
+	    "\"special_purpose\":%llu}}",
+	    block_active(sh->blocks, now) + block_active(sh->netblocks, now),
+	    block_active(sh->netblocks, now), netblk_pending(sh->nb), cidr_count(sh->l.allow),
+	    cidr_count(sh->l.deny), sh->geo ? geo_count(sh->geo) : (size_t)0,
+	    mxg->fw ? "true" : "false", mxg->fw ? fw_lost(mxg->fw) : 0UL,
 	    (unsigned long long)(srclimit_untracked(sh->src) + srclimit_untracked(sh->net)),
-	    shield_memory(sh));
+	    shield_memory(sh), (unsigned long long)mxg->stats.spoofed[MXG_SPOOF_NETBCAST],
+	    (unsigned long long)mxg->stats.spoofed[MXG_SPOOF_SPECIAL]);
 }
 
 void shield_metrics(const struct mxg *mxg, struct evbuffer *out)
@@ -737,13 +877,21 @@ void shield_metrics(const struct mxg *mxg, struct evbuffer *out)
 	if (sh == NULL)
 		return;
 	attack_metrics(sh->attack, sh->det, out, now);
+	size_t addrs = block_active(sh->blocks, now), nets = block_active(sh->netblocks, now);
+
+	/* mxguard_blocks_active stays the total: the shipped dashboard and alerts read it. */
 	evbuffer_add_printf(
 	    out,
 	    "# HELP mxguard_blocks_active Dynamic blocks in force.\n"
 	    "# TYPE mxguard_blocks_active gauge\nmxguard_blocks_active %zu\n"
+	    "# HELP mxguard_blocks_active_by_kind Dynamic blocks in force, of addresses and of "
+	    "networks.\n"
+	    "# TYPE mxguard_blocks_active_by_kind gauge\n"
+	    "mxguard_blocks_active_by_kind{kind=\"address\"} %zu\n"
+	    "mxguard_blocks_active_by_kind{kind=\"network\"} %zu\n"
 	    "# HELP mxguard_shield_memory_bytes Memory of the shield's tables.\n"
 	    "# TYPE mxguard_shield_memory_bytes gauge\nmxguard_shield_memory_bytes %zu\n",
-	    block_active(sh->blocks, now), shield_memory(sh));
+	    addrs + nets, addrs, nets, shield_memory(sh));
 }
 
 int shield_fw_ports(const struct cfg *cfg, uint16_t *ports, int max)
@@ -778,6 +926,8 @@ void shield_free(struct shield **sp)
 	srclimit_free(&sh->src);
 	srclimit_free(&sh->net);
 	block_free(&sh->blocks);
+	block_free(&sh->netblocks);
+	netblk_free(&sh->nb);
 	attack_free(&sh->attack);
 	free(sh);
 	*sp = NULL;

@@ -32,6 +32,9 @@ struct attack_group {
 	enum detect_state state;     /* as last reported */
 	int64_t remote_until;	     /* another MX says this group is attacked */
 	uint64_t refused_at_start;   /* REFUSE_ATTACK count when the attack began */
+	uint64_t spoofed_at_start[2]; /* mxg_stats.spoofed when the attack began */
+	uint64_t spoofed_mark;	      /* network/broadcast count a ddos_window or so ago */
+	int64_t mark_at;
 	int64_t published;	     /* last time our state went to the other MX */
 	int start_noticed;	     /* a start notice went out for this attack */
 	uint32_t cc[ATTACK_NCC + 1]; /* attempts by country during the attack */
@@ -155,8 +158,14 @@ static void attack_notice(struct attack *a, const struct detect *det, int geo, i
 		attack_top_countries(grp, ccs, sizeof(ccs));
 	else
 		snprintf(ccs, sizeof(ccs), "(no country database loaded)");
+	uint64_t spoofed[2] = {
+	    a->mxg->stats.spoofed[0] - grp->spoofed_at_start[0],
+	    a->mxg->stats.spoofed[1] - grp->spoofed_at_start[1],
+	};
+
 	notice_attack(a->mxg, kind, g, grp->name, &r, ccs,
-		      a->mxg->stats.refusals[REFUSE_ATTACK] - grp->refused_at_start, now_ms);
+		      a->mxg->stats.refusals[REFUSE_ATTACK] - grp->refused_at_start, spoofed,
+		      now_ms);
 }
 
 /*
@@ -193,6 +202,13 @@ static void attack_group_changed(struct attack *a, const struct detect *det, int
 	if (was == DETECT_NORMAL && st == DETECT_ATTACK) {
 		memset(grp->cc, 0, sizeof(grp->cc));
 		grp->refused_at_start = a->mxg->stats.refusals[REFUSE_ATTACK];
+		/*
+		 * Network and broadcast sources are counted all along: the start
+		 * notice reports those of the flood that made the attack; the
+		 * special-purpose ones are only counted from now on.
+		 */
+		grp->spoofed_at_start[0] = grp->spoofed_mark;
+		grp->spoofed_at_start[1] = a->mxg->stats.spoofed[1];
 		grp->start_noticed = 1;
 		attack_notice(a, det, geo, g, NOTIFY_ATTACK_START, now_ms);
 	} else if (st == DETECT_NORMAL && grp->start_noticed) {
@@ -211,6 +227,16 @@ void attack_tick(struct attack *a, struct detect *det, int geo, int64_t now, uin
 	changed = detect_changed(det);
 	every = a->mxg->cfg->ddos_quiet / 2 > 0 ? a->mxg->cfg->ddos_quiet / 2 : 1;
 	for (int g = 0; g < a->ngroups; g++) {
+		struct attack_group *grp = &a->groups[g];
+
+		/* While normal, a mark every ddos_window: the start notice counts from it. */
+		if (grp->mark_at == 0) {
+			grp->mark_at = now; /* the first window counts from the start (mark 0) */
+		} else if (grp->state == DETECT_NORMAL &&
+			   now - grp->mark_at >= a->mxg->cfg->ddos_window) {
+			grp->spoofed_mark = a->mxg->stats.spoofed[MXG_SPOOF_NETBCAST];
+			grp->mark_at = now;
+		}
 		if (changed & (1u << g))
 			attack_group_changed(a, det, geo, g, now, now_ms);
 		else if (a->groups[g].state != DETECT_NORMAL &&

@@ -16,6 +16,7 @@
 #include "mxguard.h"
 #include "netaddr.h"
 #include "notify.h"
+#include "netblock.h"
 #include "shield_notice.h"
 
 void notice_block(struct notice_burst *b, struct mxg *mxg, const struct ipkey *k, uint32_t secs,
@@ -67,6 +68,40 @@ void notice_block(struct notice_burst *b, struct mxg *mxg, const struct ipkey *k
 	notify_send(mxg->notify, NOTIFY_BLOCKS, subject, body, kv, 2);
 }
 
+void notice_netblock(struct mxg *mxg, const struct ipkey *net, int plen, uint32_t secs,
+		     uint32_t level, const struct ipkey *addrs, int n)
+{
+	const struct cfg *cfg = mxg->cfg;
+	char subject[200], body[2048], sources[1024], text[NETBLOCK_STRLEN], count[16];
+	size_t bo = 0, so = 0;
+
+	if (mxg->notify == NULL)
+		return;
+	netblock_format(net, plen, text, sizeof(text));
+	snprintf(count, sizeof(count), "%d", n);
+	snprintf(subject, sizeof(subject), "mxguard %s: network %s blocked", cfg->myhostname, text);
+	bo += (size_t)snprintf(body + bo, sizeof(body) - bo,
+			       "mxguard on %s blocked the network %s for %us (level %u):\n"
+			       "%d of its addresses were blocked within block_memory = %ds "
+			       "(netblock_threshold = %d):\n",
+			       cfg->myhostname, text, secs, level, n, cfg->block_memory,
+			       cfg->netblock_threshold);
+	sources[0] = '\0';
+	for (int i = 0; i < n; i++) {
+		char ip[NETADDR_STRLEN];
+
+		netaddr_key_format(&addrs[i], ip, sizeof(ip));
+		if (bo < sizeof(body))
+			bo += (size_t)snprintf(body + bo, sizeof(body) - bo, "  %s\n", ip);
+		if (so < sizeof(sources))
+			so += (size_t)snprintf(sources + so, sizeof(sources) - so, "%s%s",
+					       i ? " " : "", ip);
+	}
+	struct notify_kv kv[] = {{"NETWORK", text}, {"BLOCKS", count}, {"TOP_SOURCES", sources}};
+
+	notify_send(mxg->notify, NOTIFY_BLOCKS, subject, body, kv, 3);
+}
+
 /* notice_top_text - "a (n), b (m)" of the report's tops. */
 static void notice_top_text(const struct detect_top *top, int n, char *buf, size_t bufsz)
 {
@@ -84,11 +119,11 @@ static void notice_top_text(const struct detect_top *top, int n, char *buf, size
 
 void notice_attack(struct mxg *mxg, enum notify_kind kind, int g, const char *name,
 		   const struct detect_report *r, const char *countries, uint64_t refused,
-		   uint64_t now_ms)
+		   const uint64_t spoofed[2], uint64_t now_ms)
 {
 	const struct cfg *cfg = mxg->cfg;
 	char subject[256], body[4096], srcs[1024], nets[1024], nsrc[32], natt[32], npeak[32],
-	    ndur[32], nref[32], listeners[512];
+	    ndur[32], nref[32], listeners[512], nspoof[64];
 	size_t bo = 0, lo = 0;
 	uint64_t dur_ms;
 
@@ -106,6 +141,9 @@ void notice_attack(struct mxg *mxg, enum notify_kind kind, int g, const char *na
 	snprintf(npeak, sizeof(npeak), "%u", r->peak_distinct);
 	snprintf(ndur, sizeof(ndur), "%llu", (unsigned long long)(dur_ms / 1000));
 	snprintf(nref, sizeof(nref), "%llu", (unsigned long long)refused);
+	snprintf(nspoof, sizeof(nspoof), "%llu %llu",
+		 (unsigned long long)spoofed[MXG_SPOOF_NETBCAST],
+		 (unsigned long long)spoofed[MXG_SPOOF_SPECIAL]);
 	if (kind == NOTIFY_ATTACK_START)
 		snprintf(subject, sizeof(subject),
 			 "mxguard %s: distributed flood on %s: %u sources within %ds",
@@ -123,13 +161,17 @@ void notice_attack(struct mxg *mxg, enum notify_kind kind, int g, const char *na
 	    "Distinct sources:  %llu (peak %u within %ds; threshold %d, release %d)\n"
 	    "Attempts:          %llu\n"
 	    "Refused by the attack policy: %llu\n"
+	    "Spoofed sources:   %llu attempts from network or broadcast addresses of "
+	    "their /24, %llu from special-purpose ranges (RFC 6890); counted, not refused\n"
 	    "Top sources:       %s\n"
 	    "Top prefixes:      %s\n"
 	    "Top countries:     %s\n\n",
 	    cfg->myhostname, kind == NOTIFY_ATTACK_START ? "start" : "end", name, listeners,
 	    (unsigned long long)(dur_ms / 1000), (unsigned long long)r->sources, r->peak_distinct,
 	    cfg->ddos_window, cfg->ddos_threshold, cfg->ddos_release,
-	    (unsigned long long)r->attempts, (unsigned long long)refused, srcs, nets, countries);
+	    (unsigned long long)r->attempts, (unsigned long long)refused,
+	    (unsigned long long)spoofed[MXG_SPOOF_NETBCAST],
+	    (unsigned long long)spoofed[MXG_SPOOF_SPECIAL], srcs, nets, countries);
 	if (bo < sizeof(body) && kind == NOTIFY_ATTACK_START)
 		bo += (size_t)snprintf(
 		    body + bo, sizeof(body) - bo,
@@ -153,11 +195,14 @@ void notice_attack(struct mxg *mxg, enum notify_kind kind, int g, const char *na
 	    {"PEAK", npeak},	    {"DURATION", ndur},
 	    {"REFUSED", nref},	    {"TOP_SOURCES", srcs},
 	    {"TOP_PREFIXES", nets}, {"TOP_COUNTRIES", countries},
+	    {"SPOOFED", nspoof},
 	};
 
 	log_warn("attack group=%s state=%s sources=%s attempts=%s peak=%s duration=%ss refused=%s "
-		 "top_sources=\"%s\"",
-		 name, detect_state_name(r->state), nsrc, natt, npeak, ndur, nref, srcs);
+		 "top_sources=\"%s\" spoofed_netbcast=%llu spoofed_special=%llu",
+		 name, detect_state_name(r->state), nsrc, natt, npeak, ndur, nref, srcs,
+		 (unsigned long long)spoofed[MXG_SPOOF_NETBCAST],
+		 (unsigned long long)spoofed[MXG_SPOOF_SPECIAL]);
 	if (mxg->notify != NULL)
 		notify_send(mxg->notify, kind, subject, body, kv,
 			    (int)(sizeof(kv) / sizeof(kv[0])));

@@ -40,15 +40,25 @@ void notice_block(struct notice_burst *b, struct mxg *mxg, const struct ipkey *k
 		  int64_t now);
 
 /*
+ * notice_netblock - one NOTIFY_BLOCKS notice for the block of the network
+ * net/plen (secs seconds, escalation level), naming the n addresses whose
+ * blocks caused it (nothing without mxg->notify).
+ */
+void notice_netblock(struct mxg *mxg, const struct ipkey *net, int plen, uint32_t secs,
+		     uint32_t level, const struct ipkey *addrs, int n);
+
+/*
  * notice_attack - the start or the end (kind: NOTIFY_ATTACK_START or
  * NOTIFY_ATTACK_END) of an attack on listener group g, named name: log
  * one "attack group=..." line and send the notice (when mxg->notify is
  * set). r is the detector's report of the group at now_ms; countries the
  * text of its top countries; refused the refusals by the attack policy
- * since the attack began.
+ * since the attack began; spoofed the attempts from sources that cannot be
+ * real hosts (MXG_SPOOF_*: network or broadcast addresses since about a
+ * ddos_window before the attack, special-purpose ones since it began).
  */
 void notice_attack(struct mxg *mxg, enum notify_kind kind, int g, const char *name,
 		   const struct detect_report *r, const char *countries, uint64_t refused,
-		   uint64_t now_ms);
+		   const uint64_t spoofed[2], uint64_t now_ms);
 
 #endif

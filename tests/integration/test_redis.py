@@ -14,6 +14,7 @@ redis-server the test starts on a free loopback port, without persistence.
 Publish/subscribe itself is also tested in tests/unit/test_store.c.
 """
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -241,3 +242,69 @@ def test_blocks_and_attack_state_are_shared(mxguard, postfix, redis):
     a.wait_for_log(r"attack group=smtp state converging -> normal", timeout=20)
     b.wait_for_log(r"attack group=smtp state=normal from=peer", timeout=5)
     assert full_status(b)["shield"]["groups"][0]["remote"] is False
+
+
+def test_network_blocks_are_shared(mxguard, postfix, redis):
+    """Four addresses of one /24 blocked on A: A blocks the /24, B hears it
+    and refuses a fresh address of that /24 it never saw; the record's key
+    carries the prefix."""
+    params = dict(allow_clients="127.0.0.1", flood_window="10s", flood_threshold=3,
+                  block_time="10m", conn_per_prefix=0, conn_per_source=0,
+                  netblock_threshold=4, backend_protocol="proxy2",
+                  backend=postfix.backend_for("proxy2"), store=redis.spec)
+    a = mxguard(**params)
+    b = mxguard(**params)
+    for mx in (a, b):
+        wait_store(mx, lambda s: s["connected"] and not s["fallback"])
+    net = "127.141.%d" % (os.getpid() % 200 + 1)
+    for h in range(1, 5):
+        for _ in range(10):
+            if _first_line(a.port, "%s.%d" % (net, h)).startswith("421"):
+                break
+    a.wait_for_log(r"block network=%s\.0/24 seconds=600 level=1 addresses=4 "
+                   % re.escape(net))
+    b.wait_for_log(r"block network=%s\.0/24 seconds=\d+ level=1 from=peer" % re.escape(net),
+                   timeout=2.0)
+    assert _first_line(b.port, "%s.99" % net).startswith("421 4.7.0")
+    b.wait_for_log(r"refuse client=%s\.99 .*reason=blocked" % re.escape(net))
+    assert "mxg:block:%s.0/24" % net in redis.keys("block")
+
+
+def test_planted_network_blocks_are_checked_at_start(mxguard, postfix, redis):
+    """A network record read back from the shared store is hostile: one wider
+    than the configured prefix, or one ending past block_time_max, is logged
+    and skipped; a good one is restored and refuses its network."""
+    now = int(time.time())
+    good, wide, long_ = "127.142.1.0/24", "127.0.0.0/8", "127.142.2.0/24"
+    for key, until in ((good, now + 300), (wide, now + 300), (long_, now + 10 * 86400)):
+        redis.cli("SET", "mxg:block:%s" % key, "1 %d %d %d 1" % (now, until, until + 60))
+    mx = mxguard(allow_clients="127.0.0.1", block_time_max="1d", conn_per_prefix=0,
+                 backend_protocol="proxy2", backend=postfix.backend_for("proxy2"),
+                 store=redis.spec)
+    for key in (wide, long_):
+        mx.wait_for_log(r"blocks: bad record in the store skipped: key=\"%s\""
+                        % re.escape(key))
+    mx.wait_for_log(r"blocks: 1 restored from the store, 1 in force \(1 networks\)")
+    assert _first_line(mx.port, "127.142.1.7").startswith("421 4.7.0")
+    assert _first_line(mx.port, "127.142.2.7").startswith("220")
+
+
+def test_a_net_with_an_awl_record_is_not_blocked(mxguard, postfix, redis):
+    """The AWL is read from the store before a network block: a /24 with an
+    AWL record is not blocked; its flooding addresses keep their blocks."""
+    net = "127.143.%d" % (os.getpid() % 200 + 1)
+    now = int(time.time())
+    redis.cli("SET", "mxg:awl:%s.0/24" % net, "1 %d %d %d 3" % (now, now, now + 86400))
+    mx = mxguard(allow_clients="127.0.0.1", flood_window="10s", flood_threshold=3,
+                 conn_per_prefix=0, conn_per_source=0, netblock_threshold=4,
+                 backend_protocol="proxy2", backend=postfix.backend_for("proxy2"),
+                 store=redis.spec)
+    wait_store(mx, lambda s: s["connected"] and not s["fallback"])
+    for h in range(1, 5):
+        for _ in range(10):
+            if _first_line(mx.port, "%s.%d" % (net, h)).startswith("421"):
+                break
+    mx.wait_for_log(r"netblock network=%s\.0/24 not blocked: AWL network %s\.0/24"
+                    % (re.escape(net), re.escape(net)))
+    assert ": block network=" not in mx.log()
+    assert _first_line(mx.port, "%s.99" % net).startswith("220")

@@ -576,3 +576,44 @@ def test_ipv6_source_goes_to_block6(netns, tmp_path):
     assert greeted(netns.probe(FRIEND6))
     assert greeted(netns.probe(FRIEND))
     assert mx.stop() == 0
+
+
+def _net_elements(ns, table, name="net4"):
+    """{"a.b.c.d/len": timeout} of an interval set of the table."""
+    p = ns.run([ns.nft, "-j", "list", "set", "inet", table, name])
+    out = {}
+    for obj in json.loads(p.stdout)["nftables"]:
+        for e in obj.get("set", {}).get("elem", []):
+            timeout = None
+            if isinstance(e, dict) and "elem" in e:
+                timeout = e["elem"].get("timeout")
+                e = e["elem"]["val"]
+            if isinstance(e, dict) and "prefix" in e:
+                out["%s/%d" % (e["prefix"]["addr"], e["prefix"]["len"])] = timeout
+    return out
+
+
+def test_network_block_is_an_interval_that_drops_the_whole_net(netns, tmp_path):
+    """Four addresses of 127.66.5.0/24 blocked: the /24 lands in the net4
+    interval set with block_time as its timeout, and the kernel drops the
+    SYNs of a fifth address of it (mxguard never sees them) while another
+    /24 still connects."""
+    table = table_name()
+    start_backend(netns)
+    mx = NsMxguard(netns, tmp_path / "mx", firewall="nftables", firewall_table=table,
+                   flood_window="10s", flood_threshold=THRESHOLD, block_time="30s",
+                   netblock_threshold=4)
+    mx.start()
+    for h in range(1, 5):
+        flood(netns, mx, "127.66.5.%d" % h, table)
+    mx.wait_for_log(r"block network=127\.66\.5\.0/24 seconds=30 level=1 addresses=4 ")
+    elems = wait_until(lambda: (lambda e: e if "127.66.5.0/24" in e else None)(
+        _net_elements(netns, table)), 3, what="127.66.5.0/24 in net4")
+    assert elems["127.66.5.0/24"] == 30, elems
+    # The addresses' own blocks stay in block4 beside it.
+    assert "127.66.5.1" in netns.set_elements(table)
+    r = netns.probe("127.66.5.9", timeout=1.0)
+    assert r[0] == "connect_timeout", r
+    assert refusals(mx, "127.66.5.9") == 0, "the kernel dropped it before mxguard"
+    assert greeted(netns.probe("127.66.6.2")), mx.log()[-2000:]
+    assert mx.stop() == 0

@@ -103,7 +103,36 @@ int main(void)
 	shield_conn_close(NULL, cfg, (struct sockaddr *)&a, SHIELD_LIM_SRC | SHIELD_LIM_NET, 1);
 	CHECK(shield_smtp_suspect(NULL, cfg, &lst, (struct sockaddr *)&a) == 0, "no shield");
 
+	/* A network block (the operator's): its prefix only, the whole /24 refused. */
+	CHECK(shield_block(&mxg, "11.9.9.0/16", 60, err, sizeof(err)) < 0, "not the prefix");
+	CHECK(shield_block(&mxg, "11.9.9.1/24", 60, err, sizeof(err)) < 0, "host bits");
+	CHECK(shield_block(&mxg, "11.9.9.0/24", 60, err, sizeof(err)) == 0, "net: %s", err);
+	CHECK(shield_admit(&mxg, &lst, sa4(&c, "11.9.9.77")) == REFUSE_BLOCKED, "in the net");
+	CHECK(shield_admit(&mxg, &lst, sa4(&c, "11.9.8.77")) == -1, "next net");
+	CHECK(shield_unblock(&mxg, "11.9.9.0/24", err, sizeof(err)) == 1, "unblock");
+	CHECK(shield_admit(&mxg, &lst, sa4(&c, "11.9.9.77")) == -1, "lifted");
+
 	shield_free(&mxg.shield);
 	cfg_unref(&cfg);
+
+	/*
+	 * smtp_bogus_check refuses RFC 6890 sources, and only those: a public
+	 * IPv4 source is not "::ffff:0:0/96" (every IPv4 key is mapped).
+	 */
+	{
+		char b1[] = "smtp_bogus_check=yes", b2[] = "allow_clients=";
+		char *bv[] = {b1, b2};
+
+		cfg = cfg_load("/nonexistent/mxguard.conf", 1, bv, 2, err, sizeof(err));
+		CHECK(cfg != NULL, "cfg_load: %s", err);
+		mxg.cfg = cfg;
+		mxg.shield = shield_new(&mxg, err, sizeof(err));
+		CHECK(mxg.shield != NULL, "shield_new: %s", err);
+		CHECK(shield_admit(&mxg, &lst, sa4(&a, "11.1.2.3")) == -1, "public v4 bogus?");
+		CHECK(shield_admit(&mxg, &lst, sa4(&a, "10.1.2.3")) == REFUSE_BOGUS, "10/8");
+		CHECK(shield_admit(&mxg, &lst, sa4(&a, "192.0.2.1")) == REFUSE_BOGUS, "TEST-NET");
+		shield_free(&mxg.shield);
+		cfg_unref(&cfg);
+	}
 	return check_done("shield");
 }
