@@ -57,8 +57,17 @@ class Sink:
         return sorted((p for p in self.dir.iterdir() if p.is_file()), key=lambda p: p.stat().st_mtime)
 
     def wait_files(self, count, timeout=15):
-        return wait_until(lambda: (lambda f: f if len(f) >= count else None)(self.files()),
-                          timeout, what="%d mails in smtp-sink" % count)
+        """At least count dump files, each complete: smtp-sink writes a dump
+        while the transaction runs, so a file is taken once it is not empty
+        and has not changed for 0.3 s."""
+        def done():
+            f = self.files()
+            now = time.time()
+            if len(f) < count or any(p.stat().st_size == 0 or now - p.stat().st_mtime < 0.3
+                                     for p in f):
+                return None
+            return f
+        return wait_until(done, timeout, what="%d mails in smtp-sink" % count)
 
     def stop(self):
         self.proc.terminate()
