@@ -127,6 +127,16 @@ int64_t block_until(const struct blocks *b, const struct ipkey *key, int64_t now
 	return s != NULL && s->bi.until > now ? s->bi.until : 0;
 }
 
+int block_get(const struct blocks *b, const struct ipkey *key, struct block_info *out)
+{
+	const struct block_slot *s = block_find(b, key);
+
+	if (s == NULL)
+		return 0;
+	*out = s->bi;
+	return 1;
+}
+
 uint32_t block_offend(struct blocks *b, const struct ipkey *key, int64_t now, uint32_t base,
 		      uint32_t max, uint32_t memory, struct block_info *out)
 {

@@ -51,6 +51,13 @@ uint32_t block_offend(struct blocks *b, const struct ipkey *key, int64_t now, ui
  */
 void block_set(struct blocks *b, const struct ipkey *key, const struct block_info *in);
 
+/*
+ * block_get - key's entry, in force or ended but remembered (its level
+ * still counts toward the next block), into *out. Returns 1, or 0 when
+ * the table has none. Read-only: for mxguardctl explain.
+ */
+int block_get(const struct blocks *b, const struct ipkey *key, struct block_info *out);
+
 /* block_del - lift key's block (its offence history goes too). 1 if it was there. */
 int block_del(struct blocks *b, const struct ipkey *key);
 

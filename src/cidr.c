@@ -91,7 +91,12 @@ static int cidr_table_put(struct cidr_table *t, const struct ipkey *k)
 	return 1;
 }
 
-int cidr_add(struct cidr *set, const char *text, char *err, size_t errsz)
+/*
+ * cidr_parse - text ("a.b.c.d[/len]", "v6[/len]") into its key and its
+ * prefix length in the 128-bit key space (an IPv4 /24 is a /120). Host
+ * bits after len must be zero. Returns 0, or -1 with a message in err.
+ */
+static int cidr_parse(const char *text, struct ipkey *kp, int *len_r, char *err, size_t errsz)
 {
 	char buf[INET6_ADDRSTRLEN + 8], *slash;
 	struct ipkey k, masked;
@@ -137,8 +142,33 @@ int cidr_add(struct cidr *set, const char *text, char *err, size_t errsz)
 		snprintf(err, errsz, "'%.60s': host bits set after /%d", text, len);
 		return -1;
 	}
-	if (max == 32)
-		len += 96;
+	*kp = k;
+	*len_r = max == 32 ? len + 96 : len;
+	return 0;
+}
+
+/* cidr_covers - does the network k/len (128-bit key space) hold key? */
+static int cidr_covers(const struct ipkey *k, int len, const struct ipkey *key)
+{
+	struct ipkey m = *key;
+
+	if (netaddr_key_is_v4(&m)) {
+		if (len < 96)
+			return 0; /* as cidr_match: no IPv6 network shorter than /96 */
+		netaddr_key_prefix(&m, len - 96);
+	} else {
+		netaddr_key_prefix(&m, len);
+	}
+	return memcmp(&m, k, sizeof(m)) == 0;
+}
+
+int cidr_add(struct cidr *set, const char *text, char *err, size_t errsz)
+{
+	struct ipkey k;
+	int len;
+
+	if (cidr_parse(text, &k, &len, err, errsz) < 0)
+		return -1;
 	switch (cidr_table_put(&set->t[len], &k)) {
 	case -1:
 		snprintf(err, errsz, "out of memory");
@@ -208,6 +238,61 @@ int cidr_load(struct cidr *set, const char *spec, char *err, size_t errsz)
 	}
 	free(copy);
 	return rc;
+}
+
+/* cidr_where_file - the first line of the cidr file path whose network holds key. */
+static int cidr_where_file(const char *path, const struct ipkey *key, char *out, size_t outsz)
+{
+	FILE *fp = fopen(path, "r");
+	struct lines lr;
+	char why[256], *line;
+	int lineno, rc, found = 0;
+
+	if (fp == NULL) {
+		snprintf(out, outsz, "%s: cannot open: %s", path, strerror(errno));
+		return -1;
+	}
+	lines_init(&lr, fp, path, 0);
+	while (!found && (rc = lines_next(&lr, &line, &lineno, why, sizeof(why))) > 0) {
+		char *word = lines_trim(line);
+		struct ipkey k;
+		int len;
+
+		word[strcspn(word, " \t")] = '\0';
+		if (*word != '\0' && cidr_parse(word, &k, &len, why, sizeof(why)) == 0 &&
+		    cidr_covers(&k, len, key)) {
+			snprintf(out, outsz, "%s:%d: %s", path, lineno, word);
+			found = 1;
+		}
+	}
+	lines_done(&lr);
+	fclose(fp);
+	return found;
+}
+
+int cidr_where(const char *spec, const struct ipkey *key, char *out, size_t outsz)
+{
+	char *copy = strdup(spec != NULL ? spec : ""), *tok, *save = NULL;
+	int found = 0;
+
+	if (copy == NULL) {
+		snprintf(out, outsz, "out of memory");
+		return -1;
+	}
+	for (tok = strtok_r(copy, ", \t", &save); tok && found == 0;
+	     tok = strtok_r(NULL, ", \t", &save)) {
+		struct ipkey k;
+		int len;
+		char why[128];
+
+		if (strncmp(tok, "cidr:", 5) == 0)
+			found = cidr_where_file(tok + 5, key, out, outsz);
+		else if (cidr_parse(tok, &k, &len, why, sizeof(why)) == 0 &&
+			 cidr_covers(&k, len, key))
+			found = snprintf(out, outsz, "%s", tok) >= 0;
+	}
+	free(copy);
+	return found;
 }
 
 int cidr_match(const struct cidr *set, const struct ipkey *key)

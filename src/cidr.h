@@ -35,6 +35,15 @@ int cidr_load(struct cidr *set, const char *spec, char *err, size_t errsz);
 int cidr_match(const struct cidr *set, const struct ipkey *key);
 
 /*
+ * cidr_where - where in spec (cidr_load's) the first entry holding key is
+ * written: "PATH:LINE: NETWORK" for a line of a cidr: file, the entry
+ * itself for one written in spec, into out. Reads the files again: for
+ * mxguardctl explain, not per accept. Returns 1 (found), 0 (not there),
+ * or -1 with the reason in out (a file that cannot be opened).
+ */
+int cidr_where(const char *spec, const struct ipkey *key, char *out, size_t outsz);
+
+/*
  * cidr_overlaps - does any entry of the set share an address with net (a
  * key whose bits after bits, counted within its family, are clear)? Walks
  * the entries narrower than net: for rare decisions, not per accept.

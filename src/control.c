@@ -10,7 +10,7 @@
  * Verbs: status (counters, connections, store), top (one snapshot for
  * mxguardctl's live view: also the tarpit holds, oldest first, and the
  * last verdicts, from the engine's ring: grey_recent), list/add/del/flush
- * of store records,
+ * of store records, explain (one address through every module: explain.c),
  * reload, ping. Everything is answered synchronously from the loop: the
  * answers are small, except list and flush, which walk the store.
  */
@@ -33,6 +33,7 @@
 
 #include "conn.h"
 #include "control.h"
+#include "explain.h"
 #include "grey.h"
 #include "jsonstr.h"
 #include "listen.h"
@@ -413,6 +414,12 @@ int control_parse_request(const char *buf, size_t len, struct control_req *rq)
 			rq->arg = line[11] ? line + 12 : line + 11; /* "" */
 		} else if (strcmp(line, "reload") == 0) {
 			rq->op = CONTROL_OP_RELOAD;
+		} else if (strncmp(line, "explain ", 8) == 0 && line[8] != '\0') {
+			/* ADDR and NAME are checked by explain_answer, which reads them. */
+			rq->op = CONTROL_OP_EXPLAIN;
+			rq->arg = line + 8;
+		} else if (strcmp(line, "explain") == 0 || strncmp(line, "explain ", 8) == 0) {
+			snprintf(rq->err, sizeof(rq->err), "usage: explain ADDR [NAME]");
 		} else {
 			snprintf(rq->err, sizeof(rq->err), "unknown command: %.200s", line);
 		}
@@ -580,6 +587,10 @@ static void control_request(struct control *ctl, const char *line, struct evbuff
 		break;
 	case CONTROL_OP_NOTIFY_TEST:
 		control_notify_test(ctl, rq.arg, out);
+		break;
+	case CONTROL_OP_EXPLAIN:
+		if (explain_answer(ctl->mxg, rq.arg, out, err, sizeof(err)) < 0)
+			control_error(out, err);
 		break;
 	case CONTROL_OP_RELOAD:
 		if (ctl->reload == NULL)

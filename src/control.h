@@ -28,6 +28,7 @@ enum control_op {
 	CONTROL_OP_FLUSH,	/* "flush KIND" */
 	CONTROL_OP_ADD,		/* "add white ENTRY", "add block ADDR [SECONDS]" */
 	CONTROL_OP_DEL,		/* "del KIND KEY" */
+	CONTROL_OP_EXPLAIN,	/* "explain ADDR [NAME]": arg is "ADDR [NAME]" (explain.c) */
 	CONTROL_OP_RECORD_BAD,	/* a record verb with a known kind but otherwise wrong:
 				   err says why, answered only when there is a store */
 };
@@ -35,7 +36,7 @@ enum control_op {
 struct control_req {
 	enum control_op op;
 	int kind;  /* enum store_kind for the record verbs, else -1 */
-	char *arg; /* ENTRY, ADDR, KEY or TEXT, inside line; NULL if none */
+	char *arg; /* ENTRY, ADDR, KEY, TEXT or "ADDR [NAME]", inside line; NULL if none */
 	long secs; /* "add block": 1 to 31536000, 0 when not given */
 	char err[512];
 	char line[CONTROL_LINE_MAX + 1]; /* the request, cut by the parse */

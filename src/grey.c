@@ -120,15 +120,28 @@ static int grey_client_key(const struct conn *c, char *out, size_t outsz)
 		snprintf(out, outsz, "%s", greyspf_key(c));
 		return 0;
 	}
-	if (c->name == NULL || c->cfg->greylist_key == KEY_NET) {
+	return grey_key_for(grey_engine(c), c->cfg, c->name, sa, out, outsz);
+}
+
+int grey_key_for(const struct engine *e, const struct cfg *cfg, const char *name,
+		 const struct sockaddr *sa, char *out, size_t outsz)
+{
+	if (name == NULL || cfg->greylist_key == KEY_NET) {
 		greykey_net(sa, out, outsz);
 		return 1;
 	}
-	if (c->cfg->greylist_key == KEY_NAME) {
-		snprintf(out, outsz, "%s", c->name);
+	if (cfg->greylist_key == KEY_NAME) {
+		snprintf(out, outsz, "%s", name);
 		return 0;
 	}
-	return !greykey_auto(grey_engine(c)->psl, grey_engine(c)->rules, c->name, sa, out, outsz);
+	return !greykey_auto(e->psl, e->rules, name, sa, out, outsz);
+}
+
+void grey_lists(const struct engine *e, struct judge_lists *l)
+{
+	l->client = e->rules;
+	l->helo = e->helo_rules;
+	l->rcpt = e->rcpt_rules;
 }
 
 /* ---- logging ----------------------------------------------------------- */

@@ -18,6 +18,7 @@ struct conn;
 struct cfg;
 struct engine;
 struct store;
+struct judge_lists;
 
 enum grey_dns_state { GDNS_PENDING, GDNS_NAME, GDNS_UNKNOWN, GDNS_FAILED };
 
@@ -101,6 +102,18 @@ int grey_white_del(struct engine *e, const char *entry);
  * when e is NULL.
  */
 const struct grey_recent *grey_recent(const struct engine *e, unsigned i);
+
+/*
+ * grey_key_for - the client key of tarpit records and greylist triplets
+ * for a client at sa with the verified name (NULL: none) under cfg's
+ * greylist_key, before the SPF step (whose "spf:<domain>" key depends on
+ * the sender). Returns 1 when it is the network key, else 0.
+ */
+int grey_key_for(const struct engine *e, const struct cfg *cfg, const char *name,
+		 const struct sockaddr *sa, char *out, size_t outsz);
+
+/* grey_lists - the rule sets the engine judges with (the engine keeps them). */
+void grey_lists(const struct engine *e, struct judge_lists *l);
 
 /* grey_status - counts for the control socket, JSON members without braces. */
 void grey_status(struct engine *e, char *buf, size_t bufsz);

@@ -869,6 +869,69 @@ void shield_status(struct mxg *mxg, struct evbuffer *out)
 	    (unsigned long long)mxg->stats.spoofed[MXG_SPOOF_SPECIAL]);
 }
 
+/* shield_explain_block - a block entry of key in table t into the view's fields. */
+static void shield_explain_block(const struct blocks *t, const struct ipkey *k, int64_t *first,
+				 int64_t *until, int64_t *last, unsigned *level)
+{
+	struct block_info bi;
+
+	if (block_get(t, k, &bi)) {
+		*first = bi.first;
+		*until = bi.until;
+		*last = bi.last;
+		*level = bi.level;
+	}
+}
+
+int shield_explain(struct mxg *mxg, const struct sockaddr *addr, struct shield_view *v)
+{
+	struct shield *sh = mxg->shield;
+	const struct cfg *cfg = mxg->cfg;
+	struct shield_policy p;
+	struct ipkey k, net;
+	uint64_t ms;
+	int div;
+
+	memset(v, 0, sizeof(*v));
+	if (sh == NULL)
+		return -1;
+	shield_now(mxg, &v->now, &ms);
+	shield_addr_keys(cfg, addr, &k, &net);
+	lists_policy(cfg, &sh->l, -1, &p);
+	if ((v->allowed = cidr_match(sh->l.allow, &k)) != 0)
+		cidr_where(cfg->allow_clients, &k, v->allow_where, sizeof(v->allow_where));
+	if ((v->denied = cidr_match(sh->l.deny, &k)) != 0)
+		cidr_where(cfg->block_clients, &k, v->deny_where, sizeof(v->deny_where));
+	v->bogus = cidr_match(sh->bogus, &k);
+	v->bogus_refused = v->bogus && p.bogus;
+	shield_explain_block(sh->blocks, &k, &v->block_first, &v->block_until, &v->block_last,
+			     &v->block_level);
+	netblock_format(&net, netblk_plen(mxg, &k), v->net, sizeof(v->net));
+	shield_explain_block(sh->netblocks, &net, &v->net_first, &v->net_until, &v->net_last,
+			     &v->net_level);
+	v->good = detect_good_before(sh->det, -1, &k);
+	v->geo = sh->geo != NULL;
+	if (sh->geo != NULL)
+		geo_lookup(sh->geo, addr, v->cc);
+	v->country_filter = p.filter != NULL;
+	v->country_allowed =
+	    p.filter == NULL || (sh->geo != NULL && geo_filter_allows(p.filter, v->cc));
+	/* The smtp group is group 0 (attack_new); limits as shield_admit divides them. */
+	v->attacked = p.shield && attack_under(sh->attack, sh->det, 0, v->now);
+	v->divisor = div = v->attacked ? cfg->attack_limit_divisor : 1;
+#define SHIELD_LIMIT(x) ((x) == 0 ? 0 : (x) / div > 0 ? (x) / div : 1)
+	v->conn_src = SHIELD_LIMIT(p.conn_src);
+	v->conn_net = SHIELD_LIMIT(p.conn_net);
+	v->rate_src = SHIELD_LIMIT(p.rate_src);
+	v->rate_net = SHIELD_LIMIT(p.rate_net);
+#undef SHIELD_LIMIT
+	v->now_conn_src = srclimit_conns(sh->src, &k);
+	v->now_conn_net = srclimit_conns(sh->net, &net);
+	v->now_rate_src = srclimit_rate(sh->src, &k, (uint32_t)v->now);
+	v->now_rate_net = srclimit_rate(sh->net, &net, (uint32_t)v->now);
+	return 0;
+}
+
 void shield_metrics(const struct mxg *mxg, struct evbuffer *out)
 {
 	struct shield *sh = mxg->shield;

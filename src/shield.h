@@ -110,6 +110,39 @@ int shield_smtp_suspect(const struct shield *sh, const struct cfg *cfg, const st
 int shield_block(struct mxg *mxg, const char *addr, uint32_t seconds, char *err, size_t errsz);
 int shield_unblock(struct mxg *mxg, const char *addr, char *err, size_t errsz);
 
+/*
+ * What the shield knows about one address and would apply to it on an
+ * SMTP listener (shield_view), for mxguardctl explain. Times are unix
+ * seconds; a block with level 0 is none.
+ */
+#define SHIELD_WHERE_MAX 320
+struct shield_view {
+	int allowed, denied;		    /* allow_clients, block_clients */
+	char allow_where[SHIELD_WHERE_MAX]; /* "PATH:LINE: NET" or the entry */
+	char deny_where[SHIELD_WHERE_MAX];
+	int bogus, bogus_refused; /* special-purpose; refused on SMTP */
+	int64_t now;
+	int64_t block_first, block_until, block_last; /* the address's own block */
+	unsigned block_level;
+	char net[64];				/* its network, "192.0.2.0/24" */
+	int64_t net_first, net_until, net_last; /* the network's block */
+	unsigned net_level;
+	int good;				    /* in good standing (passes a network block) */
+	int geo;				    /* a country database is loaded */
+	char cc[3];				    /* its country, "" when unknown */
+	int country_filter, country_allowed;	    /* smtp_countries */
+	int attacked, divisor;			    /* the smtp group; limits divided by */
+	int conn_src, conn_net, rate_src, rate_net; /* limits in force (0: none) */
+	uint32_t now_conn_src, now_conn_net, now_rate_src, now_rate_net;
+};
+
+/*
+ * shield_explain - fill v for addr (its port is ignored) from the shield's
+ * tables, lists and configuration, changing nothing (no attempt counted).
+ * Returns 0, or -1 when the shield is not running (v zeroed).
+ */
+int shield_explain(struct mxg *mxg, const struct sockaddr *addr, struct shield_view *v);
+
 /* shield_status - a JSON object: groups and their attack state, blocks, lists. */
 void shield_status(struct mxg *mxg, struct evbuffer *out);
 

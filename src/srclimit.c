@@ -179,6 +179,19 @@ uint32_t srclimit_attempt(struct srclimit *l, const struct ipkey *key, uint32_t 
 	return s->cur + (uint32_t)((uint64_t)s->prev * (60 - now % 60) / 60);
 }
 
+uint32_t srclimit_rate(const struct srclimit *l, const struct ipkey *key, uint32_t now)
+{
+	const struct srclimit_slot *s = srclimit_find(l, key);
+	uint32_t minute = now / 60 + 1, cur, prev;
+
+	if (s == NULL)
+		return 0;
+	/* srclimit_roll's arithmetic, on copies: the slot is not touched. */
+	cur = s->minute == minute ? s->cur : 0;
+	prev = s->minute == minute ? s->prev : s->minute + 1 == minute ? s->cur : 0;
+	return cur + (uint32_t)((uint64_t)prev * (60 - now % 60) / 60);
+}
+
 uint32_t srclimit_conns(const struct srclimit *l, const struct ipkey *key)
 {
 	const struct srclimit_slot *s = srclimit_find(l, key);

@@ -36,6 +36,13 @@ struct srclimit *srclimit_new(uint32_t size);
  */
 uint32_t srclimit_attempt(struct srclimit *l, const struct ipkey *key, uint32_t now);
 
+/*
+ * srclimit_rate - the attempts of key in the last minute at now, as
+ * srclimit_attempt estimates them, without counting one (0 when unknown).
+ * Read-only: for mxguardctl explain.
+ */
+uint32_t srclimit_rate(const struct srclimit *l, const struct ipkey *key, uint32_t now);
+
 /* srclimit_conns - open connections of key (0 when unknown). */
 uint32_t srclimit_conns(const struct srclimit *l, const struct ipkey *key);
 

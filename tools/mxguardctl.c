@@ -9,6 +9,7 @@
  *	mxguardctl [-c file] [-s socket] [--json] add block ADDRESS [SECONDS]
  *	mxguardctl [-c file] [-s socket] [--json] del KIND KEY
  *	mxguardctl [-c file] [-s socket] [--json] flush KIND
+ *	mxguardctl [-c file] [-s socket] [--json] explain ADDR [NAME]
  *	mxguardctl [-c file] [-s socket] [--json] reload | ping | notify-test
  *	mxguardctl classify [-c file] [--json] name [address] ...
  *	mxguardctl geo [-c file] [-d SPEC] [--json] ADDR...
@@ -25,7 +26,8 @@
  *	status shows counters, connections, refusals, verdicts and the
  *	store as a table on a terminal (or with --table), and as the
  *	daemon's JSON otherwise: scripts written for earlier versions read
- *	that JSON. list shows records as a table. top is a live full-screen
+ *	that JSON. list shows records as a table. explain shows what the
+ *	daemon knows and would decide about one address (ctl_explain.c). top is a live full-screen
  *	view refreshed every second; --once prints one frame without
  *	terminal escapes. add, del, flush, reload, ping and notify-test
  *	print the daemon's JSON answer. With --json every command prints
@@ -68,6 +70,7 @@
 #include <sys/socket.h>
 
 #include "config.h"
+#include "ctl_explain.h"
 #include "ctl_io.h"
 #include "ctl_view.h"
 #include "geo.h"
@@ -94,6 +97,7 @@ static const struct {
     {"add", "[-c file] [-s socket] [--json] add block ADDRESS [SECONDS]"},
     {"del", "[-c file] [-s socket] [--json] del KIND KEY"},
     {"flush", "[-c file] [-s socket] [--json] flush KIND"},
+    {"explain", "[-c file] [-s socket] [--json] explain ADDR [NAME]"},
     {"reload", "[-c file] [-s socket] [--json] reload|ping|notify-test [TEXT]"},
     {"classify", "classify [-c file] [--json] name [address] ..."},
     {"geo", "geo [-c file] [-d SPEC] [--json] ADDR..."},
@@ -406,6 +410,11 @@ static int ctl_daemon(struct ctl *ctl, const char *cmd, int argc, char **argv)
 							   : "one KEY");
 			return ctl_usage_error(ctl, what);
 		}
+	} else if (strcmp(cmd, "explain") == 0) {
+		const char *bad = ctl_explain_args(argc, argv);
+
+		if (bad != NULL)
+			return ctl_usage_error(ctl, bad);
 	} else if (strcmp(cmd, "notify-test") != 0) {
 		snprintf(what, sizeof(what), "unknown command '%.40s'", cmd);
 		return ctl_usage_error(ctl, what);
@@ -425,6 +434,8 @@ static int ctl_daemon(struct ctl *ctl, const char *cmd, int argc, char **argv)
 		return ctl_view_top(ctl);
 	if (strcmp(cmd, "list") == 0)
 		return ctl_view_list(ctl, line);
+	if (strcmp(cmd, "explain") == 0)
+		return ctl_explain_view(ctl, line);
 	return ctl_io_action(ctl, line);
 }
 

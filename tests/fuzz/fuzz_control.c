@@ -40,6 +40,7 @@ static void check(const struct control_req *rq)
 	case CONTROL_OP_RELOAD:
 		break;
 	case CONTROL_OP_NOTIFY_TEST:
+	case CONTROL_OP_EXPLAIN:
 		if (rq->arg == NULL)
 			__builtin_trap();
 		break;

@@ -112,7 +112,7 @@ def test_geo_json():
 
 COMMANDS = [[], ["status"], ["top"], ["list"], ["add"], ["del"], ["flush"], ["reload"],
             ["ping"], ["notify-test"], ["classify"], ["geo"], ["tcpstat"], ["logstat"],
-            ["list", "white"], ["geo", "-d", "x"]]
+            ["list", "white"], ["geo", "-d", "x"], ["explain"], ["explain", "192.0.2.7"]]
 
 
 @pytest.mark.parametrize("flag", ["--help", "-h"])
@@ -129,7 +129,8 @@ def test_help_on_every_command_exits_0(cmd, flag):
 
 
 @pytest.mark.parametrize("args", [[], ["classify"], ["geo"], ["tcpstat", "--bogus"],
-                                  ["logstat"], ["frobnicate"], ["classify", "--bogus", "x"]],
+                                  ["logstat"], ["frobnicate"], ["classify", "--bogus", "x"],
+                                  ["explain"], ["explain", "nope"]],
                          ids=lambda a: " ".join(a) or "none")
 def test_bad_usage_exits_2_with_usage(args):
     p = subprocess.run([str(ctl_bin())] + args, stdout=subprocess.PIPE,
