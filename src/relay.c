@@ -2,9 +2,9 @@
  * relay.c - the relay phase.
  *
  * Each side is a socket with a read event, a write event and an evbuffer of
- * bytes queued *for* it. Bytes read from one side are appended to the
- * other's queue and written at once; only what the socket does not take
- * makes the write event pending. This keeps the common case (a short SMTP
+ * bytes queued *for* it. Bytes read from one side (into one static buffer)
+ * are sent to the other at once when nothing waits for it; only what the
+ * socket does not take is queued and makes the write event pending. This keeps the common case (a short SMTP
  * command or reply) at one read and one write, with no event changes: the
  * relay is what every accepted message goes through, so its system calls
  * are counted (see bench/passthrough). When a queue holds more than
