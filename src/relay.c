@@ -2,9 +2,9 @@
  * relay.c - the relay phase.
  *
  * Each side is a socket with a read event, a write event and an evbuffer of
- * bytes queued *for* it. Bytes read from one side are appended to the
- * other's queue and written at once; only what the socket does not take
- * makes the write event pending. This keeps the common case (a short SMTP
+ * bytes queued *for* it. Bytes read from one side (into one static buffer)
+ * are sent to the other at once when nothing waits for it; only what the
+ * socket does not take is queued and makes the write event pending. This keeps the common case (a short SMTP
  * command or reply) at one read and one write, with no event changes: the
  * relay is what every accepted message goes through, so its system calls
  * are counted (see bench/passthrough). When a queue holds more than
@@ -42,7 +42,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -216,9 +215,15 @@ static void relay_drain(struct conn *c)
 		conn_close(c, END_NONE);
 		return;
 	}
+	/* A client that closed already (it had our last reply) needs no FIN, no wait. */
+	if (conn_discard(c, r->cl.fd) < 0) {
+		conn_close(c, END_NONE);
+		return;
+	}
 	r->draining = 1;
 	r->drain_until = time(NULL) + RELAY_FLUSH_SECS;
 	shutdown(r->cl.fd, SHUT_WR);
+	/* Still registered (relay_lost kept it): only the bound changes. */
 	event_add(r->cl.rev, &tv);
 }
 
@@ -332,22 +337,84 @@ static void relay_drain_read(struct conn *c)
 		conn_close(c, END_NONE);
 }
 
+/*
+ * relay_send - bytes just read for side s: written at once when nothing
+ * waits before them (the common case: no queue, no event change), queued
+ * behind what waits otherwise; only a socket that does not take them all
+ * makes the write event pending. Returns 0, or -1 when s failed.
+ */
+static int relay_send(struct conn *c, struct relay_side *s, const unsigned char *p, size_t n)
+{
+	size_t queued = evbuffer_get_length(s->out);
+
+	if (queued == 0) {
+		ssize_t w = send(s->fd, p, n, MSG_NOSIGNAL);
+
+		if (w < 0 && errno != EAGAIN && errno != EINTR)
+			return -1;
+		if (w < 0)
+			w = 0;
+		if ((size_t)w == n)
+			return 0;
+		p += w;
+		n -= (size_t)w;
+	}
+	if (evbuffer_add(s->out, p, n) < 0)
+		return -1;
+	relay_account(c);
+	if (queued == 0) {
+		/* A side that takes nothing while bytes wait for it times out. */
+		struct timeval tv = {relay_idle(c), 0};
+
+		event_add(s->wev, &tv);
+	}
+	return 0;
+}
+
+/*
+ * relay_closing_read - the client talks while its last bytes go out (the
+ * backend is gone): nothing can carry them any more, so they are read and
+ * dropped, which keeps our close from turning into an RST. At its EOF (or
+ * an error) reading stops; the flush then ends the connection at once.
+ */
+static void relay_closing_read(struct conn *c)
+{
+	struct relay *r = c->relay;
+
+	if (conn_discard(c, r->cl.fd) < 0) {
+		r->cl.eof = 1;
+		event_del(r->cl.rev);
+	}
+}
+
+/*
+ * One buffer serves every read: the event loop is single-threaded and a
+ * read is written (or queued) before the callback returns. A buffer taken
+ * from the evbuffer per read cost an mmap and a munmap per chunk (64 KiB
+ * rounds to a 128 KiB chain, at the malloc mmap threshold).
+ */
+static unsigned char relay_buf[RELAY_READ];
+
 static void relay_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 	struct relay *r = c->relay;
 	struct relay_side *from = fd == r->cl.fd ? &r->cl : &r->be;
 	struct relay_side *to = from == &r->cl ? &r->be : &r->cl;
-	struct evbuffer_iovec v[2];
 	time_t now = time(NULL);
 	ssize_t n;
-	int nv;
 
 	if (r->draining) {
 		if (what & EV_TIMEOUT)
 			conn_close(c, END_NONE);
 		else
 			relay_drain_read(c);
+		return;
+	}
+	if (r->closing) {
+		/* The flush has its own bound (the write event's). */
+		if (!(what & EV_TIMEOUT) && from == &r->cl)
+			relay_closing_read(c);
 		return;
 	}
 	if (what & EV_TIMEOUT) {
@@ -365,16 +432,10 @@ static void relay_read_cb(evutil_socket_t fd, short what, void *arg)
 		relay_timed_out(c);
 		return;
 	}
-	nv = evbuffer_reserve_space(to->out, RELAY_READ, v, 2);
-	if (nv < 0) {
-		conn_close(c, END_CLIENT_ERROR);
-		return;
-	}
-	n = readv(fd, (struct iovec *)v, nv);
+	n = recv(fd, relay_buf, sizeof(relay_buf), 0);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
-		evbuffer_commit_space(to->out, v, 0);
 		if (from == &r->cl && n == 0)
 			relay_client_eof(c);
 		else if (from == &r->cl)
@@ -383,17 +444,8 @@ static void relay_read_cb(evutil_socket_t fd, short what, void *arg)
 			relay_lost(c, from, n == 0 ? END_BACKEND_EOF : END_BACKEND_ERROR);
 		return;
 	}
-	/* Trim the vectors to what was read, as evbuffer_commit_space wants. */
-	size_t left = (size_t)n;
-
-	for (int i = 0; i < nv; i++) {
-		if (v[i].iov_len > left)
-			v[i].iov_len = left;
-		left -= v[i].iov_len;
-		if (from == &r->be && !r->not_smtp)
-			relay_watch(c, r, v[i].iov_base, v[i].iov_len);
-	}
-	evbuffer_commit_space(to->out, v, nv);
+	if (from == &r->be && !r->not_smtp)
+		relay_watch(c, r, relay_buf, (size_t)n);
 	if (from == &r->cl) {
 		c->bytes_in += (uint64_t)n;
 		if (r->await_client) {
@@ -407,15 +459,16 @@ static void relay_read_cb(evutil_socket_t fd, short what, void *arg)
 		c->bytes_out += (uint64_t)n;
 	}
 	r->last = now;
-	relay_account(c);
+	if (relay_send(c, to, relay_buf, (size_t)n) < 0) {
+		relay_lost(c, to, to == &r->cl ? END_CLIENT_ERROR : END_BACKEND_ERROR);
+		return;
+	}
 	if (evbuffer_get_length(to->out) >= relay_high(c)) {
 		if (c->mxg->stats.relay_bytes >= (uint64_t)c->cfg->relay_memory_limit)
 			c->mxg->stats.relay_mem_pauses++;
 		from->paused = 1;
 		event_del(from->rev);
 	}
-	if (relay_flush(c, to) < 0)
-		relay_lost(c, to, to == &r->cl ? END_CLIENT_ERROR : END_BACKEND_ERROR);
 }
 
 /*
@@ -435,16 +488,23 @@ static void relay_lost(struct conn *c, struct relay_side *gone, enum conn_end en
 	}
 	c->end = (uint8_t)end;
 	r->closing = 1;
-	event_del(r->cl.rev);
+	/*
+	 * Nothing more is read from the backend. The client's read event stays
+	 * when it is the side still served: its input is dropped meanwhile
+	 * (relay_closing_read) and the drain reuses the registration.
+	 */
 	event_del(r->be.rev);
+	if (gone == &r->cl)
+		event_del(r->cl.rev);
 	event_del(gone->wev);
 	if (gone == &r->be) {
 		if (r->last_code == 221) {
 			c->end = END_QUIT;
 		} else if (!r->not_smtp && r->last_code != 421) {
-			evbuffer_add_printf(dest->out,
-					    "%s421 4.3.2 %.255s Service not available, closing channel\r\n",
-					    r->line_pos ? "\r\n" : "", c->cfg->myhostname);
+			evbuffer_add_printf(
+			    dest->out,
+			    "%s421 4.3.2 %.255s Service not available, closing channel\r\n",
+			    r->line_pos ? "\r\n" : "", c->cfg->myhostname);
 		}
 	}
 	if (relay_flush(c, dest) < 0)
