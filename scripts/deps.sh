@@ -31,7 +31,7 @@ BUILD_PKGS="
 TEST_PKGS="
   redis-server dnsmasq-base lmdb-utils
   clang libclang-rt-14-dev libfuzzer-14-dev
-  postfix swaks openssl pflogsumm
+  postfix swaks openssl pflogsumm postgrey
   python3 python3-pytest prometheus
   iproute2 procps netcat-openbsd strace
 "

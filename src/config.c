@@ -48,6 +48,7 @@ static const char *const yesno_names[] = {"no", "yes", NULL};
 static const char *const firewall_names[] = {"none", "nftables", NULL};
 static const char *const atksvc_names[] = {"known", "normal", NULL};
 static const char *const atksmtp_names[] = {"suspect", "normal", NULL};
+static const char *const polfail_names[] = {"defer", "dunno", NULL};
 
 #define F(field) offsetof(struct cfg, field)
 #define DAY (24L * 3600)
@@ -152,6 +153,14 @@ static const struct cfg_param cfg_table[] = {
 	{"store", T_STR, "lmdb", 0, 0, NULL, F(store), 0},
 	{"store_timeout", T_MSEC, "50ms", 1, 10000, NULL, F(store_timeout), 1},
 	{"store_cache_size", T_INT, "100000", 0, 100000000, NULL, F(store_cache_size), 0},
+	/* The Postfix policy service (policy.c): listeners fixed, answers reloadable. */
+	{"policy_listen", T_STR, "", 0, 0, NULL, F(policy_listen), 0},
+	{"policy_fail_action", T_ENUM, "defer", 0, 0, polfail_names, F(policy_fail_action), 1},
+	{"policy_greylist_text", T_STR, "Greylisted, please try again later", 0, 0, NULL,
+	 F(policy_greylist_text), 1},
+	{"policy_prepend", T_ENUM, "no", 0, 0, yesno_names, F(policy_prepend), 1},
+	/* Postfix closes an idle policy connection after 300s: outlast it. */
+	{"policy_timeout", T_TIME, "330s", 1, 3600, NULL, F(policy_timeout), 1},
 };
 #define CFG_NPARAMS (sizeof(cfg_table) / sizeof(cfg_table[0]))
 _Static_assert(CFG_NPARAMS <= CFG_PARAMS_MAX, "raise CFG_PARAMS_MAX in config.h");

@@ -25,6 +25,7 @@ enum refuse_how { REFUSE_RST, REFUSE_CLOSE };
 enum firewall_kind { FIREWALL_NONE, FIREWALL_NFTABLES };
 enum attack_svc_policy { ATTACK_SVC_KNOWN, ATTACK_SVC_NORMAL };
 enum attack_smtp_policy { ATTACK_SMTP_SUSPECT, ATTACK_SMTP_NORMAL };
+enum policy_fail { POLICY_FAIL_DEFER, POLICY_FAIL_DUNNO };
 
 /*
  * A guarded non-SMTP service ("service_NAME = listen=... backend=... ..."):
@@ -147,6 +148,12 @@ struct cfg {
 	char *store;		   /* "lmdb" or "redis://..." */
 	int store_timeout;	   /* milliseconds */
 	int store_cache_size;	   /* records kept locally for a Redis outage */
+	/* The Postfix policy service (policy.c). */
+	char *policy_listen;	   /* "host:port unix:PATH ..."; empty: off */
+	int policy_fail_action;	   /* enum policy_fail: store or DNS failure */
+	char *policy_greylist_text; /* the text after DEFER_IF_PERMIT */
+	int policy_prepend;	   /* PREPEND X-Greylist: on a suspect's pass */
+	int policy_timeout;	   /* idle seconds of a policy connection */
 };
 
 /*

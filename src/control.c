@@ -41,6 +41,7 @@
 #include "mxguard.h"
 #include "netaddr.h"
 #include "notify.h"
+#include "policy.h"
 #include "rules.h"
 #include "shield.h"
 #include "store.h"
@@ -194,6 +195,12 @@ static void control_status(struct control *ctl, struct evbuffer *out)
 
 		grey_status(mxg->engine, eng, sizeof(eng));
 		evbuffer_add_printf(out, ",\"engine\":{%s}", eng);
+	}
+	if (mxg->policy != NULL) {
+		char pol[512];
+
+		policy_status(mxg->policy, pol, sizeof(pol));
+		evbuffer_add_printf(out, ",\"policy\":{%s}", pol);
 	}
 	evbuffer_add_printf(out, "}\n");
 }

@@ -230,7 +230,10 @@ static void grey_outcome(struct conn *c, enum grey_outcome o, const char *reply)
 
 		if (grown == NULL) {
 			log_warn("out of memory: closing a client at its decision");
-			conn_close(c, END_CLIENT_ERROR);
+			if (e->hooks.lost != NULL)
+				e->hooks.lost(c);
+			else
+				conn_close(c, END_CLIENT_ERROR);
 			return;
 		}
 		e->ready = grown;
@@ -641,6 +644,16 @@ void grey_connect(struct conn *c)
 			      : NULL;
 	if (c->dreq == NULL)
 		c->dns_state = GDNS_FAILED;
+	if (e != NULL && e->dns != NULL)
+		dnsbl_start(c, &e->bl);
+}
+
+void grey_connect_named(struct conn *c, const char *name)
+{
+	struct engine *e = grey_engine(c);
+
+	c->name = name != NULL ? strdup(name) : NULL;
+	c->dns_state = c->name != NULL ? GDNS_NAME : GDNS_UNKNOWN;
 	if (e != NULL && e->dns != NULL)
 		dnsbl_start(c, &e->bl);
 }

@@ -53,6 +53,12 @@ struct grey_hooks {
 	 * May be NULL.
 	 */
 	void (*counted)(struct conn *c, int verdict);
+	/*
+	 * lost - the decision for c could not be queued (out of memory): the
+	 * layer that owns c ends it. May run inside grey_decide. NULL:
+	 * conn_close(c).
+	 */
+	void (*lost)(struct conn *c);
 };
 
 /* One remembered verdict (grey_recent). */
@@ -122,6 +128,14 @@ void grey_free(struct engine **ep);
 
 /* grey_connect - a client arrived: start looking up its verified name. */
 void grey_connect(struct conn *c);
+
+/*
+ * grey_connect_named - a client whose verified name another MTA looked up
+ * (the policy service: Postfix's client_name): name, or NULL for none, is
+ * taken as the verified name without a lookup of its own; the DNS list
+ * queries start as at grey_connect. grey_decide follows.
+ */
+void grey_connect_named(struct conn *c, const char *name);
 
 /*
  * grey_decide - c->pending holds the RCPT (or STARTTLS) the client waits

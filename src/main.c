@@ -46,6 +46,7 @@
 #include "metrics.h"
 #include "mxguard.h"
 #include "notify.h"
+#include "policy.h"
 #include "probe.h"
 #include "relay.h"
 #include "sandbox.h"
@@ -142,15 +143,36 @@ int mxg_reload(struct mxg *mxg, char *err, size_t errsz)
 /* mxg_verdict_counted - a connection's first verdict, in its listener's counters. */
 static void mxg_verdict_counted(struct conn *c, int verdict)
 {
-	c->lst->stats.verdicts[verdict]++;
+	/* A policy request has no listener of its own: the engine's totals count it. */
+	if (c->lst != NULL)
+		c->lst->stats.verdicts[verdict]++;
+}
+
+/* mxg_decided - a decision goes to the dialogue, or to the policy service that asked. */
+static void mxg_decided(struct conn *c, int outcome, const char *reply)
+{
+	if (policy_is_request(c))
+		policy_decided(c, outcome, reply);
+	else
+		smtp_decided(c, outcome, reply);
+}
+
+/* mxg_lost - a decision that could not be queued: its owner ends the connection. */
+static void mxg_lost(struct conn *c)
+{
+	if (policy_is_request(c))
+		policy_lost(c);
+	else
+		conn_close(c, END_CLIENT_ERROR);
 }
 
 /* What the engine reports to the layers above it (grey.h). */
 static const struct grey_hooks mxg_grey_hooks = {
-    .decided = smtp_decided,
+    .decided = mxg_decided,
     .greet_settled = smtp_greet_settled,
     .name_known = handoff_name_known,
     .counted = mxg_verdict_counted,
+    .lost = mxg_lost,
 };
 
 static void mxg_fw_cb(evutil_socket_t fd, short what, void *arg)
@@ -191,6 +213,7 @@ static void mxg_term_cb(evutil_socket_t sig, short what, void *arg)
 	log_info("stopping on signal %d: %d connections to finish within %ds", (int)sig,
 		 mxg->nconns, mxg->cfg->shutdown_timeout);
 	listen_close(mxg);
+	policy_close(mxg);
 	control_close(&mxg->control);
 	conn_shutdown_all(mxg);
 	event_base_once(mxg->base, -1, EV_TIMEOUT, mxg_deadline_cb, mxg, &tv);
@@ -318,7 +341,7 @@ static int mxg_check(const struct cfg *cfg, char *err, size_t errsz)
 	if (store_kind_spec_parse(cfg->store, &sp, err, errsz) < 0)
 		return -1;
 	store_kind_spec_free(&sp);
-	if (grey_check(cfg, err, errsz) < 0)
+	if (grey_check(cfg, err, errsz) < 0 || policy_check(cfg, err, errsz) < 0)
 		return -1;
 	return shield_check(cfg, err, errsz);
 }
@@ -469,6 +492,8 @@ int main(int argc, char **argv)
 	}
 	if (listen_open(&mxg, err, sizeof(err)) < 0)
 		log_fatal("%s", err);
+	if (policy_open(&mxg, uid, gid, err, sizeof(err)) < 0)
+		log_fatal("%s", err);
 	if (metrics_open(&mxg, err, sizeof(err)) < 0)
 		log_fatal("%s", err);
 	if ((mxg.control = control_open(&mxg, uid, gid, err, sizeof(err))) == NULL)
@@ -499,7 +524,7 @@ int main(int argc, char **argv)
 	    evsignal_add(term, NULL) < 0 || evsignal_add(intr, NULL) < 0)
 		log_fatal("cannot install signal handlers");
 	mxg_phases();
-	if (listen_start(&mxg) < 0 || control_start(mxg.control) < 0)
+	if (listen_start(&mxg) < 0 || policy_start(&mxg) < 0 || control_start(mxg.control) < 0)
 		log_fatal("cannot serve the listening sockets");
 	if (metrics_start(&mxg, err, sizeof(err)) < 0)
 		log_fatal("%s", err);
@@ -540,6 +565,7 @@ int main(int argc, char **argv)
 
 	conn_kill_all(&mxg);
 	listen_close(&mxg);
+	policy_close(&mxg);
 	metrics_close(&mxg);
 	control_close(&mxg.control);
 	probe_free(&mxg.probe);

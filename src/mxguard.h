@@ -24,6 +24,7 @@ struct notify;
 struct fw;
 struct synwatch;
 struct metrics;
+struct policy;
 
 /* Why a connection was refused at accept (shield.c); counted per reason. */
 enum refuse_reason {
@@ -91,6 +92,7 @@ struct mxg {
 	struct fw *fw;		/* nftables helper (fw_nft.c), NULL when off */
 	struct synwatch *synwatch; /* kernel listen-queue counters (synwatch.c) */
 	struct metrics *metrics; /* Prometheus endpoint (metrics.c), NULL when off */
+	struct policy *policy;	/* Postfix policy service (policy.c), NULL when off */
 	struct mxg_stats stats;
 	time_t started;
 };
