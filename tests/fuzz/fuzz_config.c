@@ -53,7 +53,7 @@ static char *print(const struct cfg *cfg, size_t *len)
 
 	if (fp == NULL)
 		abort();
-	cfg_print(cfg, fp);
+	cfg_print(cfg, fp, 1);
 	if (fclose(fp) != 0)
 		abort();
 	return text;
