@@ -51,6 +51,7 @@
 #include "mxg_build.h"
 #include "mxguard.h"
 #include "netaddr.h"
+#include "policy.h"
 #include "promlabel.h"
 #include "rules.h"
 #include "shield.h"
@@ -243,6 +244,23 @@ static void metrics_store(struct evbuffer *b, const struct mxg *mxg)
 	metrics_u64(b, "store_replay_pending", NULL, NULL, st.replay_pending);
 }
 
+/* metrics_policy - the policy service's answers (policy_listen), when it is on. */
+static void metrics_policy(struct evbuffer *b, const struct mxg *mxg)
+{
+	uint64_t counts[POLICY_NACTIONS];
+	int conns;
+
+	if (mxg->policy == NULL)
+		return;
+	policy_counts(mxg->policy, counts, &conns);
+	metrics_head(b, "policy_answers_total", "counter",
+		     "Policy service answers to Postfix, by action.");
+	for (int i = 0; i < POLICY_NACTIONS; i++)
+		metrics_u64(b, "policy_answers_total", "action", policy_action_name(i), counts[i]);
+	metrics_head(b, "policy_connections", "gauge", "Open policy service connections.");
+	metrics_u64(b, "policy_connections", NULL, NULL, (uint64_t)(conns > 0 ? conns : 0));
+}
+
 /*
  * metrics_process - the standard process_* families every Prometheus
  * client library exports (and dashboards expect, without the mxguard_
@@ -410,6 +428,7 @@ static void metrics_render(struct metrics *m, struct evbuffer *b)
 	metrics_store(b, mxg);
 	metrics_queues(b, mxg);
 	metrics_kernel(b, mxg);
+	metrics_policy(b, mxg);
 	metrics_process(b, mxg);
 	metrics_head(b, "scrapes_total", "counter", "Requests for /metrics served.");
 	metrics_u64(b, "scrapes_total", NULL, NULL, m->scrapes);

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.request
 
 import pytest
 
@@ -266,3 +267,27 @@ def test_redis_shared_between_front_and_policy_host(mxguard, postfix, tmp_path):
         pol.wait_for_log(r"greylist pass client=127\.10\.0\.2 .*retries=2")
     finally:
         redis.kill()
+
+
+def test_policy_answers_in_metrics(mxguard):
+    """The policy service's answers by action, and its connections, on
+    /metrics (the exposition parsed by test_metrics' strict parser)."""
+    from test_metrics import parse_exposition, value
+
+    port = free_port()
+    mx = policy_mx(mxguard, metrics_listen="127.0.0.1:%d" % port)
+    mx.wait_for_log(r"metrics on http://127\.0\.0\.1:%d/metrics" % port)
+    scrape = lambda: parse_exposition(urllib.request.urlopen(
+        "http://127.0.0.1:%d/metrics" % port, timeout=10).read().decode())
+    before = scrape()
+    assert value(before, "mxguard_policy_answers_total", action="dunno") == 0
+    assert value(before, "mxguard_policy_answers_total", action="defer") == 0
+    with socket.create_connection(("127.0.0.1", mx.policy_port), timeout=10) as s:
+        assert ask(s, client_address="198.51.100.9",
+                   client_name="mail.bigsender.example") == "action=DUNNO"
+        assert ask(s).startswith("action=DEFER_IF_PERMIT")
+        during = scrape()
+        assert value(during, "mxguard_policy_connections") == 1
+    after = scrape()
+    assert value(after, "mxguard_policy_answers_total", action="dunno") == 1
+    assert value(after, "mxguard_policy_answers_total", action="defer") == 1
