@@ -3,9 +3,12 @@
  *
  * Local clients only (a unix socket, mode 0660): permission is the file's.
  * Requests are single lines of at most CONTROL_LINE_MAX bytes; a client
- * that sends more, or nothing for CONTROL_TIMEOUT seconds, is dropped.
- * Every answer is one JSON object on one line; errors are
- * {"ok":false,"error":"..."}.
+ * that sends more gets an error answer and is closed, one that sends
+ * nothing for CONTROL_TIMEOUT seconds is dropped. Every answer is one
+ * JSON object on one line, built as one json_t (jansson) and dumped once
+ * by control_send; errors are {"ok":false,"error":"..."}. Modules below
+ * add their members to the object they are given (shield_status,
+ * grey_status); explain.c builds its whole answer.
  *
  * Verbs: status (counters, connections, store), top (one snapshot for
  * mxguardctl's live view: also the tarpit holds, oldest first, and the
@@ -55,7 +58,7 @@ struct control {
 	int fd;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct evconnlistener *evl;
-	struct listen_pause pause; /* after an accept error (listen.c) */
+	struct listen_pause pause;		     /* after an accept error (listen.c) */
 	int (*reload)(struct mxg *, char *, size_t); /* control_set_reload */
 };
 
@@ -66,8 +69,6 @@ static const char *const control_refusal_names[] = {
 };
 _Static_assert(sizeof(control_refusal_names) / sizeof(control_refusal_names[0]) == REFUSE_NREASONS,
 	       "one name per enum refuse_reason");
-
-static void control_json(struct evbuffer *out, const char *s);
 
 static int64_t control_now_ms(void)
 {
@@ -83,15 +84,50 @@ static const char *control_verdict_name(int v)
 }
 
 /*
- * control_conns - "connections", "held", "stages" and "listeners" members
- * (each followed by a comma). Connections of a listener that a reload
- * removed count as "other".
+ * control_int, control_str - o[key] = a number, a string. Every string goes
+ * through jsonstr (invalid UTF-8 from a client becomes U+FFFD), so the
+ * answer always dumps. Counters are unsigned 64-bit; json_int_t is signed:
+ * a counter past 2^63 is beyond any uptime.
  */
-static void control_conns(struct mxg *mxg, struct evbuffer *out)
+static void control_int(json_t *o, const char *key, long long v)
+{
+	json_object_set_new(o, key, json_integer((json_int_t)v));
+}
+
+static void control_str(json_t *o, const char *key, const char *s)
+{
+	json_object_set_new(o, key, jsonstr_cstr(s));
+}
+
+/*
+ * control_count_add - o[key] += n, key made valid UTF-8 first (jansson
+ * refuses other keys). Listener names are the operator's text and two may
+ * be equal (or one may be "other"): their counts are added, not written
+ * twice as a duplicate member.
+ */
+static void control_count_add(json_t *o, const char *key, long long n)
+{
+	char *k = jsonstr_utf8(key, strlen(key), NULL);
+	json_t *old;
+
+	if (k == NULL)
+		return;
+	old = json_object_get(o, k);
+	control_int(o, k, (old != NULL ? (long long)json_integer_value(old) : 0) + n);
+	free(k);
+}
+
+/*
+ * control_conns - the "connections", "held", "stages" and "listeners"
+ * members of o. Connections of a listener that a reload removed count as
+ * "other".
+ */
+static void control_conns(struct mxg *mxg, json_t *o)
 {
 	int by_stage[STAGE_TARPIT + 1] = {0};
 	int *by_lst = mxg->nlisteners > 0 ? calloc((size_t)mxg->nlisteners, sizeof(int)) : NULL;
 	int other = 0, i;
+	json_t *stages = json_object(), *lst = json_object();
 
 	for (struct conn *c = mxg->conns; c != NULL; c = c->next) {
 		if (c->stage <= STAGE_TARPIT)
@@ -103,106 +139,109 @@ static void control_conns(struct mxg *mxg, struct evbuffer *out)
 		else
 			other++;
 	}
-	evbuffer_add_printf(out, "\"connections\":%d,\"held\":%d,\"stages\":{", mxg->nconns,
-			    by_stage[STAGE_TARPIT]);
+	control_int(o, "connections", mxg->nconns);
+	control_int(o, "held", by_stage[STAGE_TARPIT]);
 	for (int s = 0; s <= STAGE_TARPIT; s++)
-		evbuffer_add_printf(out, "%s\"%s\":%d", s ? "," : "", conn_stage_name(s),
-				    by_stage[s]);
-	evbuffer_add_printf(out, "},\"listeners\":{");
-	for (i = 0; by_lst != NULL && i < mxg->nlisteners; i++) {
-		evbuffer_add_printf(out, "%s\"", i ? "," : "");
-		control_json(out, mxg->listeners[i].name);
-		evbuffer_add_printf(out, "\":%d", by_lst[i]);
-	}
+		control_int(stages, conn_stage_name(s), by_stage[s]);
+	json_object_set_new(o, "stages", stages);
+	for (i = 0; by_lst != NULL && i < mxg->nlisteners; i++)
+		control_count_add(lst, mxg->listeners[i].name, by_lst[i]);
 	if (other > 0)
-		evbuffer_add_printf(out, "%s\"other\":%d", i ? "," : "", other);
-	evbuffer_add_printf(out, "},");
+		control_count_add(lst, "other", other);
+	json_object_set_new(o, "listeners", lst);
 	free(by_lst);
 }
 
-/* control_counters - "refusals" and "verdicts" members (no comma after). */
-static void control_counters(struct mxg *mxg, struct evbuffer *out)
+/* control_counters - the "refusals" and "verdicts" members of o. */
+static void control_counters(struct mxg *mxg, json_t *o)
 {
-	evbuffer_add_printf(out, "\"refusals\":{");
+	json_t *ref = json_object(), *ver = json_object();
+
 	for (int r = 0; r < REFUSE_NREASONS; r++)
-		evbuffer_add_printf(out, "%s\"%s\":%llu", r ? "," : "", control_refusal_names[r],
-				    (unsigned long long)mxg->stats.refusals[r]);
-	evbuffer_add_printf(out, "},\"verdicts\":{");
+		control_int(ref, control_refusal_names[r], (long long)mxg->stats.refusals[r]);
+	json_object_set_new(o, "refusals", ref);
 	for (int v = VERDICT_CLEAN; v <= VERDICT_BLACK; v++)
-		evbuffer_add_printf(out, "%s\"%s\":%llu", v ? "," : "", rules_verdict_name(v),
-				    (unsigned long long)mxg->stats.verdicts[v]);
-	evbuffer_add_printf(out, "}");
+		control_int(ver, rules_verdict_name(v), (long long)mxg->stats.verdicts[v]);
+	json_object_set_new(o, "verdicts", ver);
 }
 
 /*
- * control_store_status - the "store" member: the backend and, with Redis,
- * whether decisions are local right now; records per kind.
+ * control_store_status - the "store" member of o: the backend and, with
+ * Redis, whether decisions are local right now; records per kind. null
+ * when there is no store.
  */
-static void control_store_status(struct mxg *mxg, struct evbuffer *out)
+static void control_store_status(struct mxg *mxg, json_t *o)
 {
 	struct store *s = mxg->store;
 	struct store_status st;
-	char *backend;
+	json_t *so, *rec;
 
 	if (s == NULL) {
-		evbuffer_add_printf(out, ",\"store\":null");
+		json_object_set_new(o, "store", json_null());
 		return;
 	}
 	memset(&st, 0, sizeof(st));
 	store_status(s, &st);
-	backend = jsonstr_quote(st.backend != NULL ? st.backend : "unknown");
-	evbuffer_add_printf(out,
-			    ",\"store\":{\"backend\":%s,\"connected\":%s,\"fallback\":%s,"
-			    "\"fallback_since\":%lld,\"fallbacks\":%llu,\"timeouts\":%llu,"
-			    "\"replay_pending\":%llu,\"replay_dropped\":%llu,\"cached\":%llu,"
-			    "\"records\":{",
-			    backend != NULL ? backend : "\"unknown\"",
-			    st.connected ? "true" : "false", st.fallback ? "true" : "false",
-			    (long long)st.fallback_since, (unsigned long long)st.fallbacks,
-			    (unsigned long long)st.timeouts, (unsigned long long)st.replay_pending,
-			    (unsigned long long)st.replay_dropped, (unsigned long long)st.cached);
-	free(backend);
+	so = json_object();
+	control_str(so, "backend", st.backend != NULL ? st.backend : "unknown");
+	json_object_set_new(so, "connected", json_boolean(st.connected));
+	json_object_set_new(so, "fallback", json_boolean(st.fallback));
+	control_int(so, "fallback_since", (long long)st.fallback_since);
+	control_int(so, "fallbacks", (long long)st.fallbacks);
+	control_int(so, "timeouts", (long long)st.timeouts);
+	control_int(so, "replay_pending", (long long)st.replay_pending);
+	control_int(so, "replay_dropped", (long long)st.replay_dropped);
+	control_int(so, "cached", (long long)st.cached);
+	rec = json_object();
 	for (int k = 0; k < STORE_NKINDS; k++)
-		evbuffer_add_printf(out, "%s\"%s\":%ld", k ? "," : "", store_kind_name(k),
-				    store_count(s, k));
-	evbuffer_add_printf(out, "}}");
+		control_int(rec, store_kind_name(k), store_count(s, k));
+	json_object_set_new(so, "records", rec);
+	json_object_set_new(o, "store", so);
+}
+
+/* control_ok - a new answer {"ok":true} for the members to follow. */
+static json_t *control_ok(void)
+{
+	json_t *a = json_object();
+
+	json_object_set_new(a, "ok", json_true());
+	return a;
 }
 
 /*
  * control_status - the daemon at a glance. The members of earlier versions
  * (pid ... stages, engine) keep their names: scripts read them.
  */
-static void control_status(struct control *ctl, struct evbuffer *out)
+static json_t *control_status(struct control *ctl)
 {
 	struct mxg *mxg = ctl->mxg;
+	json_t *a = control_ok();
 
-	evbuffer_add_printf(
-	    out,
-	    "{\"ok\":true,\"pid\":%ld,\"uptime\":%ld,\"stopping\":%s,"
-	    "\"accepted\":%llu,\"refused\":%llu,\"passed\":%llu,"
-	    "\"backend_fail\":%llu,",
-	    (long)getpid(), (long)(time(NULL) - mxg->started), mxg->stopping ? "true" : "false",
-	    (unsigned long long)mxg->stats.accepted, (unsigned long long)mxg->stats.refused,
-	    (unsigned long long)mxg->stats.passed, (unsigned long long)mxg->stats.backend_fail);
-	control_conns(mxg, out);
-	control_counters(mxg, out);
-	control_store_status(mxg, out);
+	control_int(a, "pid", (long long)getpid());
+	control_int(a, "uptime", (long long)(time(NULL) - mxg->started));
+	json_object_set_new(a, "stopping", json_boolean(mxg->stopping));
+	control_int(a, "accepted", (long long)mxg->stats.accepted);
+	control_int(a, "refused", (long long)mxg->stats.refused);
+	control_int(a, "passed", (long long)mxg->stats.passed);
+	control_int(a, "backend_fail", (long long)mxg->stats.backend_fail);
+	control_conns(mxg, a);
+	control_counters(mxg, a);
+	control_store_status(mxg, a);
 	/* The shield: attack state per listener group, blocks, tables. */
-	evbuffer_add_printf(out, ",\"shield\":");
-	shield_status(mxg, out);
+	shield_status(mxg, a);
 	if (mxg->engine != NULL) {
-		char eng[1024];
+		json_t *eng = json_object();
 
-		grey_status(mxg->engine, eng, sizeof(eng));
-		evbuffer_add_printf(out, ",\"engine\":{%s}", eng);
+		grey_status(mxg->engine, eng);
+		json_object_set_new(a, "engine", eng);
 	}
 	if (mxg->policy != NULL) {
-		char pol[512];
+		json_t *pol = json_object();
 
-		policy_status(mxg->policy, pol, sizeof(pol));
-		evbuffer_add_printf(out, ",\"policy\":{%s}", pol);
+		policy_status(mxg->policy, pol);
+		json_object_set_new(a, "policy", pol);
 	}
-	evbuffer_add_printf(out, "}\n");
+	return a;
 }
 
 /* control_hold - a held connection and when its hold began. */
@@ -218,11 +257,16 @@ static int control_hold_cmp(const void *a, const void *b)
 	return x->since_ms < y->since_ms ? -1 : x->since_ms > y->since_ms;
 }
 
-/* control_holds - the "holds" member: the oldest CONTROL_HOLDS_MAX holds first. */
-static void control_holds(struct mxg *mxg, int64_t now, struct evbuffer *out)
+/*
+ * control_holds - the "holds" member of o: the oldest CONTROL_HOLDS_MAX
+ * holds first. "age" is in seconds with milliseconds (a real: control_send
+ * writes it with enough digits to keep the three decimals exact).
+ */
+static void control_holds(struct mxg *mxg, int64_t now, json_t *o)
 {
 	struct control_hold *h = NULL;
 	int n = 0, max = 0;
+	json_t *arr = json_array();
 
 	for (struct conn *c = mxg->conns; c != NULL; c = c->next)
 		max += c->stage == STAGE_TARPIT;
@@ -238,19 +282,18 @@ static void control_holds(struct mxg *mxg, int64_t now, struct evbuffer *out)
 	}
 	if (n > 1)
 		qsort(h, (size_t)n, sizeof(*h), control_hold_cmp);
-	evbuffer_add_printf(out, ",\"holds\":[");
 	for (int i = 0; i < n && i < CONTROL_HOLDS_MAX; i++) {
 		char ip[NETADDR_STRLEN];
 		int64_t age = now - h[i].since_ms;
+		json_t *e = json_object();
 
 		netaddr_ip(&h[i].c->client.ss.sa, ip, sizeof(ip));
-		evbuffer_add_printf(out, "%s{\"client\":\"%s\",\"age\":%lld.%03lld,\"name\":\"",
-				    i ? "," : "", ip, (long long)(age > 0 ? age / 1000 : 0),
-				    (long long)(age > 0 ? age % 1000 : 0));
-		control_json(out, h[i].c->name != NULL ? h[i].c->name : "unknown");
-		evbuffer_add_printf(out, "\"}");
+		control_str(e, "client", ip);
+		json_object_set_new(e, "age", json_real(age > 0 ? (double)age / 1000.0 : 0.0));
+		control_str(e, "name", h[i].c->name != NULL ? h[i].c->name : "unknown");
+		json_array_append_new(arr, e);
 	}
-	evbuffer_add_printf(out, "]");
+	json_object_set_new(o, "holds", arr);
 	free(h);
 }
 
@@ -259,77 +302,82 @@ static void control_holds(struct mxg *mxg, int64_t now, struct evbuffer *out)
  * the store walk), the holds and the recent verdicts, newest first. Rates
  * are the client's business: it has two snapshots and their "now_ms".
  */
-static void control_top(struct control *ctl, struct evbuffer *out)
+static json_t *control_top(struct control *ctl)
 {
 	struct mxg *mxg = ctl->mxg;
 	int64_t now = control_now_ms();
 	const struct grey_recent *v;
+	json_t *a = control_ok(), *recent = json_array();
 
-	evbuffer_add_printf(out,
-			    "{\"ok\":true,\"now_ms\":%lld,\"uptime\":%ld,\"accepted\":%llu,"
-			    "\"refused\":%llu,\"passed\":%llu,",
-			    (long long)now, (long)(time(NULL) - mxg->started),
-			    (unsigned long long)mxg->stats.accepted,
-			    (unsigned long long)mxg->stats.refused,
-			    (unsigned long long)mxg->stats.passed);
-	control_conns(mxg, out);
-	control_counters(mxg, out);
-	control_holds(mxg, now, out);
-	evbuffer_add_printf(out, ",\"recent\":[");
+	control_int(a, "now_ms", (long long)now);
+	control_int(a, "uptime", (long long)(time(NULL) - mxg->started));
+	control_int(a, "accepted", (long long)mxg->stats.accepted);
+	control_int(a, "refused", (long long)mxg->stats.refused);
+	control_int(a, "passed", (long long)mxg->stats.passed);
+	control_conns(mxg, a);
+	control_counters(mxg, a);
+	control_holds(mxg, now, a);
 	for (unsigned i = 0; (v = grey_recent(mxg->engine, i)) != NULL; i++) {
 		int64_t age = now - v->ms;
+		json_t *e = json_object();
 
-		evbuffer_add_printf(out, "%s{\"age\":%lld,\"client\":\"", i ? "," : "",
-				    (long long)(age > 0 ? age / 1000 : 0));
-		control_json(out, v->client);
-		evbuffer_add_printf(out, "\",\"name\":\"");
-		control_json(out, v->name);
-		evbuffer_add_printf(out, "\",\"helo\":\"");
-		control_json(out, v->helo);
-		evbuffer_add_printf(out, "\",\"verdict\":\"%s\",\"reason\":\"",
-				    control_verdict_name(v->verdict));
-		control_json(out, v->reason);
-		evbuffer_add_printf(out, "\"}");
+		control_int(e, "age", (long long)(age > 0 ? age / 1000 : 0));
+		control_str(e, "client", v->client);
+		control_str(e, "name", v->name);
+		control_str(e, "helo", v->helo);
+		control_str(e, "verdict", control_verdict_name(v->verdict));
+		control_str(e, "reason", v->reason);
+		json_array_append_new(recent, e);
 	}
-	evbuffer_add_printf(out, "]}\n");
+	json_object_set_new(a, "recent", recent);
+	return a;
+}
+
+/* control_error - the answer {"ok":false,"error":msg}. */
+static json_t *control_error(const char *msg)
+{
+	json_t *a = json_object();
+
+	json_object_set_new(a, "ok", json_false());
+	control_str(a, "error", msg);
+	return a;
 }
 
 /*
- * control_json - s as the body of a JSON string (the caller writes the
- * quotes): made by jansson through jsonstr_quote, so that invalid UTF-8
- * from a client becomes U+FFFD and the answer always parses.
+ * control_send - write answer (which it frees) to out as one compact line
+ * and a newline: every answer is dumped here, once. Fifteen significant
+ * digits for reals: the shortest text that keeps a hold's age (seconds
+ * with three decimals) exact, where jansson's default of 17 would write
+ * 3.5009999999999999. An answer that cannot be made (out of memory) is
+ * an error answer written by hand, still one JSON line.
  */
-static void control_json(struct evbuffer *out, const char *s)
+static void control_send(struct evbuffer *out, json_t *answer)
 {
-	char *q = jsonstr_quote(s);
-	size_t n = q != NULL ? strlen(q) : 0;
+	char *text =
+	    answer != NULL
+		? json_dumps(answer, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15))
+		: NULL;
 
-	if (n >= 2)
-		evbuffer_add(out, q + 1, n - 2);
-	free(q);
+	json_decref(answer);
+	if (text == NULL) {
+		evbuffer_add_printf(out, "{\"ok\":false,\"error\":\"out of memory\"}\n");
+		return;
+	}
+	evbuffer_add(out, text, strlen(text));
+	evbuffer_add(out, "\n", 1);
+	free(text);
 }
-
-static void control_error(struct evbuffer *out, const char *msg)
-{
-	evbuffer_add_printf(out, "{\"ok\":false,\"error\":\"");
-	control_json(out, msg);
-	evbuffer_add_printf(out, "\"}\n");
-}
-
-struct control_walk {
-	struct evbuffer *out;
-	int n;
-};
 
 static int control_list_cb(const char *key, const struct store_rec *rec, void *arg)
 {
-	struct control_walk *w = arg;
+	json_t *records = arg, *e = json_object();
 
-	evbuffer_add_printf(w->out, "%s{\"key\":\"", w->n++ ? "," : "");
-	control_json(w->out, key);
-	evbuffer_add_printf(
-	    w->out, "\",\"first\":%lld,\"last\":%lld,\"expires\":%lld,\"count\":%u}",
-	    (long long)rec->first, (long long)rec->last, (long long)rec->expires, rec->count);
+	control_str(e, "key", key);
+	control_int(e, "first", (long long)rec->first);
+	control_int(e, "last", (long long)rec->last);
+	control_int(e, "expires", (long long)rec->expires);
+	control_int(e, "count", (long long)rec->count);
+	json_array_append_new(records, e);
 	return 0;
 }
 
@@ -488,63 +536,55 @@ int control_parse_request(const char *buf, size_t len, struct control_req *rq)
  * KIND", as control_parse_request made them. White entries and blocks are
  * added by hand; tarpit, grey and awl records only by the engine.
  */
-static void control_records(struct control *ctl, struct control_req *rq, struct evbuffer *out)
+static json_t *control_records(struct control *ctl, struct control_req *rq)
 {
 	struct engine *e = ctl->mxg->engine;
 	int kind = rq->kind;
 	char *key = rq->arg;
 	char err[256];
+	json_t *a;
 
-	if (e == NULL || ctl->mxg->store == NULL) {
-		control_error(out, "no store (the taRgrey engine is off)");
-		return;
-	}
+	if (e == NULL || ctl->mxg->store == NULL)
+		return control_error("no store (the taRgrey engine is off)");
 	if (rq->op == CONTROL_OP_LIST) {
-		struct control_walk w = {out, 0};
+		json_t *records = json_array();
 
-		evbuffer_add_printf(out, "{\"ok\":true,\"kind\":\"%s\",\"records\":[",
-				    store_kind_name(kind));
-		if (store_list(ctl->mxg->store, kind, control_list_cb, &w) < 0) {
-			evbuffer_drain(out, evbuffer_get_length(out));
-			control_error(out, "store error");
-			return;
+		if (store_list(ctl->mxg->store, kind, control_list_cb, records) < 0) {
+			json_decref(records);
+			return control_error("store error");
 		}
-		evbuffer_add_printf(out, "]}\n");
+		a = control_ok();
+		control_str(a, "kind", store_kind_name(kind));
+		json_object_set_new(a, "records", records);
+		return a;
 	} else if (rq->op == CONTROL_OP_FLUSH) {
 		long n = control_flush(ctl->mxg, e, kind);
 
-		if (n < 0) {
-			control_error(out, "store error");
-			return;
-		}
+		if (n < 0)
+			return control_error("store error");
 		log_info("control: flush %s: %ld record%s removed", store_kind_name(kind), n,
 			 n == 1 ? "" : "s");
-		evbuffer_add_printf(out, "{\"ok\":true,\"kind\":\"%s\",\"flushed\":%ld}\n",
-				    store_kind_name(kind), n);
+		a = control_ok();
+		control_str(a, "kind", store_kind_name(kind));
+		control_int(a, "flushed", n);
+		return a;
 	} else if (rq->op == CONTROL_OP_ADD) {
 		int rc = kind == STORE_BLOCK
 			     ? shield_block(ctl->mxg, key, (uint32_t)rq->secs, err, sizeof(err))
 			     : grey_white_add(e, key, err, sizeof(err));
 
-		if (rc < 0)
-			control_error(out, err);
-		else
-			evbuffer_add_printf(out, "{\"ok\":true}\n");
+		return rc < 0 ? control_error(err) : control_ok();
 	} else if (rq->op == CONTROL_OP_DEL) {
 		/* A block goes from the shield's table, the store and nftables. */
 		int rc = kind == STORE_WHITE   ? grey_white_del(e, key)
 			 : kind == STORE_BLOCK ? shield_unblock(ctl->mxg, key, err, sizeof(err))
 					       : store_del(ctl->mxg->store, kind, key);
 
-		if (rc < 0)
-			control_error(out, "store error");
-		else if (rc == 0)
-			control_error(out, "no such record");
-		else
-			evbuffer_add_printf(out, "{\"ok\":true}\n");
-	} else {
-		control_error(out, rq->err);
+		return rc < 0	 ? control_error("store error")
+		       : rc == 0 ? control_error("no such record")
+				 : control_ok();
 	}
+	return control_error(rq->err);
 }
 
 /*
@@ -552,65 +592,60 @@ static void control_records(struct control *ctl, struct control_req *rq, struct 
  * configured channels (log, mail, command), rate-limited like the others.
  * TEXT travels as the TEXT data item (MXG_TEXT for notify_command).
  */
-static void control_notify_test(struct control *ctl, const char *text, struct evbuffer *out)
+static json_t *control_notify_test(struct control *ctl, const char *text)
 {
 	struct mxg *mxg = ctl->mxg;
 	char subject[300];
 	struct notify_kv kv[] = {{"TEXT", text}};
 
-	if (mxg->notify == NULL) {
-		control_error(out, "notices are not running");
-		return;
-	}
+	if (mxg->notify == NULL)
+		return control_error("notices are not running");
 	snprintf(subject, sizeof(subject), "mxguard test notice from %s", mxg->cfg->myhostname);
 	notify_send(mxg->notify, NOTIFY_TEST, subject,
 		    "This is a test notice, requested on the control socket (notify-test).\n"
 		    "Notices of attacks and blocks will arrive the same way.\n",
 		    kv, text[0] != '\0');
-	evbuffer_add_printf(out, "{\"ok\":true}\n");
+	return control_ok();
 }
 
-static void control_request(struct control *ctl, const char *line, struct evbuffer *out)
+/*
+ * control_answer - the answer to one request of len bytes (its parse says
+ * which verb), as one json_t for control_send.
+ */
+static json_t *control_answer(struct control *ctl, const char *line, size_t len)
 {
 	struct control_req rq;
 	char err[512];
+	json_t *a;
 
-	switch (control_parse_request(line, strlen(line), &rq)) {
+	switch (control_parse_request(line, len, &rq)) {
 	case CONTROL_OP_LIST:
 	case CONTROL_OP_FLUSH:
 	case CONTROL_OP_ADD:
 	case CONTROL_OP_DEL:
 	case CONTROL_OP_RECORD_BAD:
-		control_records(ctl, &rq, out);
-		break;
+		return control_records(ctl, &rq);
 	case CONTROL_OP_STATUS:
-		control_status(ctl, out);
-		break;
+		return control_status(ctl);
 	case CONTROL_OP_TOP:
-		control_top(ctl, out);
-		break;
+		return control_top(ctl);
 	case CONTROL_OP_PING:
-		evbuffer_add_printf(out, "{\"ok\":true}\n");
-		break;
+		return control_ok();
 	case CONTROL_OP_NOTIFY_TEST:
-		control_notify_test(ctl, rq.arg, out);
-		break;
+		return control_notify_test(ctl, rq.arg);
 	case CONTROL_OP_EXPLAIN:
-		if (explain_answer(ctl->mxg, rq.arg, out, err, sizeof(err)) < 0)
-			control_error(out, err);
-		break;
+		a = explain_answer(ctl->mxg, rq.arg, err, sizeof(err));
+		return a != NULL ? a : control_error(err);
 	case CONTROL_OP_RELOAD:
 		if (ctl->reload == NULL)
-			control_error(out, "reload is not available");
-		else if (ctl->reload(ctl->mxg, err, sizeof(err)) == 0)
-			evbuffer_add_printf(out, "{\"ok\":true}\n");
-		else
-			control_error(out, err);
-		break;
+			return control_error("reload is not available");
+		if (ctl->reload(ctl->mxg, err, sizeof(err)) == 0)
+			return control_ok();
+		return control_error(err);
 	case CONTROL_OP_BAD:
-		control_error(out, rq.err);
 		break;
 	}
+	return control_error(rq.err);
 }
 
 static void control_done_cb(struct bufferevent *bev, void *arg)
@@ -627,20 +662,21 @@ static void control_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct control *ctl = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
-	char *line = evbuffer_readln(in, NULL, EVBUFFER_EOL_CRLF);
+	size_t len = 0;
+	char *line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF);
 
 	if (line == NULL) {
-		if (evbuffer_get_length(in) > CONTROL_LINE_MAX)
-			bufferevent_free(bev);
-		return;
-	}
-	if (strlen(line) > CONTROL_LINE_MAX) {
+		if (evbuffer_get_length(in) <= CONTROL_LINE_MAX)
+			return; /* the rest of the line is on its way */
+		/* No end of line within the limit: the parse says so, then close. */
+		len = evbuffer_get_length(in);
+		evbuffer_drain(in, len);
+		control_send(bufferevent_get_output(bev), control_answer(ctl, "", len));
+	} else {
+		/* An oversized line is refused by the parse (no copy of it is made). */
+		control_send(bufferevent_get_output(bev), control_answer(ctl, line, len));
 		free(line);
-		bufferevent_free(bev);
-		return;
 	}
-	control_request(ctl, line, bufferevent_get_output(bev));
-	free(line);
 	/* One request per connection: close once the answer is out. */
 	bufferevent_disable(bev, EV_READ);
 	bufferevent_setcb(bev, NULL, control_done_cb, control_event_cb, ctl);

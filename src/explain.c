@@ -25,8 +25,6 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include <event2/buffer.h>
-
 #include "conn.h"
 #include "explain.h"
 #include "grey.h"
@@ -450,7 +448,7 @@ static json_t *explain_recent(const struct mxg *mxg, const char *ip)
 	return a;
 }
 
-int explain_answer(struct mxg *mxg, const char *args, struct evbuffer *out, char *err, size_t errsz)
+json_t *explain_answer(struct mxg *mxg, const char *args, char *err, size_t errsz)
 {
 	struct sockaddr_storage ss;
 	const struct sockaddr *sa = (const struct sockaddr *)&ss;
@@ -458,10 +456,9 @@ int explain_answer(struct mxg *mxg, const char *args, struct evbuffer *out, char
 	char given[EXPLAIN_NAME_MAX + 1], ip[NETADDR_STRLEN];
 	const char *name = NULL, *source = "given", *refused;
 	json_t *root, *no;
-	char *text;
 
 	if (explain_parse(args, &ss, given, sizeof(given), err, errsz) < 0)
-		return -1;
+		return NULL;
 	netaddr_ip(sa, ip, sizeof(ip));
 	if (given[0] != '\0')
 		name = given;
@@ -469,7 +466,10 @@ int explain_answer(struct mxg *mxg, const char *args, struct evbuffer *out, char
 		source = "given as unknown";
 	else
 		name = explain_known_name(mxg, sa, ip, &source);
-	root = json_object();
+	if ((root = json_object()) == NULL) {
+		snprintf(err, errsz, "out of memory");
+		return NULL;
+	}
 	json_object_set_new(root, "ok", json_true());
 	explain_set(root, "address", ip);
 	no = json_object();
@@ -487,13 +487,5 @@ int explain_answer(struct mxg *mxg, const char *args, struct evbuffer *out, char
 	} else {
 		explain_set(root, "engine", "off: no lists, records or verdicts");
 	}
-	text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(root);
-	if (text == NULL) {
-		snprintf(err, errsz, "out of memory");
-		return -1;
-	}
-	evbuffer_add_printf(out, "%s\n", text);
-	free(text);
-	return 0;
+	return root;
 }

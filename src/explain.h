@@ -9,22 +9,22 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
+
 struct mxg;
-struct evbuffer;
 
 /* The longest NAME accepted: a DNS name is at most 253 characters. */
 #define EXPLAIN_NAME_MAX 253
 
 /*
  * explain_answer - args is "ADDR [NAME]" (the request after "explain ").
- * Writes one JSON line ({"ok":true,...}) to out and returns 0, or returns
- * -1 with a message in err (bad address, bad or oversized NAME) and writes
- * nothing. NAME is the verified name to assume; without it the name comes
- * from what the daemon has seen (a live connection of ADDR, the recent
- * verdicts), else it is unknown: no DNS lookup is made. Store records are
- * read by synchronous walks (store_list), as list does.
+ * Returns the answer ({"ok":true,...}) as a new json_t, the caller's (the
+ * control socket dumps it), or NULL with a message in err (bad address,
+ * bad or oversized NAME, out of memory). NAME is the verified name to assume; without it the name
+ * comes from what the daemon has seen (a live connection of ADDR, the recent verdicts), else it is
+ * unknown: no DNS lookup is made. Store records are read by synchronous walks (store_list), as list
+ * does.
  */
-int explain_answer(struct mxg *mxg, const char *args, struct evbuffer *out, char *err,
-		   size_t errsz);
+json_t *explain_answer(struct mxg *mxg, const char *args, char *err, size_t errsz);
 
 #endif

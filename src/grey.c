@@ -958,24 +958,51 @@ int grey_white_del(struct engine *e, const char *entry)
 	return rc;
 }
 
-void grey_status(struct engine *e, char *buf, size_t bufsz)
+/* grey_members - o[names[i]] = v[i] for n counters, as one JSON object member of obj. */
+static void grey_members(json_t *obj, const char *key, const char *const *names, const long long *v,
+			 int n)
 {
+	json_t *o = json_object();
+
+	for (int i = 0; i < n; i++)
+		json_object_set_new(o, names[i], json_integer(v[i]));
+	json_object_set_new(obj, key, o);
+}
+
+void grey_status(struct engine *e, json_t *obj)
+{
+	static const char *const verdicts[] = {"clean", "suspect", "white", "black"};
+	static const char *const tarpit[] = {"start", "drop", "survived"};
+	static const char *const greylist[] = {"new", "early", "pass"};
+	static const char *const awl[] = {"pass", "add"};
+	static const char *const store[] = {"tarpit", "grey", "awl", "errors"};
 	int held = 0;
 
 	for (struct conn *c = e->mxg->conns; c != NULL; c = c->next)
 		held += c->stage == STAGE_TARPIT;
-	snprintf(buf, bufsz,
-		 "\"held\":%d,\"verdicts\":{\"clean\":%lu,\"suspect\":%lu,\"white\":%lu,"
-		 "\"black\":%lu},\"tarpit\":{\"start\":%lu,\"drop\":%lu,\"survived\":%lu},"
-		 "\"greylist\":{\"new\":%lu,\"early\":%lu,\"pass\":%lu},\"awl\":{\"pass\":%lu,"
-		 "\"add\":%lu},\"store\":{\"tarpit\":%ld,\"grey\":%ld,\"awl\":%ld,\"errors\":%lu},"
-		 "\"dns_cache\":%d",
-		 held, e->verdicts[VERDICT_CLEAN], e->verdicts[VERDICT_SUSPECT],
-		 e->verdicts[VERDICT_WHITE], e->verdicts[VERDICT_BLACK], e->tarpit_start,
-		 e->tarpit_drop, e->tarpit_survived, e->grey_new, e->grey_early, e->grey_pass,
-		 e->awl_pass, e->awl_add, store_count(e->store, STORE_TARPIT),
-		 store_count(e->store, STORE_GREY), store_count(e->store, STORE_AWL),
-		 e->store_errors, dns_cache_size(e->dns));
+	json_object_set_new(obj, "held", json_integer(held));
+	grey_members(obj, "verdicts", verdicts,
+		     (const long long[]){(long long)e->verdicts[VERDICT_CLEAN],
+					 (long long)e->verdicts[VERDICT_SUSPECT],
+					 (long long)e->verdicts[VERDICT_WHITE],
+					 (long long)e->verdicts[VERDICT_BLACK]},
+		     4);
+	grey_members(obj, "tarpit", tarpit,
+		     (const long long[]){(long long)e->tarpit_start, (long long)e->tarpit_drop,
+					 (long long)e->tarpit_survived},
+		     3);
+	grey_members(obj, "greylist", greylist,
+		     (const long long[]){(long long)e->grey_new, (long long)e->grey_early,
+					 (long long)e->grey_pass},
+		     3);
+	grey_members(obj, "awl", awl,
+		     (const long long[]){(long long)e->awl_pass, (long long)e->awl_add}, 2);
+	grey_members(obj, "store", store,
+		     (const long long[]){
+			 store_count(e->store, STORE_TARPIT), store_count(e->store, STORE_GREY),
+			 store_count(e->store, STORE_AWL), (long long)e->store_errors},
+		     4);
+	json_object_set_new(obj, "dns_cache", json_integer(dns_cache_size(e->dns)));
 }
 
 void grey_free(struct engine **ep)

@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include <jansson.h>
+
 #include "netaddr.h"
 
 struct mxg;
@@ -121,8 +123,12 @@ int grey_key_for(const struct engine *e, const struct cfg *cfg, const char *name
 /* grey_lists - the rule sets the engine judges with (the engine keeps them). */
 void grey_lists(const struct engine *e, struct judge_lists *l);
 
-/* grey_status - counts for the control socket, JSON members without braces. */
-void grey_status(struct engine *e, char *buf, size_t bufsz);
+/*
+ * grey_status - the engine's counts for the control socket's status, set
+ * as members of obj (held, verdicts, tarpit, greylist, awl, store,
+ * dns_cache).
+ */
+void grey_status(struct engine *e, json_t *obj);
 
 void grey_free(struct engine **ep);
 

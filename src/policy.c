@@ -46,6 +46,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
+#include <jansson.h>
 
 #include "config.h"
 #include "conn.h"
@@ -645,23 +646,16 @@ void policy_counts(const struct policy *p, uint64_t counts[POLICY_NACTIONS], int
 	*conns = p != NULL ? p->nsess : 0;
 }
 
-void policy_status(const struct policy *p, char *buf, size_t bufsz)
+void policy_status(const struct policy *p, json_t *obj)
 {
-	size_t o;
-	int n;
+	json_t *answers;
 
-	if (p == NULL) {
-		buf[0] = '\0';
+	if (p == NULL || obj == NULL || (answers = json_object()) == NULL)
 		return;
-	}
-	n = snprintf(buf, bufsz, "\"connections\":%d,\"refused\":%llu,\"answers\":{", p->nsess,
-		     (unsigned long long)p->refused);
-	o = n < 0 ? 0 : (size_t)n;
-	for (int i = 0; i < POLICY_NACTIONS && o < bufsz; i++) {
-		n = snprintf(buf + o, bufsz - o, "%s\"%s\":%llu", i ? "," : "",
-			     policy_action_names[i], (unsigned long long)p->counts[i]);
-		o += n < 0 ? 0 : (size_t)n;
-	}
-	if (o < bufsz)
-		snprintf(buf + o, bufsz - o, "}");
+	json_object_set_new(obj, "connections", json_integer(p->nsess));
+	json_object_set_new(obj, "refused", json_integer((json_int_t)p->refused));
+	for (int i = 0; i < POLICY_NACTIONS; i++)
+		json_object_set_new(answers, policy_action_names[i],
+				    json_integer((json_int_t)p->counts[i]));
+	json_object_set_new(obj, "answers", answers);
 }

@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <jansson.h>
+
 struct mxg;
 struct cfg;
 struct conn;
@@ -76,7 +78,10 @@ void policy_lost(struct conn *c);
  */
 void policy_counts(const struct policy *p, uint64_t counts[POLICY_NACTIONS], int *conns);
 
-/* policy_status - JSON members without braces, for the control socket ("" when off). */
-void policy_status(const struct policy *p, char *buf, size_t bufsz);
+/*
+ * policy_status - the control socket's "policy" members (connections,
+ * refused, answers by action) into obj; nothing when the service is off.
+ */
+void policy_status(const struct policy *p, json_t *obj);
 
 #endif

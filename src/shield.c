@@ -842,31 +842,42 @@ static size_t shield_memory(const struct shield *sh)
 	       block_memory(sh->blocks) + block_memory(sh->netblocks);
 }
 
-void shield_status(struct mxg *mxg, struct evbuffer *out)
+/* shield_count - o[key] = n (jansson's integers are signed 64-bit). */
+static void shield_count(json_t *o, const char *key, unsigned long long n)
+{
+	json_object_set_new(o, key, json_integer((json_int_t)n));
+}
+
+void shield_status(struct mxg *mxg, json_t *obj)
 {
 	struct shield *sh = mxg->shield;
 	int64_t now = time(NULL);
+	json_t *o, *groups, *spoofed;
 
 	if (sh == NULL) {
-		evbuffer_add_printf(out, "null");
+		json_object_set_new(obj, "shield", json_null());
 		return;
 	}
-	evbuffer_add_printf(out, "{\"groups\":[");
-	attack_status(sh->attack, sh->det, out, now);
-	evbuffer_add_printf(
-	    out,
-	    "],\"blocks_active\":%zu,\"network_blocks_active\":%zu,\"network_checks\":%d,"
-	    "\"allow_entries\":%zu,\"block_entries\":%zu,"
-	    "\"geo_ranges\":%zu,\"firewall\":%s,\"firewall_lost\":%lu,"
-	    "\"untracked\":%llu,\"memory\":%zu,\"spoofed\":{\"network_broadcast\":%llu,"
-	    "\"special_purpose\":%llu}}",
-	    block_active(sh->blocks, now) + block_active(sh->netblocks, now),
-	    block_active(sh->netblocks, now), netblk_pending(sh->nb), cidr_count(sh->l.allow),
-	    cidr_count(sh->l.deny), sh->geo ? geo_count(sh->geo) : (size_t)0,
-	    mxg->fw ? "true" : "false", mxg->fw ? fw_lost(mxg->fw) : 0UL,
-	    (unsigned long long)(srclimit_untracked(sh->src) + srclimit_untracked(sh->net)),
-	    shield_memory(sh), (unsigned long long)mxg->stats.spoofed[MXG_SPOOF_NETBCAST],
-	    (unsigned long long)mxg->stats.spoofed[MXG_SPOOF_SPECIAL]);
+	o = json_object();
+	groups = json_array();
+	attack_status(sh->attack, sh->det, groups, now);
+	json_object_set_new(o, "groups", groups);
+	shield_count(o, "blocks_active",
+		     block_active(sh->blocks, now) + block_active(sh->netblocks, now));
+	shield_count(o, "network_blocks_active", block_active(sh->netblocks, now));
+	json_object_set_new(o, "network_checks", json_integer(netblk_pending(sh->nb)));
+	shield_count(o, "allow_entries", cidr_count(sh->l.allow));
+	shield_count(o, "block_entries", cidr_count(sh->l.deny));
+	shield_count(o, "geo_ranges", sh->geo ? geo_count(sh->geo) : 0);
+	json_object_set_new(o, "firewall", json_boolean(mxg->fw != NULL));
+	shield_count(o, "firewall_lost", mxg->fw ? fw_lost(mxg->fw) : 0);
+	shield_count(o, "untracked", srclimit_untracked(sh->src) + srclimit_untracked(sh->net));
+	shield_count(o, "memory", shield_memory(sh));
+	spoofed = json_object();
+	shield_count(spoofed, "network_broadcast", mxg->stats.spoofed[MXG_SPOOF_NETBCAST]);
+	shield_count(spoofed, "special_purpose", mxg->stats.spoofed[MXG_SPOOF_SPECIAL]);
+	json_object_set_new(o, "spoofed", spoofed);
+	json_object_set_new(obj, "shield", o);
 }
 
 /* shield_explain_block - a block entry of key in table t into the view's fields. */

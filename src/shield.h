@@ -20,6 +20,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include <jansson.h>
+
 struct mxg;
 struct cfg;
 struct listener;
@@ -143,8 +145,12 @@ struct shield_view {
  */
 int shield_explain(struct mxg *mxg, const struct sockaddr *addr, struct shield_view *v);
 
-/* shield_status - a JSON object: groups and their attack state, blocks, lists. */
-void shield_status(struct mxg *mxg, struct evbuffer *out);
+/*
+ * shield_status - sets the "shield" member of obj (the control socket's
+ * status answer): an object with the groups and their attack state,
+ * blocks, lists and tables; null when the shield is off.
+ */
+void shield_status(struct mxg *mxg, json_t *obj);
 
 /* shield_metrics - Prometheus lines: attack state, distinct sources, active blocks. */
 void shield_metrics(const struct mxg *mxg, struct evbuffer *out);

@@ -29,9 +29,9 @@
 
 struct attack_group {
 	char name[CFG_NAME_MAX];
-	enum detect_state state;     /* as last reported */
-	int64_t remote_until;	     /* another MX says this group is attacked */
-	uint64_t refused_at_start;   /* REFUSE_ATTACK count when the attack began */
+	enum detect_state state;      /* as last reported */
+	int64_t remote_until;	      /* another MX says this group is attacked */
+	uint64_t refused_at_start;    /* REFUSE_ATTACK count when the attack began */
 	uint64_t spoofed_at_start[2]; /* mxg_stats.spoofed when the attack began */
 	uint64_t spoofed_mark;	      /* network/broadcast count a ddos_window or so ago */
 	int64_t mark_at;
@@ -263,25 +263,23 @@ void attack_peer(struct attack *a, const char *group, const char *state, int64_t
 	}
 }
 
-void attack_status(const struct attack *a, const struct detect *det, struct evbuffer *out,
-		   int64_t now)
+void attack_status(const struct attack *a, const struct detect *det, json_t *groups, int64_t now)
 {
 	uint64_t ms = (uint64_t)now * 1000;
 
 	for (int g = 0; g < a->ngroups; g++) {
 		struct detect_report r;
-		/* A group name is the operator's text: quoted by jansson (jsonstr.c). */
-		char *name = jsonstr_quote(a->groups[g].name);
+		json_t *o = json_object();
 
 		detect_report(det, g, ms, &r);
-		evbuffer_add_printf(out,
-				    "%s{\"name\":%s,\"state\":\"%s\",\"remote\":%s,"
-				    "\"distinct\":%u,\"threshold\":%d,\"since\":%lld}",
-				    g ? "," : "", name != NULL ? name : "\"\"",
-				    detect_state_name(r.state),
-				    a->groups[g].remote_until > now ? "true" : "false", r.distinct,
-				    a->mxg->cfg->ddos_threshold, (long long)(r.since_ms / 1000));
-		free(name);
+		/* A group name is the operator's text: made valid UTF-8 by jsonstr.c. */
+		json_object_set_new(o, "name", jsonstr_cstr(a->groups[g].name));
+		json_object_set_new(o, "state", jsonstr_cstr(detect_state_name(r.state)));
+		json_object_set_new(o, "remote", json_boolean(a->groups[g].remote_until > now));
+		json_object_set_new(o, "distinct", json_integer(r.distinct));
+		json_object_set_new(o, "threshold", json_integer(a->mxg->cfg->ddos_threshold));
+		json_object_set_new(o, "since", json_integer((json_int_t)(r.since_ms / 1000)));
+		json_array_append_new(groups, o);
 	}
 }
 

@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 struct mxg;
 struct detect;
 struct evbuffer;
@@ -59,9 +61,11 @@ void attack_tick(struct attack *a, struct detect *det, int geo, int64_t now, uin
  */
 void attack_peer(struct attack *a, const char *group, const char *state, int64_t now);
 
-/* attack_status - the JSON objects of the groups, comma-separated, for the status. */
-void attack_status(const struct attack *a, const struct detect *det, struct evbuffer *out,
-		   int64_t now);
+/*
+ * attack_status - appends one object per listener group (name, state,
+ * remote, distinct, threshold, since) to the array groups, for the status.
+ */
+void attack_status(const struct attack *a, const struct detect *det, json_t *groups, int64_t now);
 
 /* attack_metrics - Prometheus lines: each group's state and distinct sources. */
 void attack_metrics(const struct attack *a, const struct detect *det, struct evbuffer *out,

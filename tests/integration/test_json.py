@@ -7,6 +7,7 @@ every command prints its usage and exits 0, bad usage exits 2 with usage
 on stderr."""
 import json
 import re
+import socket
 import subprocess
 
 import pytest
@@ -137,3 +138,96 @@ def test_bad_usage_exits_2_with_usage(args):
                        stderr=subprocess.PIPE, timeout=20)
     assert p.returncode == 2 and b"usage: mxguardctl" in p.stderr, (p.returncode, p.stderr)
     assert p.stdout == b""
+
+
+def control_raw(mx, request):
+    """One request (bytes) on the control socket; the answer as a dict,
+    after checking it is one line of strict UTF-8 JSON without a
+    duplicate member."""
+    path = mx.params.get("control_socket") or str(mx.workdir / "state" / "control.sock")
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(10)
+        s.connect(path)
+        s.sendall(request + b"\n")
+        data = b""
+        for _ in range(10000):  # bounded: the daemon closes after one answer
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return strict_json(data)
+
+
+STATUS_KEYS = ["ok", "pid", "uptime", "stopping", "accepted", "refused", "passed",
+               "backend_fail", "connections", "held", "stages", "listeners", "refusals",
+               "verdicts", "store", "shield", "engine"]
+TOP_KEYS = ["ok", "now_ms", "uptime", "accepted", "refused", "passed", "connections", "held",
+            "stages", "listeners", "refusals", "verdicts", "holds", "recent"]
+HOSTILE = 'q"b\\c\u00e9\x01'  # a quote, a backslash, UTF-8, a control character
+
+
+def test_every_control_answer_is_one_json_line_with_its_keys(mxguard, postfix):
+    mx = engine(mxguard, postfix)
+    answers = {
+        b"status": STATUS_KEYS, b"top": TOP_KEYS, b"ping": ["ok"], b"reload": ["ok"],
+        b"add white hostile.example": ["ok"], b"del white hostile.example": ["ok"],
+        b"add block 192.0.2.9": ["ok"], b"del block 192.0.2.9": ["ok"],
+        b"frobnicate": ["ok", "error"], b"list": ["ok", "error"],
+        b"list nosuch": ["ok", "error"], b"del white nosuch.example": ["ok", "error"],
+        b"explain nonsense": ["ok", "error"], b"x" * 2000: ["ok", "error"],
+    }
+    for kind in [k.encode() for k in ["tarpit", "grey", "awl", "white", "block"]]:
+        answers[b"list " + kind] = ["ok", "kind", "records"]
+        answers[b"flush " + kind] = ["ok", "kind", "flushed"]
+    for request, keys in answers.items():
+        answer = control_raw(mx, request)
+        assert list(answer) == keys, (request[:40], answer)
+        assert answer["ok"] is (keys != ["ok", "error"]), (request[:40], answer)
+    # The shapes mxguardctl's views read.
+    st = control_raw(mx, b"status")
+    assert isinstance(st["stopping"], bool) and isinstance(st["store"]["records"], dict)
+    assert st["store"]["backend"] == "lmdb" and isinstance(st["store"]["connected"], bool)
+    assert list(st["shield"])[:2] == ["groups", "blocks_active"]
+    assert list(st["shield"]["groups"][0]) == ["name", "state", "remote", "distinct",
+                                               "threshold", "since"]
+    assert list(st["engine"]) == ["held", "verdicts", "tarpit", "greylist", "awl", "store",
+                                  "dns_cache"]
+    assert control_raw(mx, b"x" * 2000)["error"] == "request longer than 1024 bytes"
+    ex = control_raw(mx, b"explain 192.0.2.1")
+    assert ex["ok"] is True and list(ex)[:4] == ["ok", "address", "name", "shield"], ex
+    nt = control_raw(mx, b"notify-test")
+    assert list(nt) in (["ok"], ["ok", "error"]), nt
+    assert mx.alive()
+
+
+def test_hostile_text_in_status_top_and_list_stays_valid_json(mxguard, postfix):
+    svc = free_port()
+    mx = engine(mxguard, postfix, tarpit_delay="20s",
+                service_imap="listen=127.0.0.1:%d backend=%s proxy=none group=%s"
+                % (svc, postfix.backend_for("none"), HOSTILE))
+    c = RawSMTP(mx.port, source_ip=BOT, timeout=10)
+    try:
+        assert c.read_reply(strict=False).code == 220
+        # A quote, a backslash, a control character, valid and invalid UTF-8.
+        assert c.cmd(b'EHLO q"b\\c\x01h\xc3\xa9lo\xff.test').code == 250
+        assert c.cmd("MAIL FROM:<a@b.test>").code == 250
+        c.send("RCPT TO:<user@example.test>\r\n")
+        mx.wait_for_log(r"tarpit start client=%s" % BOT.replace(".", r"\."))
+        st = control_raw(mx, b"status")
+        assert [g["name"] for g in st["shield"]["groups"]] == ["smtp", HOSTILE], st["shield"]
+        assert st["held"] == 1 and st["engine"]["held"] == 1
+        top = control_raw(mx, b"top")
+        mine = [v for v in top["recent"] if v["client"] == BOT]
+        assert mine and mine[0]["helo"] == 'q"b\\c\x01h\u00e9lo\ufffd.test', top["recent"]
+        assert [h["client"] for h in top["holds"]] == [BOT]
+        assert isinstance(top["holds"][0]["age"], float)
+        # A store record whose key holds the same bytes: kept or refused,
+        # the answers stay valid JSON.
+        added = control_raw(mx, b'add white q"b\\c\x01\xffx.example')
+        listed = control_raw(mx, b"list white")
+        if added["ok"]:
+            assert any("\ufffd" in r["key"] for r in listed["records"]), listed
+        else:
+            assert added["error"], added
+    finally:
+        c.close()
