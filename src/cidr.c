@@ -335,18 +335,9 @@ int cidr_overlaps(const struct cidr *set, const struct ipkey *net, int bits)
 			continue;
 		}
 		/* Narrower entries: a walk of their table (rare decisions only). */
-		for (size_t j = 0; j < t->size; j++) {
-			struct ipkey k;
-
-			if (!t->used[j])
-				continue;
-			k = t->keys[j];
-			if (netaddr_key_is_v4(&k) != netaddr_key_is_v4(net))
-				continue;
-			netaddr_key_prefix(&k, bits);
-			if (memcmp(&k, net, sizeof(k)) == 0)
+		for (size_t j = 0; j < t->size; j++)
+			if (t->used[j] && netaddr_key_within(&t->keys[j], net, bits))
 				return 1;
-		}
 	}
 	return 0;
 }

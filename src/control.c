@@ -21,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/fsuid.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -48,6 +47,7 @@
 #include "rules.h"
 #include "shield.h"
 #include "store.h"
+#include "unixsock.h"
 
 #define CONTROL_TIMEOUT 10
 #define CONTROL_HOLDS_MAX 100	 /* oldest tarpit holds in a "top" snapshot */
@@ -716,38 +716,6 @@ static void control_error_cb(struct evconnlistener *evl, void *arg)
 	listen_pause(evl, &ctl->pause, what);
 }
 
-/*
- * control_bind - bind fd to path, created 0660 and owned by uid:gid from
- * the start. mxguard is root here and the directory belongs to run_as: a
- * chmod or chown by path after bind would follow whatever run_as had put
- * there meanwhile (a symlink to /etc/shadow). So nothing is done by path:
- * the umask gives the mode, and the filesystem ids of the bind (fsuid,
- * fsgid) give the owner, as if run_as had bound it.
- */
-static int control_bind(int fd, const struct sockaddr_un *sun, uid_t uid, gid_t gid)
-{
-	int as_root = geteuid() == 0, rc, saved;
-	mode_t mask = umask(0117);
-	uid_t ofsuid = 0;
-	gid_t ofsgid = 0;
-
-	if (as_root) {
-		ofsgid = (gid_t)setfsgid(gid);
-		ofsuid = (uid_t)setfsuid(uid);
-	}
-	/* A stale socket from an earlier run; unlink does not follow a symlink. */
-	unlink(sun->sun_path);
-	rc = bind(fd, (const struct sockaddr *)sun, sizeof(*sun));
-	saved = errno;
-	if (as_root) {
-		setfsuid(ofsuid);
-		setfsgid(ofsgid);
-	}
-	umask(mask);
-	errno = saved;
-	return rc;
-}
-
 struct control *control_open(struct mxg *mxg, uid_t uid, gid_t gid, char *err, size_t errsz)
 {
 	struct control *ctl = calloc(1, sizeof(*ctl));
@@ -775,7 +743,8 @@ struct control *control_open(struct mxg *mxg, uid_t uid, gid_t gid, char *err, s
 		free(ctl);
 		return NULL;
 	}
-	if (control_bind(ctl->fd, &sun, uid, gid) < 0 || listen(ctl->fd, 16) < 0) {
+	/* 0660: run_as and its group (mxguardctl users) only. */
+	if (unixsock_bind_as(ctl->fd, &sun, uid, gid, 0117) < 0 || listen(ctl->fd, 16) < 0) {
 		snprintf(err, errsz, "control_socket %s: %s", path, strerror(errno));
 		close(ctl->fd);
 		free(ctl);

@@ -1068,18 +1068,9 @@ int detect_good_before(const struct detect *d, int g, const struct ipkey *key)
 int detect_good_within(const struct detect *d, const struct ipkey *net, int bits)
 {
 	/* A walk of the good table: for the rare decision to block a network. */
-	for (uint32_t i = 0; i < d->good.n; i++) {
-		struct ipkey k;
-
-		if (d->good.tag[i] == 0)
-			continue;
-		k = d->good.ent[i].key;
-		if (netaddr_key_is_v4(&k) != netaddr_key_is_v4(net))
-			continue;
-		netaddr_key_prefix(&k, bits);
-		if (memcmp(&k, net, sizeof(k)) == 0)
+	for (uint32_t i = 0; i < d->good.n; i++)
+		if (d->good.tag[i] != 0 && netaddr_key_within(&d->good.ent[i].key, net, bits))
 			return 1;
-	}
 	return 0;
 }
 

@@ -172,6 +172,16 @@ void netaddr_key_prefix(struct ipkey *key, int bits)
 	}
 }
 
+int netaddr_key_within(const struct ipkey *key, const struct ipkey *net, int bits)
+{
+	struct ipkey k = *key;
+
+	if (netaddr_key_is_v4(&k) != netaddr_key_is_v4(net))
+		return 0;
+	netaddr_key_prefix(&k, bits);
+	return memcmp(&k, net, sizeof(k)) == 0;
+}
+
 char *netaddr_key_format(const struct ipkey *key, char *buf, size_t bufsz)
 {
 	if (netaddr_key_is_v4(key))

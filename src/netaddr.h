@@ -64,6 +64,13 @@ int netaddr_key_is_v4(const struct ipkey *key);
  */
 void netaddr_key_prefix(struct ipkey *key, int bits);
 
+/*
+ * netaddr_key_within - does key lie in net, a network key of bits bits
+ * (bits counted as netaddr_key_prefix counts them)? Keys of the other
+ * family never do.
+ */
+int netaddr_key_within(const struct ipkey *key, const struct ipkey *net, int bits);
+
 /* netaddr_key_format - the address of key as text (IPv4 as a.b.c.d). */
 char *netaddr_key_format(const struct ipkey *key, char *buf, size_t bufsz);
 

@@ -36,7 +36,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/fsuid.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -58,6 +57,7 @@
 #include "policyproto.h"
 #include "rules.h"
 #include "smtpcmd.h"
+#include "unixsock.h"
 
 #define POLICY_MAX_LISTEN 8
 /* Postfix opens one connection per smtpd process: a few hundred at most. */
@@ -186,36 +186,6 @@ int policy_check(const struct cfg *cfg, char *err, size_t errsz)
 	return n < 0 ? -1 : 0;
 }
 
-/*
- * policy_bind_unix - bind as uid:gid (filesystem ids, as control.c binds its
- * socket: nothing is done by path after the bind, in a directory run_as may
- * write), mode 0666: Postfix's smtpd runs as another user, and the socket's
- * directory is what limits who reaches it, as Postfix's own private/.
- */
-static int policy_bind_unix(int fd, const struct sockaddr_un *sun, uid_t uid, gid_t gid)
-{
-	int as_root = geteuid() == 0, rc, saved;
-	mode_t mask = umask(0111);
-	uid_t ofsuid = 0;
-	gid_t ofsgid = 0;
-
-	if (as_root) {
-		ofsgid = (gid_t)setfsgid(gid);
-		ofsuid = (uid_t)setfsuid(uid);
-	}
-	/* A stale socket from an earlier run; unlink does not follow a symlink. */
-	unlink(sun->sun_path);
-	rc = bind(fd, (const struct sockaddr *)sun, sizeof(*sun));
-	saved = errno;
-	if (as_root) {
-		setfsuid(ofsuid);
-		setfsgid(ofsgid);
-	}
-	umask(mask);
-	errno = saved;
-	return rc;
-}
-
 int policy_open(struct mxg *mxg, uid_t uid, gid_t gid, char *err, size_t errsz)
 {
 	char buf[4096], *items[POLICY_MAX_LISTEN];
@@ -248,7 +218,12 @@ int policy_open(struct mxg *mxg, uid_t uid, gid_t gid, char *err, size_t errsz)
 		}
 		p->nlst = i + 1;
 		if (l->is_unix) {
-			rc = policy_bind_unix(l->fd, (struct sockaddr_un *)&ss, uid, gid);
+			/*
+			 * 0666: Postfix's smtpd runs as another user, and the
+			 * socket's directory is what limits who reaches it, as
+			 * Postfix's own private/.
+			 */
+			rc = unixsock_bind_as(l->fd, (struct sockaddr_un *)&ss, uid, gid, 0111);
 		} else {
 			setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 			if (ss.ss_family == AF_INET6)
