@@ -16,6 +16,7 @@
  *	with the message start-up would give.
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <malloc.h>
@@ -57,6 +58,8 @@
 #include "synwatch.h"
 
 #define MAX_OVERRIDES 64
+/* Descriptors kept free of clients: listeners, control, metrics, store, DNS, helpers. */
+#define MXG_FD_RESERVE 64
 
 static void mxg_notify(const char *state)
 {
@@ -280,22 +283,39 @@ static int mxg_mkdirs(const char *path, uid_t uid, gid_t gid, char *err, size_t 
 	return 0;
 }
 
-/* mxg_raise_nofile - every client in the relay costs two descriptors. */
-static void mxg_raise_nofile(const struct cfg *cfg)
+/*
+ * mxg_raise_nofile - raise the descriptor limit to its hard limit, and set
+ * mxg->conn_cap, the clients the limit can carry: every client in the
+ * relay costs two descriptors, and MXG_FD_RESERVE (listeners, the control
+ * and metrics sockets, the store, DNS, the helpers; the policy service's
+ * connections when it is on) must stay free. Past the cap a client is
+ * refused at accept (overload, 421), instead of the process running out of
+ * descriptors: then every accept fails, the control socket's included, and
+ * the operator loses mxguardctl when it is most needed.
+ */
+static void mxg_raise_nofile(struct mxg *mxg)
 {
+	const struct cfg *cfg = mxg->cfg;
 	struct rlimit rl;
+	rlim_t reserve = MXG_FD_RESERVE + (cfg->policy_listen[0] != '\0' ? POLICY_MAX_CONNS : 0);
 
+	mxg->conn_cap = INT_MAX;
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return;
 	if (rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	if (rl.rlim_cur != RLIM_INFINITY && (rlim_t)cfg->max_connections * 2 + 64 > rl.rlim_cur)
-		log_warn("max_connections = %d needs about %d descriptors, but the limit is %lu:"
-			 " clients beyond that wait in the accept queue",
-			 cfg->max_connections, cfg->max_connections * 2 + 64,
-			 (unsigned long)rl.rlim_cur);
+	if (rl.rlim_cur == RLIM_INFINITY)
+		return;
+	mxg->conn_cap = rl.rlim_cur > reserve + 2 ? (int)((rl.rlim_cur - reserve) / 2) : 1;
+	if (cfg->max_connections > mxg->conn_cap)
+		log_warn("max_connections = %d needs about %llu descriptors, but the limit is %lu:"
+			 " at most %d clients are taken, the next are refused (421); raise"
+			 " LimitNOFILE",
+			 cfg->max_connections,
+			 (unsigned long long)((rlim_t)cfg->max_connections * 2 + reserve),
+			 (unsigned long)rl.rlim_cur, mxg->conn_cap);
 }
 
 /*
@@ -477,7 +497,7 @@ int main(int argc, char **argv)
 		uid = pw->pw_uid;
 		gid = pw->pw_gid;
 	}
-	mxg_raise_nofile(mxg.cfg);
+	mxg_raise_nofile(&mxg);
 	if (mxg_mkdirs(mxg.cfg->state_dir, uid, gid, err, sizeof(err)) < 0)
 		log_fatal("%s", err);
 	if (mxg.cfg->control_socket[0] == '/') {

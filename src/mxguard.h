@@ -82,6 +82,7 @@ struct mxg {
 	int nlisteners;
 	struct conn *conns;	/* every live connection */
 	int nconns;
+	int conn_cap;		/* clients the descriptor limit carries (main.c); 0: no cap */
 	int stopping;		/* SIGTERM received */
 	struct probe *probe;	/* backend capabilities for inspect mode */
 	struct control *control;

@@ -61,7 +61,6 @@
 
 #define POLICY_MAX_LISTEN 8
 /* Postfix opens one connection per smtpd process: a few hundred at most. */
-#define POLICY_MAX_CONNS 1024
 
 struct policy_listener {
 	int fd;

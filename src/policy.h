@@ -17,6 +17,9 @@
 
 #include <jansson.h>
 
+/* Policy connections served at once; more are closed at accept. */
+#define POLICY_MAX_CONNS 1024
+
 struct mxg;
 struct cfg;
 struct conn;

@@ -330,7 +330,8 @@ int shield_admit(struct mxg *mxg, struct listener *lst, const struct sockaddr *s
 	char cc[3] = ""; /* the country, looked up once when a check needs it */
 
 	/* Descriptors and memory first: this limit protects mxguard itself. */
-	if (mxg->nconns >= cfg->max_connections)
+	if (mxg->nconns >= cfg->max_connections ||
+	    (mxg->conn_cap > 0 && mxg->nconns >= mxg->conn_cap))
 		return REFUSE_OVERLOAD;
 	if (sh == NULL)
 		return -1;

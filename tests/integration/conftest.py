@@ -469,6 +469,8 @@ class Mxguard:
         self.config_file = self.workdir / "mxguard.conf"
         self.log_file = self.workdir / "mxguard.log"
         self.extra_args = list(extra_args)
+        # RLIMIT_NOFILE (soft and hard) for the daemon, when a test sets it.
+        self.nofile = None
         self.proc = None
         self._logf = None
         self.killed = False
@@ -497,9 +499,12 @@ class Mxguard:
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1")
         env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
+        nofile = self.nofile
+        limit = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))) \
+            if nofile else None
         self.proc = subprocess.Popen([str(mxguard_bin()), "-c", str(self.config_file)] + self.extra_args,
                                      stdin=subprocess.DEVNULL, stdout=self._logf, stderr=self._logf,
-                                     env=env)
+                                     env=env, preexec_fn=limit)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

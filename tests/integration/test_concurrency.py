@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from mxgtest import (RawSMTP, client_ip_block, header_values, make_message, new_message_id,
+from mxgtest import (RawSMTP, client_ip_block, control, header_values, make_message, new_message_id,
                      split_message)
 
 N_SESSIONS = 1000
@@ -143,6 +143,39 @@ def test_max_connections_refuses_with_421(postfix, mxguard):
         with RawSMTP(mx.port) as again:
             assert again.read_reply().code == 220
             assert again.cmd("EHLO again.client.test").code == 250
+    finally:
+        for c in held:
+            c.close()
+
+
+def test_descriptor_limit_caps_clients_and_keeps_the_control_socket(postfix, mxguard):
+    """A daemon whose descriptor limit cannot carry max_connections says so
+    at start and refuses the clients past what the limit carries (421),
+    instead of running out of descriptors: the control socket still answers
+    while the clients hold every slot."""
+    mx = mxguard(backend=postfix.backend_for("proxy2"), backend_protocol="proxy2",
+                 default_action="inspect", start=False)
+    mx.nofile = 200
+    mx.start()
+    cap = (200 - 64) // 2
+    mx.wait_for_log(r"max_connections = 8000 needs about 16064 descriptors, but the limit is"
+                    r" 200: at most %d clients are taken" % cap)
+    held, refused = [], 0
+    try:
+        # Bounded: 150 clients, more than the cap and than the limit itself.
+        for i in range(150):
+            c = RawSMTP(mx.port, source_ip="127.0.7.%d" % (i + 1))
+            r = c.read_reply(strict=False)
+            if r.code == 421:
+                refused += 1
+                c.close()
+            else:
+                assert r.code == 220, r
+                held.append(c)
+        assert len(held) == cap and refused == 150 - cap, (len(held), refused)
+        status = control(mx, "status")
+        assert status["ok"] and status["connections"] == cap, status
+        assert "Too many open files" not in mx.log()
     finally:
         for c in held:
             c.close()
