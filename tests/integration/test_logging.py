@@ -185,7 +185,7 @@ def test_journal_stream_detected(mxguard, tmp_path):
 
 def test_journal_fatal_priority(mxguard, tmp_path):
     _need_namespace()
-    mx = mxguard(start=False, log_target="journal", run_as="nosuchuser-g6")
+    mx = mxguard(start=False, log_target="journal", run_as="nosuchuser-journal")
     mx.write_config()
     run = NsRun(tmp_path, [str(mxguard_bin()), "-c", str(mx.config_file)])
     assert run.stop(timeout=20) == 1
