@@ -486,6 +486,13 @@ int main(int argc, char **argv)
 	log_init("mxguard", (enum log_target)mxg.cfg->log_target);
 	cfg_warnings(mxg.cfg, mxg_log_warn);
 	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * The checks of -n before anything is bound: a configuration that
+	 * start-up would refuse later never opens port 25 for a moment (a
+	 * client or a monitor would see a server that then vanishes).
+	 */
+	if (mxg_check(mxg.cfg, err, sizeof(err)) < 0)
+		log_fatal("%s", err);
 
 	if (mxg_user(mxg.cfg, &pw, err, sizeof(err)) < 0)
 		log_fatal("%s", err);
