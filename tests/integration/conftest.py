@@ -29,6 +29,7 @@ import re
 import resource
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -510,11 +511,27 @@ class Mxguard:
             if self.proc.poll() is not None:
                 raise MxguardStartError("mxguard exited with %s during start-up\n--- log:\n%s"
                                         % (self.proc.returncode, self.log()))
-            if is_listening(self.port, pid=self.proc.pid):
+            if is_listening(self.port, pid=self.proc.pid) and self._control_ready():
                 return self
             time.sleep(0.02)
         raise MxguardStartError("mxguard not listening on %s after %ss\n--- log:\n%s"
                                 % (self.params["smtp_listen"], timeout, self.log()))
+
+    def _control_ready(self):
+        """The control socket takes connections too (it is opened after the
+        SMTP listeners: a test that asks it at once must not race it)."""
+        path = self.params.get("control_socket", "control.sock")
+        if not path or "state_dir" not in self.params:
+            return True
+        if not os.path.isabs(path):
+            path = os.path.join(self.params["state_dir"], path)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(1)
+            try:
+                s.connect(path)
+            except OSError:
+                return False
+        return True
 
     def log(self):
         try:

@@ -232,6 +232,9 @@ def test_vanished_peer_is_dropped_not_handed_off(netns, open_dir):  # noqa: F811
     r = lout.wait_for("rcpt", TARPIT_DELAY + 15)
     assert r == "rcpt 250 ok", (r, mx.log()[-3000:])
     mx.wait_for_log(r"tarpit survived client=%s " % re.escape(LIVE), timeout=5)
+    # The backend's lines are read by a thread: give it a moment (bounded).
+    wait_until(lambda: backend_connections(seen, LIVE) >= 1, 5,
+               what="the live client at the backend (%s)" % seen.lines)
     assert backend_connections(seen, LIVE) == 1, seen.lines
     assert "tarpit peer lost client=%s " % LIVE not in mx.log()
     mx.stop()
