@@ -521,7 +521,8 @@ class Mxguard:
         """The control socket takes connections too (it is opened after the
         SMTP listeners: a test that asks it at once must not race it)."""
         path = self.params.get("control_socket", "control.sock")
-        if not path or "state_dir" not in self.params:
+        # With command-line arguments the paths may be others (-c, -o): not known here.
+        if not path or "state_dir" not in self.params or self.extra_args:
             return True
         if not os.path.isabs(path):
             path = os.path.join(self.params["state_dir"], path)
