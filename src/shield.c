@@ -318,6 +318,16 @@ static void shield_spoof(struct shield *sh, const struct shield_policy *p, const
 		st->spoofed[MXG_SPOOF_SPECIAL]++;
 }
 
+/*
+ * shield_limit - a limit under attack: divided by div, but a limit that is
+ * set never falls to 0 (off); 0 stays off. shield_admit applies it and
+ * shield_explain shows it: one rule for both.
+ */
+static int shield_limit(int v, int div)
+{
+	return v == 0 ? 0 : v / div > 0 ? v / div : 1;
+}
+
 int shield_admit(struct mxg *mxg, struct listener *lst, const struct sockaddr *sa)
 {
 	struct shield *sh = mxg->shield;
@@ -378,18 +388,16 @@ int shield_admit(struct mxg *mxg, struct listener *lst, const struct sockaddr *s
 		return REFUSE_COUNTRY;
 	/* Under attack every limit tightens (never below one). */
 	div = attacked ? cfg->attack_limit_divisor : 1;
-#define SHIELD_LIMIT(v) ((v) == 0 ? 0 : (v) / div > 0 ? (v) / div : 1)
-	if (p.conn_src && srclimit_conns(sh->src, &k) >= (uint32_t)SHIELD_LIMIT(p.conn_src))
+	if (p.conn_src && srclimit_conns(sh->src, &k) >= (uint32_t)shield_limit(p.conn_src, div))
 		return REFUSE_CONN_SOURCE;
-	if (p.conn_net && srclimit_conns(sh->net, &net) >= (uint32_t)SHIELD_LIMIT(p.conn_net))
+	if (p.conn_net && srclimit_conns(sh->net, &net) >= (uint32_t)shield_limit(p.conn_net, div))
 		return REFUSE_CONN_PREFIX;
 	if (p.rate_src &&
-	    srclimit_attempt(sh->src, &k, (uint32_t)now) > (uint32_t)SHIELD_LIMIT(p.rate_src))
+	    srclimit_attempt(sh->src, &k, (uint32_t)now) > (uint32_t)shield_limit(p.rate_src, div))
 		return REFUSE_RATE_SOURCE;
 	if (p.rate_net &&
-	    srclimit_attempt(sh->net, &net, (uint32_t)now) > (uint32_t)SHIELD_LIMIT(p.rate_net))
+	    srclimit_attempt(sh->net, &net, (uint32_t)now) > (uint32_t)shield_limit(p.rate_net, div))
 		return REFUSE_RATE_PREFIX;
-#undef SHIELD_LIMIT
 	return -1;
 }
 
@@ -931,12 +939,10 @@ int shield_explain(struct mxg *mxg, const struct sockaddr *addr, struct shield_v
 	/* The smtp group is group 0 (attack_new); limits as shield_admit divides them. */
 	v->attacked = p.shield && attack_under(sh->attack, sh->det, 0, v->now);
 	v->divisor = div = v->attacked ? cfg->attack_limit_divisor : 1;
-#define SHIELD_LIMIT(x) ((x) == 0 ? 0 : (x) / div > 0 ? (x) / div : 1)
-	v->conn_src = SHIELD_LIMIT(p.conn_src);
-	v->conn_net = SHIELD_LIMIT(p.conn_net);
-	v->rate_src = SHIELD_LIMIT(p.rate_src);
-	v->rate_net = SHIELD_LIMIT(p.rate_net);
-#undef SHIELD_LIMIT
+	v->conn_src = shield_limit(p.conn_src, div);
+	v->conn_net = shield_limit(p.conn_net, div);
+	v->rate_src = shield_limit(p.rate_src, div);
+	v->rate_net = shield_limit(p.rate_net, div);
 	v->now_conn_src = srclimit_conns(sh->src, &k);
 	v->now_conn_net = srclimit_conns(sh->net, &net);
 	v->now_rate_src = srclimit_rate(sh->src, &k, (uint32_t)v->now);
