@@ -8,7 +8,9 @@ HOURS of CPU time, in chunks of at most ten minutes so that the count is CPU
 time, not wall time: on a busy machine, or under nice, a wall-clock hour would
 be less fuzzing than it says. The corpus lives in WORK/corpus/TARGET and
 survives between runs; a target that already has its hours in WORK/hours.tsv
-is skipped. At the end the inputs that add coverage are merged into the
+is skipped. The CPU time used so far is kept in WORK/progress/TARGET after
+every chunk, so a run that is stopped (a session's end, a reboot) goes on
+from there instead of starting its hour again. At the end the inputs that add coverage are merged into the
 checked-in seeds (tests/fuzz/seeds/TARGET) with libFuzzer's -merge=1, which
 keeps only what is new: that is the corpus CI starts from.
 
@@ -44,6 +46,33 @@ def done_targets(path):
     return done
 
 
+def load_progress(path):
+    """Return (cpu_s, wall_s) already spent on a target, or (0, 0)."""
+    try:
+        with open(path) as f:
+            cpu, wall = f.read().split()[:2]
+            return float(cpu), float(wall)
+    except (OSError, ValueError):
+        return 0.0, 0.0
+
+
+def save_progress(path, cpu, wall):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("%.0f %.0f\n" % (cpu, wall))
+    os.replace(tmp, path)
+
+
+def logged_inputs(log):
+    """Inputs run by every chunk so far, from libFuzzer's final stats."""
+    try:
+        with open(log) as f:
+            runs = re.findall(r"stat::number_of_executed_units:\s+(\d+)", f.read())
+    except OSError:
+        return 0
+    return sum(int(n) for n in runs)
+
+
 def run(args, name, hours_file):
     binary = os.path.join(args.build, "tests", "fuzz", "fuzz_" + name)
     seeds = os.path.join(HERE, "seeds", name)
@@ -51,8 +80,10 @@ def run(args, name, hours_file):
     crash = os.path.join(args.work, "crash", name) + "/"
     os.makedirs(corpus, exist_ok=True)
     os.makedirs(crash, exist_ok=True)
+    progress = os.path.join(args.work, "progress", name)
+    os.makedirs(os.path.dirname(progress), exist_ok=True)
     goal = args.hours * 3600
-    used = 0.0
+    used, wall_before = load_progress(progress)
     execs = 0
     wall0 = time.time()
     result = "ok"
@@ -66,15 +97,15 @@ def run(args, name, hours_file):
                  "-print_final_stats=1", "-artifact_prefix=" + crash, corpus, seeds],
                 stdout=out, stderr=subprocess.STDOUT)
         used += cpu_children() - before
-        with open(log) as f:
-            runs = re.findall(r"stat::number_of_executed_units:\s+(\d+)", f.read())
-        execs = sum(int(n) for n in runs)
+        save_progress(progress, used, wall_before + time.time() - wall0)
+        execs = logged_inputs(log)
         print("fuzz_%s: %.0f of %d CPU s, %d inputs" % (name, used, goal, execs),
               flush=True)
         if rc != 0:
             result = "crash"
             break
-    wall = time.time() - wall0
+    wall = wall_before + time.time() - wall0
+    execs = logged_inputs(log)
     if result == "ok":
         # Only inputs that add coverage to the seeds are copied into them.
         subprocess.call([binary, "-merge=1", "-max_len=4096", seeds, corpus],
