@@ -1,0 +1,475 @@
+"""workers = N|auto: one master, N worker processes sharing every listener.
+
+The master binds each listener N times (SO_REUSEPORT) and a classic-BPF
+program sends every connection of one source network (/24 for IPv4) to the
+same worker. These tests check what that promises: status lists one live
+process per worker, a killed worker comes back, per-source and per-prefix
+limits stay exact, the distributed-flood detector counts over all workers,
+operator blocks and white entries reach every worker, SIGHUP and SIGTERM
+reach them all, and /metrics sums the workers and labels each one.
+
+Which worker a network lands on is the kernel's business: the tests find
+one by connecting from a network and watching which worker's "accepted"
+moves in status (status refreshes the other workers' counters about every
+second, so every read of them polls with a bound).
+"""
+import itertools
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import MxguardStartError
+from mxgtest import (control, full_session, mxguard_bin, new_message_id, probe,
+                     smtp_first_line, wait_until)
+from test_targrey import engine, to_rcpt
+
+# Sources of this file: 127.120.0.0/16 to 127.129.0.0/16, one /24 at a time
+# (next_client_ip hands out 127.20-119, test_shield's floods 127.130-249,
+# 127.10 is the DNS-named range of the taRgrey tests).
+_nets = itertools.count()
+
+
+def fresh_net():
+    """A /24 no other test of this file uses, as "127.A.B" (add ".host")."""
+    n = next(_nets)
+    assert n < 10 * 250, "source networks exhausted"
+    return "127.%d.%d" % (120 + n // 250, n % 250)
+
+
+# Children of the daemon that exist without workers (checked on the code
+# before workers: ps --ppid shows the notification helper only).
+HELPER_COMMS = {"mxguard-notify"}
+
+SETTLE = 5  # seconds: status/metrics refresh the workers' counters about every second
+
+
+def start(mxguard, n, **params):
+    """mxguard with workers = n; waits (bounded) until status shows n live
+    workers. Skips, saying why, when the kernel lacks reuseport BPF."""
+    try:
+        mx = mxguard(workers=n, **params)
+    except MxguardStartError as e:
+        if "SO_ATTACH_REUSEPORT_CBPF" in str(e):
+            pytest.skip("this kernel has no classic-BPF reuseport programs: %s"
+                        % str(e).splitlines()[0])
+        raise
+    if n != "auto":
+        wait_until(lambda: len(workers(mx)) == n and all(w["alive"] for w in workers(mx)),
+                   SETTLE, interval=0.1, what="%s live workers in status" % n)
+    return mx
+
+
+def status(mx):
+    st = control(mx, "status")
+    assert st["ok"] is True, st
+    return st
+
+
+def workers(mx):
+    return status(mx)["workers"]
+
+
+def ctl(mx, *args):
+    """mxguardctl --json ARGS against mx's control socket: (rc, answer)."""
+    sock = os.path.join(mx.params["state_dir"], "control.sock")
+    r = subprocess.run([str(mxguard_bin().parent / "mxguardctl"), "-s", sock, "--json"]
+                       + list(args), capture_output=True, text=True, timeout=20)
+    return r.returncode, json.loads(r.stdout) if r.stdout.strip() else r.stderr
+
+
+def ppid(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("PPid:"):
+                return int(line.split()[1])
+    return None
+
+
+def children(pid):
+    """{child pid: comm} of pid, from /proc."""
+    out = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            if ppid(int(d)) == pid:
+                with open("/proc/%s/comm" % d) as f:
+                    out[int(d)] = f.read().strip()
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def gone(pid):
+    """True when pid no longer exists (or is a zombie nobody reaped yet)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def seen(ws):
+    """Connections each worker has taken in: admitted + refused."""
+    return [w["accepted"] + w["refused"] for w in ws]
+
+
+def worker_of(mx, ip):
+    """The index of the worker that takes connections from ip: one probe,
+    then the one worker whose counters moved (nothing else may connect
+    meanwhile)."""
+    before = seen(workers(mx))
+    smtp_first_line(mx.port, ip)
+
+    def moved():
+        now = seen(workers(mx))
+        return now if sum(now) > sum(before) else None
+    now = wait_until(moved, SETTLE, interval=0.1, what="the probe from %s in status" % ip)
+    diff = [i for i, (a, b) in enumerate(zip(before, now)) if a != b]
+    assert sum(now) - sum(before) == 1 and len(diff) == 1, (ip, before, now)
+    return diff[0]
+
+
+def net_on(mx, worker, tries=16):
+    """A fresh /24 ("127.A.B") whose connections land on `worker`."""
+    tried = []
+    for _ in range(tries):
+        net = fresh_net()
+        w = worker_of(mx, net + ".1")
+        tried.append((net, w))
+        if w == worker:
+            return net
+    pytest.fail("no network among %d landed on worker %d: %s" % (tries, worker, tried))
+
+
+def hold(port, source_ip):
+    """A connection from source_ip and its first line (the caller closes it)."""
+    s = socket.socket()
+    s.settimeout(5)
+    s.bind((source_ip, 0))
+    s.connect(("127.0.0.1", port))
+    data = b""
+    try:
+        while not data.endswith(b"\r\n"):
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    except (ConnectionResetError, socket.timeout):
+        pass
+    return s, data.split(b"\r\n")[0].decode(errors="replace")
+
+
+def shield(mxguard, postfix, n=2, **params):
+    """Workers with the shield on for 127/8 (127.0.0.1 alone allow-listed)."""
+    p = dict(backend=postfix.backend_for("proxy2"), backend_protocol="proxy2",
+             allow_clients="127.0.0.1")
+    p.update(params)
+    return start(mxguard, n, **p)
+
+
+# ---------------------------------------------------------------------------
+# 1. status lists the workers
+
+
+def test_status_lists_two_live_workers_children_of_the_master(mxguard):
+    t0 = time.time()
+    mx = start(mxguard, 2)
+    rc, st = ctl(mx, "status")
+    assert rc == 0 and st["ok"] is True, st
+    ws = st["workers"]
+    assert [w["worker"] for w in ws] == [0, 1], ws
+    pids = [w["pid"] for w in ws]
+    assert len(set(pids)) == 2 and mx.pid not in pids, (mx.pid, ws)
+    for w in ws:
+        assert w["alive"] is True and w["restarts"] == 0, w
+        assert w["connections"] == 0 and w["accepted"] == 0 and w["refused"] == 0, w
+        assert t0 - 2 <= w["started"] <= time.time() + 1, (t0, w)
+        assert os.path.exists("/proc/%d" % w["pid"]), w
+        assert ppid(w["pid"]) == mx.pid, (w, ppid(w["pid"]))
+    # The worker processes are the master's children, besides the helpers.
+    kids = children(mx.pid)
+    assert set(pids) <= set(kids), (pids, kids)
+
+
+@pytest.mark.parametrize("params", [{}, {"workers": "1"}], ids=["default", "workers=1"])
+def test_one_worker_is_the_daemon_itself(mxguard, params):
+    mx = mxguard(**params)
+    ws = wait_until(lambda: status(mx).get("workers"), SETTLE, interval=0.1,
+                    what="a workers array in status")
+    assert len(ws) == 1, ws
+    w = ws[0]
+    assert w["worker"] == 0 and w["pid"] == mx.pid and w["alive"] is True, (mx.pid, w)
+    assert w["restarts"] == 0, w
+    # No worker process: only the helpers that existed before workers.
+    kids = children(mx.pid)
+    assert set(kids.values()) <= HELPER_COMMS, kids
+    # One client moves the one worker's counters like the totals.
+    assert smtp_first_line(mx.port, fresh_net() + ".1").startswith("220")
+    st = wait_until(lambda: (lambda s: s if s["accepted"] == 1 and s["workers"][0]["accepted"] == 1
+                             else None)(status(mx)), SETTLE, interval=0.1,
+                    what="accepted 1 in the totals and on worker 0")
+    assert st["workers"][0]["connections"] == 0, st["workers"]
+
+
+def test_workers_auto_is_one_per_online_cpu_and_bad_values_are_refused(mxguard):
+    ncpu = os.sysconf("SC_NPROCESSORS_ONLN")
+    mx = start(mxguard, "auto")
+    ws = wait_until(lambda: (lambda w: w if len(w) == ncpu and all(x["alive"] for x in w)
+                             else None)(workers(mx)), SETTLE, interval=0.1,
+                    what="%d live workers (online CPUs)" % ncpu)
+    assert [w["worker"] for w in ws] == list(range(ncpu)), ws
+    for bad in ["0", "-1", "two", "2x", ""]:
+        r = subprocess.run([str(mxguard_bin()), "-n", "-o", "run_as=", "-o", "workers=%s" % bad],
+                           capture_output=True, text=True, timeout=20)
+        assert r.returncode == 1 and "workers" in r.stderr, (bad, r.returncode, r.stderr)
+
+
+# ---------------------------------------------------------------------------
+# 2. a killed worker comes back
+
+
+def test_killed_worker_is_restarted_and_serves_again(mxguard, postfix):
+    mx = start(mxguard, 2, backend=postfix.backend_for("proxy2"), backend_protocol="proxy2")
+    net = net_on(mx, 1)
+    old = workers(mx)
+    os.kill(old[1]["pid"], signal.SIGKILL)
+    t0 = time.monotonic()
+
+    def back():
+        ws = workers(mx)
+        w = ws[1]
+        return ws if w["pid"] != old[1]["pid"] and w["alive"] else None
+    ws = wait_until(back, SETTLE, interval=0.1, what="worker 1 restarted")
+    took = time.monotonic() - t0
+    assert ws[1]["restarts"] == 1, ws
+    assert ppid(ws[1]["pid"]) == mx.pid, (ws[1], ppid(ws[1]["pid"]))
+    # Worker 0 was left alone.
+    assert ws[0]["pid"] == old[0]["pid"] and ws[0]["restarts"] == 0, (old, ws)
+    log = mx.wait_for_log(r"(?im)^.*\bworker\b.*\brestart.*$|^.*\brestart.*\bworker\b.*$")
+    print("worker 1 back after %.2fs; log: %s" % (took, log.group(0)))
+    # Its network is served again, by the new worker, through to Postfix.
+    before = seen(workers(mx))
+    mid, _, _ = full_session(mx.port, source_ip=net + ".2", message_id=new_message_id("respawn"))
+    postfix.wait_for_message(mid)
+    now = wait_until(lambda: (lambda s: s if sum(s) == sum(before) + 1 else None)(
+        seen(workers(mx))), SETTLE, interval=0.1, what="the session in status")
+    assert now[1] == before[1] + 1 and now[0] == before[0], (before, now)
+    assert mx.alive()
+
+
+# ---------------------------------------------------------------------------
+# 3. per-source and per-prefix limits are exact over the workers
+
+
+def _flood_one_network(mx, sources, reason, limit):
+    """Open one connection per entry of sources (held); exactly `limit`
+    admitted (220), the rest refused (421) and counted as `reason`, all on
+    one worker."""
+    held, lines = [], []
+    try:
+        for ip in sources:
+            s, line = hold(mx.port, ip)
+            held.append(s)
+            lines.append(line)
+        admitted = [l for l in lines if l.startswith("220")]
+        refused = [l for l in lines if l.startswith("421 4.7.0")]
+        assert len(admitted) == limit and len(refused) == len(sources) - limit, lines
+        mx.wait_for_log(r"refuse client=%s .*reason=%s" % (re.escape(sources[-1]), reason))
+        want = len(sources) - limit
+
+        def settled():
+            st = status(mx)
+            ws = st["workers"]
+            ok = (st["refusals"][reason] == want and st["refused"] == want
+                  and st["accepted"] == limit
+                  and sorted(w["connections"] for w in ws) == [0, limit])
+            return st if ok else None
+        try:
+            st = wait_until(settled, SETTLE, interval=0.1, what="the counters to settle")
+        except AssertionError:
+            st = status(mx)
+            pytest.fail("after %d connections from one network: refusals %s, accepted %s, "
+                        "workers %s" % (len(sources), st["refusals"], st["accepted"],
+                                        st["workers"]))
+        ws = st["workers"]
+        busy = [w for w in ws if w["connections"] == limit][0]
+        idle = [w for w in ws if w is not busy][0]
+        # Every connection of the network reached the busy worker alone.
+        assert (busy["accepted"], busy["refused"]) == (limit, want), ws
+        assert (idle["accepted"], idle["refused"], idle["connections"]) == (0, 0, 0), ws
+    finally:
+        for s in held:
+            s.close()
+
+
+def test_one_source_limit_is_exact_across_workers(mxguard, postfix):
+    mx = shield(mxguard, postfix, conn_per_source=3, conn_per_prefix=0)
+    src = fresh_net() + ".7"
+    _flood_one_network(mx, [src] * 8, "conn_source", 3)
+
+
+def test_one_prefix_limit_is_exact_across_workers(mxguard, postfix):
+    mx = shield(mxguard, postfix, conn_per_source=0, conn_per_prefix=3)
+    net = fresh_net()
+    _flood_one_network(mx, ["%s.%d" % (net, h) for h in range(10, 18)], "conn_prefix", 3)
+
+
+# ---------------------------------------------------------------------------
+# 4. the distributed-flood detector counts over all workers
+
+
+def test_distributed_flood_is_detected_over_the_workers(mxguard, postfix):
+    mx = shield(mxguard, postfix, ddos_window="20s", ddos_threshold=30, ddos_release=5,
+                ddos_quiet="10s", conn_per_prefix=0)
+    for i in range(40):
+        probe(mx.port, fresh_net() + ".1", timeout=0.5)
+
+    def attacked():
+        st = status(mx)
+        g = [g for g in st["shield"]["groups"] if g["name"] == "smtp"][0]
+        return st if g["state"] == "attack" and sum(seen(st["workers"])) == 40 else None
+    try:
+        st = wait_until(attacked, SETTLE, interval=0.1, what="group smtp in attack")
+    except AssertionError:
+        st = status(mx)
+        pytest.fail("40 distinct sources, ddos_threshold 30: groups %s, workers %s"
+                    % (st["shield"]["groups"], st["workers"]))
+    per = seen(st["workers"])
+    # Neither worker saw the threshold alone: the sum made the attack.
+    assert all(0 < n < 30 for n in per), per
+    mx.wait_for_log(r"attack group=smtp state normal -> attack")
+
+
+# ---------------------------------------------------------------------------
+# 5. operator blocks and white entries reach every worker
+
+
+def test_operator_block_reaches_worker_one(mxguard, postfix):
+    mx = shield(mxguard, postfix)
+    net = net_on(mx, 1)
+    victim = net + ".9"
+    assert ctl(mx, "add", "block", victim) == (0, {"ok": True})
+    line = wait_until(lambda: (lambda l: l if l.startswith("421 4.7.0") else None)(
+        smtp_first_line(mx.port, victim)), SETTLE, interval=0.2,
+        what="%s refused as blocked (on worker 1)" % victim)
+    mx.wait_for_log(r"refuse client=%s .*reason=blocked" % re.escape(victim))
+    st = wait_until(lambda: (lambda s: s if s["workers"][1]["refused"] >= 1 else None)(
+        status(mx)), SETTLE, interval=0.1, what="worker 1 counting the refusal")
+    assert st["workers"][0]["refused"] == 0, st["workers"]
+    assert st["refusals"]["blocked"] >= 1, st["refusals"]
+    # Deleted: every worker lets it in again.
+    assert ctl(mx, "del", "block", victim) == (0, {"ok": True})
+    wait_until(lambda: smtp_first_line(mx.port, victim).startswith("220"), SETTLE, interval=0.2,
+               what="%s admitted again after del block" % victim)
+
+
+def test_operator_white_entry_reaches_worker_one(mxguard, postfix):
+    """An unknown client (no PTR) is tarpitted; `add white` for its /24
+    makes it white on the worker its network lands on."""
+    mx = engine(mxguard, postfix, workers=2, tarpit_delay="3s")
+    wait_until(lambda: len(workers(mx)) == 2, SETTLE, interval=0.1, what="2 workers")
+    # 127.10.K.x has no PTR for K >= 4 (conftest.DNS_HOSTS): unknown, suspect.
+    for k in range(20, 40):
+        net = "127.10.%d" % k
+        if worker_of(mx, net + ".200") == 1:
+            break
+    else:
+        pytest.fail("no 127.10.K.0/24 (K 20..39) landed on worker 1")
+    c, r, took = to_rcpt(mx, net + ".4")
+    assert r is not None and r.code == 250 and took >= 2.8, (r, took)
+    c.close()
+    rc, answer = ctl(mx, "add", "white", net + ".0/24")
+    assert (rc, answer) == (0, {"ok": True}), answer
+    time.sleep(1)  # bound for the entry to reach every worker
+    c, r, took = to_rcpt(mx, net + ".5")
+    assert r is not None and r.code == 250 and took < 2.0, (r, took)
+    c.close()
+    mx.wait_for_log(r"verdict client=%s .*verdict=white reason=list:store:white:%s"
+                    % (re.escape(net + ".5"), re.escape(net + ".0/24")))
+
+
+# ---------------------------------------------------------------------------
+# 6. SIGHUP and SIGTERM to the master
+
+
+def test_sighup_reloads_every_worker_and_sigterm_stops_them_all(mxguard, postfix):
+    mx = shield(mxguard, postfix, conn_per_source=1, conn_per_prefix=0,
+                smtp_refuse_temp="421 4.7.0 Before reload")
+    nets = [net_on(mx, 0), net_on(mx, 1)]
+    held = []
+
+    def refusal(ip):
+        """The line a second connection from ip gets while one is held."""
+        return smtp_first_line(mx.port, ip)
+    try:
+        for i, net in enumerate(nets):
+            s, line = hold(mx.port, net + ".3")
+            held.append(s)
+            assert line.startswith("220"), (i, line)
+            assert refusal(net + ".3") == "421 4.7.0 Before reload", i
+        old = [w["pid"] for w in workers(mx)]
+        mx.set(smtp_refuse_temp="421 4.7.0 After reload")
+        mx.reload()
+        mx.wait_for_log(r"reloaded configuration from")
+        for i, net in enumerate(nets):
+            wait_until(lambda: refusal(net + ".3") == "421 4.7.0 After reload", SETTLE,
+                       interval=0.2, what="worker %d using the reloaded text" % i)
+        # Reloaded in place: the same processes.
+        assert [w["pid"] for w in workers(mx)] == old
+        # workers itself is fixed at start.
+        mark = len(mx.log())
+        mx.set(workers=3)
+        mx.reload()
+        wait_until(lambda: re.search(r"reload: workers changed; it takes effect only after a "
+                                     r"restart", mx.log()[mark:]), SETTLE,
+                   what="the log saying workers takes effect after a restart")
+        ws = workers(mx)
+        assert [w["pid"] for w in ws] == old and all(w["alive"] for w in ws), ws
+    finally:
+        for s in held:
+            s.close()
+    # SIGTERM: every worker stops, then the master, with status 0.
+    rc = mx.stop(timeout=20)
+    assert rc == 0, (rc, mx.log()[-3000:])
+    wait_until(lambda: all(gone(p) for p in old), SETTLE, interval=0.1,
+               what="no worker process left (%s)" % old)
+
+
+# ---------------------------------------------------------------------------
+# 7. /metrics
+
+
+def test_metrics_label_each_worker_and_sum_them(mxguard, postfix):
+    from test_metrics import start as metrics_start, value
+    mx, m = metrics_start(mxguard, postfix, workers=2)
+    wait_until(lambda: len(workers(mx)) == 2, SETTLE, interval=0.1, what="2 workers")
+    lst = "127.0.0.1:%d" % mx.port
+    for i in range(12):
+        assert smtp_first_line(mx.port, fresh_net() + ".1").startswith("220"), i
+
+    def settled():
+        s = m.scrape()
+        per = [value(s, "mxguard_worker_accepted_total", worker=str(i)) for i in range(2)]
+        total = value(s, "mxguard_connections_accepted_total", listener=lst)
+        return s if None not in per and total == 12 and sum(per) == 12 else None
+    try:
+        s = wait_until(settled, SETTLE, interval=0.2, what="the accepted series to settle")
+    except AssertionError:
+        text = m.text()
+        pytest.fail("after 12 connections:\n%s" % "\n".join(
+            l for l in text.splitlines() if "accepted" in l or "mxguard_worker" in l))
+    ws = status(mx)["workers"]
+    for i in range(2):
+        w = str(i)
+        assert value(s, "mxguard_worker_up", worker=w) == 1, w
+        assert value(s, "mxguard_worker_connections", worker=w) == 0, w
+        assert value(s, "mxguard_worker_restarts_total", worker=w) == 0, w
+        assert value(s, "mxguard_worker_accepted_total", worker=w) == ws[i]["accepted"], (w, ws)
+    assert value(s, "mxguard_worker_up", worker="2") is None
