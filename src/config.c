@@ -57,6 +57,8 @@ static const struct cfg_param cfg_table[] = {
 	{"myhostname", T_STR, "", 0, 0, NULL, F(myhostname), 1},
 	{"smtp_listen", T_ADDRLIST, "127.0.0.1:2525", 0, 0, NULL, F(smtp_listen), 0},
 	{"listen_backlog", T_INT, "0", 0, 65535, NULL, F(listen_backlog), 0},
+	/* Processes sharing the listeners (SO_REUSEPORT): a number, or auto (one per CPU). */
+	{"workers", T_STR, "1", 0, 0, NULL, F(workers), 0},
 	{"backend", T_ADDR, "127.0.0.1:25", 0, 0, NULL, F(backend), 1},
 	{"backend_protocol", T_ENUM, "proxy2", 0, 0, proto_names, F(backend_protocol), 1},
 	{"backend_timeout", T_TIME, "30s", 1, 600, NULL, F(backend_timeout), 1},
@@ -667,6 +669,31 @@ static const char *l_prefix(const struct cfg *cfg, const struct netaddr *l)
  * client would be handed to mxguard again, and again, until the descriptors
  * run out (one client fanned out into 300 self-connections).
  */
+/*
+ * cfg_workers - workers = N (1..CFG_MAX_WORKERS) or auto: one per online
+ * CPU, within the same bound.
+ */
+static int cfg_workers(struct cfg *cfg, char *err, size_t errsz)
+{
+	long n;
+	char *end;
+
+	if (strcmp(cfg->workers, "auto") == 0) {
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+		cfg->nworkers = n < 1 ? 1 : n > CFG_MAX_WORKERS ? CFG_MAX_WORKERS : (int)n;
+		return 0;
+	}
+	errno = 0;
+	n = strtol(cfg->workers, &end, 10);
+	if (errno != 0 || end == cfg->workers || *end != '\0' || n < 1 || n > CFG_MAX_WORKERS) {
+		snprintf(err, errsz, "workers: '%.40s' is not auto or a number from 1 to %d",
+			 cfg->workers, CFG_MAX_WORKERS);
+		return -1;
+	}
+	cfg->nworkers = (int)n;
+	return 0;
+}
+
 static int cfg_check_loops(const struct cfg *cfg, char *err, size_t errsz)
 {
 	char a[NETADDR_STRLEN], b[NETADDR_STRLEN];
@@ -780,7 +807,7 @@ struct cfg *cfg_load(const char *path, int missing_ok, char *const *overrides, i
 			goto fail;
 		}
 	}
-	if (cfg_check_loops(cfg, err, errsz) < 0)
+	if (cfg_workers(cfg, err, errsz) < 0 || cfg_check_loops(cfg, err, errsz) < 0)
 		goto fail;
 	return cfg;
 

@@ -13,6 +13,7 @@
 
 #define CFG_MAX_LISTEN 16
 #define CFG_MAX_SERVICES 16
+#define CFG_MAX_WORKERS 64
 #define CFG_NAME_MAX 32
 #define CFG_PARAMS_MAX 128 /* room in struct cfg's explicit[] (config.c checks) */
 
@@ -60,6 +61,8 @@ struct cfg {
 	struct netaddr smtp_listen[CFG_MAX_LISTEN];
 	int smtp_listen_n;
 	int listen_backlog;
+	char *workers;	 /* "N" or "auto", as written */
+	int nworkers;	 /* processes serving the listeners (1..CFG_MAX_WORKERS) */
 	struct netaddr backend;
 	int backend_protocol; /* enum backend_proto */
 	int backend_timeout;  /* seconds */

@@ -48,6 +48,7 @@
 #include "shield.h"
 #include "store.h"
 #include "unixsock.h"
+#include "wshm.h"
 
 #define CONTROL_TIMEOUT 10
 #define CONTROL_HOLDS_MAX 100	 /* oldest tarpit holds in a "top" snapshot */
@@ -60,6 +61,7 @@ struct control {
 	struct evconnlistener *evl;
 	struct listen_pause pause;		     /* after an accept error (listen.c) */
 	int (*reload)(struct mxg *, char *, size_t); /* control_set_reload */
+	int replay; /* control_apply: a request another worker answered already */
 };
 
 /* Names of enum refuse_reason (mxguard.h), as status and top report them. */
@@ -119,50 +121,91 @@ static void control_count_add(json_t *o, const char *key, long long n)
 
 /*
  * control_conns - the "connections", "held", "stages" and "listeners"
- * members of o. Connections of a listener that a reload removed count as
- * "other".
+ * members of o, over every worker (the open ones of each as of its last
+ * update, this one's now). Connections of a listener that a reload
+ * removed count as "other".
  */
-static void control_conns(struct mxg *mxg, json_t *o)
+static void control_conns(struct mxg *mxg, const struct wshm_listener *by_lst, int nconns,
+			  const uint32_t *by_stage, json_t *o)
 {
-	int by_stage[STAGE_TARPIT + 1] = {0};
-	int *by_lst = mxg->nlisteners > 0 ? calloc((size_t)mxg->nlisteners, sizeof(int)) : NULL;
-	int other = 0, i;
+	long long other = nconns;
 	json_t *stages = json_object(), *lst = json_object();
 
-	for (struct conn *c = mxg->conns; c != NULL; c = c->next) {
-		if (c->stage <= STAGE_TARPIT)
-			by_stage[c->stage]++;
-		for (i = 0; i < mxg->nlisteners && c->lst != &mxg->listeners[i]; i++)
-			;
-		if (by_lst != NULL && i < mxg->nlisteners)
-			by_lst[i]++;
-		else
-			other++;
-	}
-	control_int(o, "connections", mxg->nconns);
+	control_int(o, "connections", nconns);
 	control_int(o, "held", by_stage[STAGE_TARPIT]);
 	for (int s = 0; s <= STAGE_TARPIT; s++)
 		control_int(stages, conn_stage_name(s), by_stage[s]);
 	json_object_set_new(o, "stages", stages);
-	for (i = 0; by_lst != NULL && i < mxg->nlisteners; i++)
-		control_count_add(lst, mxg->listeners[i].name, by_lst[i]);
+	for (int i = 0; by_lst != NULL && i < mxg->nlisteners; i++) {
+		control_count_add(lst, mxg->listeners[i].name, (long long)by_lst[i].open);
+		other -= (long long)by_lst[i].open;
+	}
 	if (other > 0)
 		control_count_add(lst, "other", other);
 	json_object_set_new(o, "listeners", lst);
-	free(by_lst);
 }
 
 /* control_counters - the "refusals" and "verdicts" members of o. */
-static void control_counters(struct mxg *mxg, json_t *o)
+static void control_counters(const struct mxg_stats *st, json_t *o)
 {
 	json_t *ref = json_object(), *ver = json_object();
 
 	for (int r = 0; r < REFUSE_NREASONS; r++)
-		control_int(ref, control_refusal_names[r], (long long)mxg->stats.refusals[r]);
+		control_int(ref, control_refusal_names[r], (long long)st->refusals[r]);
 	json_object_set_new(o, "refusals", ref);
 	for (int v = VERDICT_CLEAN; v <= VERDICT_BLACK; v++)
-		control_int(ver, rules_verdict_name(v), (long long)mxg->stats.verdicts[v]);
+		control_int(ver, rules_verdict_name(v), (long long)st->verdicts[v]);
 	json_object_set_new(o, "verdicts", ver);
+}
+
+/*
+ * control_workers - the "workers" member of o: one object per worker
+ * process, from the shared slots (wshm.c); with workers = 1, this process.
+ */
+static void control_workers(struct mxg *mxg, json_t *o)
+{
+	json_t *arr = json_array();
+
+	for (int i = 0; i < wshm_nworkers(mxg->wshm); i++) {
+		const struct wshm_slot *s = wshm_slot(mxg->wshm, i);
+		json_t *e = json_object();
+
+		control_int(e, "worker", i);
+		control_int(e, "pid", (long long)s->pid);
+		json_object_set_new(e, "alive", json_boolean(s->pid != 0));
+		control_int(e, "connections", s->pid != 0 ? s->nconns : 0);
+		control_int(e, "accepted", (long long)s->stats.accepted);
+		control_int(e, "refused", (long long)s->stats.refused);
+		control_int(e, "restarts", (long long)s->restarts);
+		control_int(e, "started", (long long)s->started);
+		json_array_append_new(arr, e);
+	}
+	json_object_set_new(o, "workers", arr);
+}
+
+/*
+ * control_totals - the counters and connections of every worker into o
+ * (accepted ... verdicts, stages, listeners), this one's brought up to date
+ * first.
+ */
+static void control_totals(struct mxg *mxg, json_t *o, int backend_fail)
+{
+	struct mxg_stats st;
+	uint32_t stages[WSHM_STAGES];
+	struct wshm_listener *lst =
+	    mxg->nlisteners > 0 ? calloc((size_t)mxg->nlisteners, sizeof(*lst)) : NULL;
+	int nconns;
+
+	wshm_update(mxg->wshm, mxg->worker, mxg, NULL, 0);
+	wshm_total(mxg->wshm, mxg, &st, &nconns, stages, lst);
+	control_int(o, "accepted", (long long)st.accepted);
+	control_int(o, "refused", (long long)st.refused);
+	control_int(o, "passed", (long long)st.passed);
+	if (backend_fail)
+		control_int(o, "backend_fail", (long long)st.backend_fail);
+	control_conns(mxg, lst, nconns, stages, o);
+	control_counters(&st, o);
+	free(lst);
 }
 
 /*
@@ -220,12 +263,8 @@ static json_t *control_status(struct control *ctl)
 	control_int(a, "pid", (long long)getpid());
 	control_int(a, "uptime", (long long)(time(NULL) - mxg->started));
 	json_object_set_new(a, "stopping", json_boolean(mxg->stopping));
-	control_int(a, "accepted", (long long)mxg->stats.accepted);
-	control_int(a, "refused", (long long)mxg->stats.refused);
-	control_int(a, "passed", (long long)mxg->stats.passed);
-	control_int(a, "backend_fail", (long long)mxg->stats.backend_fail);
-	control_conns(mxg, a);
-	control_counters(mxg, a);
+	control_totals(mxg, a, 1);
+	control_workers(mxg, a);
 	control_store_status(mxg, a);
 	/* The shield: attack state per listener group, blocks, tables. */
 	shield_status(mxg, a);
@@ -311,11 +350,7 @@ static json_t *control_top(struct control *ctl)
 
 	control_int(a, "now_ms", (long long)now);
 	control_int(a, "uptime", (long long)(time(NULL) - mxg->started));
-	control_int(a, "accepted", (long long)mxg->stats.accepted);
-	control_int(a, "refused", (long long)mxg->stats.refused);
-	control_int(a, "passed", (long long)mxg->stats.passed);
-	control_conns(mxg, a);
-	control_counters(mxg, a);
+	control_totals(mxg, a, 0);
 	control_holds(mxg, now, a);
 	for (unsigned i = 0; (v = grey_recent(mxg->engine, i)) != NULL; i++) {
 		int64_t age = now - v->ms;
@@ -609,6 +644,27 @@ static json_t *control_notify_test(struct control *ctl, const char *text)
 }
 
 /*
+ * control_siblings - a change the other workers must make too: white
+ * entries (each worker keeps the list in memory) and flushes. Blocks are
+ * not sent here: the shield tells the other instances of each itself.
+ */
+static void control_siblings(struct control *ctl, const struct control_req *rq, const char *line,
+			     size_t len, const json_t *answer)
+{
+	struct mxg *mxg = ctl->mxg;
+	char msg[WSHM_MSG_MAX];
+
+	if (ctl->replay || wshm_nworkers(mxg->wshm) < 2 ||
+	    !json_is_true(json_object_get(answer, "ok")))
+		return;
+	if (rq->op != CONTROL_OP_FLUSH &&
+	    !((rq->op == CONTROL_OP_ADD || rq->op == CONTROL_OP_DEL) && rq->kind == STORE_WHITE))
+		return;
+	if (snprintf(msg, sizeof(msg), "ctl %.*s", (int)len, line) < (int)sizeof(msg))
+		wshm_post(mxg->wshm, mxg->worker, msg);
+}
+
+/*
  * control_answer - the answer to one request of len bytes (its parse says
  * which verb), as one json_t for control_send.
  */
@@ -624,7 +680,9 @@ static json_t *control_answer(struct control *ctl, const char *line, size_t len)
 	case CONTROL_OP_ADD:
 	case CONTROL_OP_DEL:
 	case CONTROL_OP_RECORD_BAD:
-		return control_records(ctl, &rq);
+		a = control_records(ctl, &rq);
+		control_siblings(ctl, &rq, line, len, a);
+		return a;
 	case CONTROL_OP_STATUS:
 		return control_status(ctl);
 	case CONTROL_OP_TOP:
@@ -782,6 +840,33 @@ void control_close(struct control **ctlp)
 		close(ctl->fd);
 	if (ctl->pause.retry != NULL)
 		event_free(ctl->pause.retry);
-	unlink(ctl->path);
+	if (ctl->path[0] != '\0')
+		unlink(ctl->path);
 	free(ctl);
+}
+
+void control_disown(struct control *ctl)
+{
+	if (ctl != NULL)
+		ctl->path[0] = '\0';
+}
+
+void control_apply(struct mxg *mxg, const char *line)
+{
+	struct control tmp;
+	json_t *a;
+	char esc[200];
+
+	memset(&tmp, 0, sizeof(tmp));
+	tmp.mxg = mxg;
+	tmp.fd = -1;
+	tmp.replay = 1;
+	a = control_answer(&tmp, line, strlen(line));
+	if (!json_is_true(json_object_get(a, "ok")))
+		log_warn("worker %d: \"%s\" from another worker: %s", mxg->worker,
+			 log_escape(esc, sizeof(esc), line, strlen(line)),
+			 json_string_value(json_object_get(a, "error")) != NULL
+			     ? json_string_value(json_object_get(a, "error"))
+			     : "failed");
+	json_decref(a);
 }

@@ -71,4 +71,17 @@ int control_start(struct control *ctl);
 /* control_close - stop serving, remove the socket file, free. */
 void control_close(struct control **ctlp);
 
+/*
+ * control_disown - the socket's path is another process's to remove (the
+ * master's, with several workers): control_close only closes.
+ */
+void control_disown(struct control *ctl);
+
+/*
+ * control_apply - run request line (a change another worker made: "add
+ * white ...", "del white ...", "flush ...") in this process, without
+ * passing it on again; a failure is logged.
+ */
+void control_apply(struct mxg *mxg, const char *line);
+
 #endif

@@ -115,6 +115,7 @@ struct group {
 	enum detect_state state;
 	uint64_t since, quiet_from, attack_start, attack_end;
 	uint32_t peak;
+	uint32_t others; /* distinct sources other workers count (detect_set_others) */
 	/* the current or last attack */
 	uint64_t attempts;
 	uint8_t ahll[HLL_M];
@@ -680,6 +681,18 @@ static uint32_t group_distinct(const struct detect *d, const struct group *g, ui
 }
 
 /*
+ * group_total - the distinct sources the state machine sees: this
+ * detector's and, with several workers, the others' (each network goes to
+ * one worker, so their sets do not overlap and the counts add up).
+ */
+static uint32_t group_total(const struct detect *d, const struct group *g, uint64_t now)
+{
+	uint32_t n = group_distinct(d, g, now);
+
+	return n > UINT32_MAX - g->others ? UINT32_MAX : n + g->others;
+}
+
+/*
  * Groups: the attack report.
  */
 
@@ -925,7 +938,7 @@ enum detect_state detect_group(struct detect *d, int gi, const struct ipkey *key
 	group_hll_add(g, h);
 	group_exact_add(d, g, h, now);
 	group_sweep(d, g, now, SWEEP_STEP);
-	group_step(d, gi, group_distinct(d, g, now), now);
+	group_step(d, gi, group_total(d, g, now), now);
 	if (g->state != DETECT_NORMAL)
 		group_attack_add(d, g, key, h);
 	return g->state;
@@ -941,8 +954,19 @@ void detect_tick(struct detect *d, uint64_t now)
 		group_rotate(d, g, now);
 		if (g->xn > 0)
 			group_sweep(d, g, now, g->xcap);
-		group_step(d, i, group_distinct(d, g, now), now);
+		group_step(d, i, group_total(d, g, now), now);
 	}
+}
+
+void detect_set_others(struct detect *d, int gi, uint32_t n)
+{
+	if (gi >= 0 && gi < d->ngroups)
+		d->g[gi].others = n;
+}
+
+uint32_t detect_distinct(const struct detect *d, int gi, uint64_t now)
+{
+	return gi >= 0 && gi < d->ngroups ? group_distinct(d, &d->g[gi], now) : 0;
 }
 
 unsigned detect_changed(struct detect *d)
@@ -1026,6 +1050,7 @@ void detect_report(const struct detect *d, int gi, uint64_t now, struct detect_r
 		est = hll_count(uni);
 		r->distinct = est > exact ? (uint32_t)(est + 0.5) : (uint32_t)exact;
 	}
+	r->distinct = r->distinct > UINT32_MAX - g->others ? UINT32_MAX : r->distinct + g->others;
 	if (g->attack_start != 0 || g->attempts != 0) {
 		est = hll_count(g->ahll);
 		r->sources = (uint64_t)(est + 0.5);

@@ -87,6 +87,17 @@ enum detect_state detect_group(struct detect *d, int g, const struct ipkey *key,
 void detect_tick(struct detect *d, uint64_t now_ms);
 
 /*
+ * detect_set_others - with several workers, the distinct sources of group
+ * g that the others count: added to this detector's own count wherever the
+ * state machine and the report read it (their sets do not overlap: each
+ * network goes to one worker). 0 by default.
+ */
+void detect_set_others(struct detect *d, int g, uint32_t n);
+
+/* detect_distinct - group g's own distinct sources in the window at now_ms, cheaply. */
+uint32_t detect_distinct(const struct detect *d, int g, uint64_t now_ms);
+
+/*
  * detect_changed - groups whose state changed since the last call (bit g
  * set), then clears the mask. Changes made inside detect_group are
  * reported here too, so the caller can send notices in one place.

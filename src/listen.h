@@ -28,10 +28,28 @@ int listen_somaxconn(void);
  * listen_open - create, bind and listen on every smtp_listen address of
  * mxg->cfg, then every listen= address of its services, into
  * mxg->listeners. The backlog is listen_backlog, or somaxconn
- * when 0; a larger value is clamped with a warning. Returns 0, or -1 with a
+ * when 0; a larger value is clamped with a warning. With workers = N > 1,
+ * each address gets N sockets in one SO_REUSEPORT group, and a classic
+ * BPF program that sends every connection from one source network
+ * (prefix_v4, prefix_v6) to the same socket, so each worker sees all of a
+ * network's connections and its limits stay exact. Returns 0, or -1 with a
  * message in err (the caller exits).
  */
 int listen_open(struct mxg *mxg, char *err, size_t errsz);
+
+/*
+ * listen_keep - in worker w (0 <= w < workers) of a daemon with several,
+ * accept on worker w's socket of each listener and close this process's
+ * copies of the others (the master keeps them: the kernel's group, and
+ * which socket a network is sent to, stay as they are when a worker dies).
+ */
+void listen_keep(struct mxg *mxg, int w);
+
+/*
+ * listen_worker_of - which of n workers the kernel sends a connection from
+ * sa to: the reuseport program's own hash, for tests and the status.
+ */
+int listen_worker_of(const struct sockaddr *sa, int n, int prefix_v4, int prefix_v6);
 
 /* listen_start - serve the opened sockets on mxg->base. Returns 0 or -1. */
 int listen_start(struct mxg *mxg);

@@ -28,7 +28,9 @@ struct listener {
 	struct mxg *mxg;
 	struct netaddr addr;
 	char name[NETADDR_STRLEN]; /* "127.0.0.1:2525", for logs */
-	int fd;
+	int fd;			    /* the socket this process accepts on */
+	int *wfd;		    /* workers > 1: one socket per worker (SO_REUSEPORT) */
+	int nwfd;		    /* workers whose sockets this process still holds */
 	int backlog;
 	struct evconnlistener *evl;
 	struct listen_pause pause;  /* after EMFILE/ENFILE */

@@ -56,6 +56,8 @@
 #include "smtp.h"
 #include "store.h"
 #include "synwatch.h"
+#include "worker.h"
+#include "wshm.h"
 
 #define MAX_OVERRIDES 64
 /* Descriptors kept free of clients: listeners, control, metrics, store, DNS, helpers. */
@@ -525,7 +527,7 @@ int main(int argc, char **argv)
 		log_fatal("%s", err);
 	if ((mxg.control = control_open(&mxg, uid, gid, err, sizeof(err))) == NULL)
 		log_fatal("%s", err);
-	control_set_reload(mxg.control, mxg_reload);
+	control_set_reload(mxg.control, worker_reload);
 	if (mxg.cfg->firewall == FIREWALL_NFTABLES) {
 		uint16_t ports[CFG_MAX_LISTEN * (CFG_MAX_SERVICES + 1)];
 		int nports =
@@ -537,6 +539,14 @@ int main(int argc, char **argv)
 		if (mxg.fw == NULL)
 			log_fatal("%s", err);
 	}
+	/*
+	 * Everything is bound: with workers > 1 this process becomes their
+	 * master here, and each worker goes on below, as the one process does
+	 * with workers = 1.
+	 */
+	if ((mxg.wshm = wshm_new(mxg.cfg->nworkers, mxg.nlisteners, err, sizeof(err))) == NULL)
+		log_fatal("%s", err);
+	worker_fork(&mxg, mxg_notify);
 	mxg_drop(mxg.cfg, pw);
 
 	mxg.base = event_base_new();
@@ -551,7 +561,8 @@ int main(int argc, char **argv)
 	    evsignal_add(term, NULL) < 0 || evsignal_add(intr, NULL) < 0)
 		log_fatal("cannot install signal handlers");
 	mxg_phases();
-	if (listen_start(&mxg) < 0 || policy_start(&mxg) < 0 || control_start(mxg.control) < 0)
+	if (listen_start(&mxg) < 0 || policy_start(&mxg) < 0 ||
+	    (mxg.control != NULL && control_start(mxg.control) < 0))
 		log_fatal("cannot serve the listening sockets");
 	if (metrics_start(&mxg, err, sizeof(err)) < 0)
 		log_fatal("%s", err);
@@ -576,6 +587,8 @@ int main(int argc, char **argv)
 			log_fatal("cannot watch the firewall helper");
 	}
 	mxg.probe = probe_new(&mxg);
+	if (worker_started(&mxg) < 0)
+		log_fatal("worker %d: cannot join the other workers", mxg.worker);
 	/*
 	 * Last of the start-up: every listener bound, the store open, the
 	 * helpers (nftables, notify_command) forked. From here on no exec,
@@ -583,13 +596,19 @@ int main(int argc, char **argv)
 	 */
 	sandbox_enter(mxg.cfg,
 		      path != NULL || access(mxg.cfg_path, F_OK) == 0 ? mxg.cfg_path : NULL);
-	log_info("ready: mxguard %s, default_action=%s, backend %s", MXG_VERSION,
-		 mxg.cfg->default_action == ACTION_INSPECT ? "inspect" : "pass",
-		 netaddr_format((struct sockaddr *)&mxg.cfg->backend.ss, err, sizeof(err)));
-	mxg_notify("READY=1");
+	if (mxg.wk != NULL) {
+		log_info("worker %d ready: mxguard %s", mxg.worker, MXG_VERSION);
+	} else {
+		log_info("ready: mxguard %s, default_action=%s, backend %s", MXG_VERSION,
+			 mxg.cfg->default_action == ACTION_INSPECT ? "inspect" : "pass",
+			 netaddr_format((struct sockaddr *)&mxg.cfg->backend.ss, err,
+					sizeof(err)));
+		mxg_notify("READY=1");
+	}
 
 	event_base_dispatch(mxg.base);
 
+	worker_stop(&mxg);
 	conn_kill_all(&mxg);
 	listen_close(&mxg);
 	policy_close(&mxg);

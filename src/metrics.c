@@ -57,6 +57,7 @@
 #include "shield.h"
 #include "store.h"
 #include "synwatch.h"
+#include "wshm.h"
 
 #define METRICS_REQ_MAX 8192 /* request line and headers */
 #define METRICS_TIMEOUT 5    /* seconds to send the request, and to take the answer */
@@ -120,8 +121,9 @@ static void metrics_hist(struct evbuffer *b, const char *name, const char *help,
 			    (unsigned long long)h->count);
 }
 
-/* The per-listener counters, one family each. */
-static void metrics_listeners(struct evbuffer *b, const struct mxg *mxg)
+/* The per-listener counters (summed over the workers: lst), one family each. */
+static void metrics_listeners(struct evbuffer *b, const struct mxg *mxg,
+			      const struct wshm_listener *lst)
 {
 	static const struct {
 		const char *name, *help;
@@ -139,11 +141,10 @@ static void metrics_listeners(struct evbuffer *b, const struct mxg *mxg)
 	for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
 		metrics_head(b, fam[f].name, "counter", fam[f].help);
 		for (int i = 0; i < mxg->nlisteners; i++) {
-			const struct listener *l = &mxg->listeners[i];
 			uint64_t v;
 
-			memcpy(&v, (const char *)&l->stats + fam[f].off, sizeof(v));
-			metrics_u64(b, fam[f].name, "listener", l->name, v);
+			memcpy(&v, (const char *)&lst[i].stats + fam[f].off, sizeof(v));
+			metrics_u64(b, fam[f].name, "listener", mxg->listeners[i].name, v);
 		}
 	}
 	metrics_head(b, "listener_verdicts_total", "counter",
@@ -156,7 +157,7 @@ static void metrics_listeners(struct evbuffer *b, const struct mxg *mxg)
 			promlabel_add(b, l->name);
 			evbuffer_add_printf(b, "\",verdict=\"%s\"} %llu\n",
 					    rules_verdict_name((enum verdict)v),
-					    (unsigned long long)l->stats.verdicts[v]);
+					    (unsigned long long)lst[i].stats.verdicts[v]);
 		}
 	}
 }
@@ -338,13 +339,49 @@ static void metrics_process(struct evbuffer *b, const struct mxg *mxg)
 			    (long long)mxg->started);
 }
 
+/*
+ * metrics_workers - the worker processes, labelled: up, open connections,
+ * accepted, restarts (one series each with workers = 1).
+ */
+static void metrics_workers(struct evbuffer *b, struct wshm *w)
+{
+	static const char *const fam[4][3] = {
+	    {"worker_up", "gauge", "1 while the worker process runs."},
+	    {"worker_connections", "gauge", "Open client connections of the worker."},
+	    {"worker_accepted_total", "counter", "Connections the worker took into service."},
+	    {"worker_restarts_total", "counter", "Times the master started the worker again."},
+	};
+
+	for (int f = 0; f < 4; f++) {
+		metrics_head(b, fam[f][0], fam[f][1], fam[f][2]);
+		for (int i = 0; i < wshm_nworkers(w); i++) {
+			const struct wshm_slot *s = wshm_slot(w, i);
+			uint64_t v = f == 0 ? s->pid != 0
+				     : f == 1 ? (s->pid != 0 ? (uint64_t)s->nconns : 0)
+				     : f == 2 ? s->stats.accepted
+					      : s->restarts;
+			char label[16];
+
+			snprintf(label, sizeof(label), "%d", i);
+			metrics_u64(b, fam[f][0], "worker", label, v);
+		}
+	}
+}
+
 /* metrics_render - the whole exposition into b. */
 static void metrics_render(struct metrics *m, struct evbuffer *b)
 {
 	const struct mxg *mxg = m->mxg;
-	const struct mxg_stats *st = &mxg->stats;
-	uint64_t stages[STAGE_TARPIT + 1] = {0};
+	struct mxg_stats total;
+	const struct mxg_stats *st = &total;
+	uint32_t stages[WSHM_STAGES];
+	struct wshm_listener *lst = calloc((size_t)mxg->nlisteners + 1, sizeof(*lst));
+	int nconns;
 	time_t now = time(NULL);
+
+	/* Every worker's counters, this one's brought up to date first. */
+	wshm_update(mxg->wshm, mxg->worker, mxg, NULL, 0);
+	wshm_total(mxg->wshm, mxg, &total, &nconns, stages, lst);
 
 	metrics_head(b, "build_info", "gauge", "The running version (value 1).");
 	metrics_u64(b, "build_info", "version", MXG_VERSION, 1);
@@ -354,16 +391,16 @@ static void metrics_render(struct metrics *m, struct evbuffer *b)
 	metrics_u64(b, "uptime_seconds", NULL, NULL,
 		    now > mxg->started ? (uint64_t)(now - mxg->started) : 0);
 
-	metrics_listeners(b, mxg);
+	if (lst != NULL)
+		metrics_listeners(b, mxg, lst);
+	free(lst);
+	metrics_workers(b, mxg->wshm);
 	metrics_head(b, "verdicts_total", "counter", "Classified connections by verdict.");
 	for (int v = 0; v < 4; v++)
 		metrics_u64(b, "verdicts_total", "verdict", rules_verdict_name((enum verdict)v),
 			    st->verdicts[v]);
 
-	/* O(connections), once per scrape: cheaper than keeping gauges in step. */
-	for (const struct conn *c = mxg->conns; c != NULL; c = c->next)
-		if (c->stage <= STAGE_TARPIT)
-			stages[c->stage]++;
+	/* Counted per worker at its last update (wshm_update: O(connections) each). */
 	metrics_head(b, "connections", "gauge", "Open client connections by stage.");
 	for (int s = 0; s <= STAGE_TARPIT; s++)
 		metrics_u64(b, "connections", "stage", conn_stage_name(s), stages[s]);

@@ -25,6 +25,8 @@ struct fw;
 struct synwatch;
 struct metrics;
 struct policy;
+struct wshm;
+struct worker;
 
 /* Why a connection was refused at accept (shield.c); counted per reason. */
 enum refuse_reason {
@@ -96,6 +98,9 @@ struct mxg {
 	struct policy *policy;	/* Postfix policy service (policy.c), NULL when off */
 	struct mxg_stats stats;
 	time_t started;
+	struct wshm *wshm;	/* what the workers share (wshm.c); one slot with workers = 1 */
+	int worker;		/* this process's index among them */
+	struct worker *wk;	/* a worker's own part (worker.c); NULL with workers = 1 */
 };
 
 /* mxg_reload - re-read the configuration (SIGHUP, control "reload"). */

@@ -94,6 +94,7 @@ struct policy {
 	int nsess;
 	uint64_t counts[POLICY_NACTIONS];
 	uint64_t refused; /* connections over POLICY_MAX_CONNS */
+	int disowned;	  /* the unix sockets' paths are the master's to remove */
 };
 
 static const char *const policy_action_names[POLICY_NACTIONS] = {
@@ -497,6 +498,12 @@ int policy_start(struct mxg *mxg)
 	return 0;
 }
 
+void policy_disown(struct mxg *mxg)
+{
+	if (mxg->policy != NULL)
+		mxg->policy->disowned = 1;
+}
+
 void policy_close(struct mxg *mxg)
 {
 	struct policy *p = mxg->policy;
@@ -511,7 +518,7 @@ void policy_close(struct mxg *mxg)
 			evconnlistener_free(p->lst[i].evl);
 		else if (p->lst[i].fd >= 0)
 			close(p->lst[i].fd);
-		if (p->lst[i].is_unix)
+		if (p->lst[i].is_unix && !p->disowned)
 			unlink(p->lst[i].name + 5);
 	}
 	free(p);

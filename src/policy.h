@@ -63,6 +63,9 @@ int policy_start(struct mxg *mxg);
  */
 void policy_close(struct mxg *mxg);
 
+/* policy_disown - policy_close leaves the unix sockets' paths (the master removes them). */
+void policy_disown(struct mxg *mxg);
+
 /* policy_is_request - is c a policy request's (not a client's) connection? */
 int policy_is_request(const struct conn *c);
 

@@ -605,6 +605,8 @@ static void shield_peer_msg(const char *msg, void *arg)
 		if (block_until(t, &k, now) >= until)
 			return; /* known already */
 		block_set(t, &k, &bi);
+		if (store_from_sibling(mxg->store))
+			return; /* one block of this host: the worker that made it counted it */
 		mxg->stats.blocks++;
 		if (t == sh->netblocks)
 			mxg->stats.netblocks++;
@@ -615,10 +617,12 @@ static void shield_peer_msg(const char *msg, void *arg)
 		   (t = shield_parse_key(sh, ip, &k, &plen, err, sizeof(err))) != NULL) {
 		struct sockaddr_storage ss;
 
-		if (block_del(t, &k)) {
+		if (block_del(t, &k) && !store_from_sibling(mxg->store)) {
 			mxg->stats.blocks_released++;
 			log_info("unblock %s=%s from=peer", shield_what(&k, plen), ip);
 		}
+		if (store_from_sibling(mxg->store))
+			return;
 		shield_key_sa(&k, &ss);
 		if (mxg->fw != NULL)
 			fw_unblock_net(mxg->fw, (struct sockaddr *)&ss, plen);
@@ -989,6 +993,23 @@ int shield_fw_ports(const struct cfg *cfg, uint16_t *ports, int max)
 				ports[n++] = (uint16_t)netaddr_port(
 				    (const struct sockaddr *)&cfg->services[s].listen[i].ss);
 	return n;
+}
+
+int shield_distinct(struct shield *sh, uint32_t *local, int max)
+{
+	int64_t now;
+	uint64_t ms;
+	int n = attack_ngroups(sh->attack);
+
+	shield_now(sh->mxg, &now, &ms);
+	for (int g = 0; g < n && g < max; g++)
+		local[g] = detect_distinct(sh->det, g, ms);
+	return n < max ? n : max;
+}
+
+void shield_distinct_others(struct shield *sh, int g, uint32_t n)
+{
+	detect_set_others(sh->det, g, n);
 }
 
 void shield_free(struct shield **sp)

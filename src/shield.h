@@ -152,6 +152,15 @@ int shield_explain(struct mxg *mxg, const struct sockaddr *addr, struct shield_v
  */
 void shield_status(struct mxg *mxg, json_t *obj);
 
+/*
+ * shield_distinct - with several workers: each listener group's distinct
+ * sources as this process's detector counts them, into local[0..max).
+ * Returns the number of groups. shield_distinct_others tells the detector
+ * what the other workers count for group g (their sum).
+ */
+int shield_distinct(struct shield *sh, uint32_t *local, int max);
+void shield_distinct_others(struct shield *sh, int g, uint32_t n);
+
 /* shield_metrics - Prometheus lines: attack state, distinct sources, active blocks. */
 void shield_metrics(const struct mxg *mxg, struct evbuffer *out);
 

@@ -22,6 +22,12 @@
 struct store {
 	const struct store_ops *ops;
 	void *b; /* the backend's own state */
+	/* The other workers of this daemon (store_siblings), for the embedded store. */
+	int (*sib_post)(const char *msg, void *arg);
+	void *sib_arg;
+	store_msg_fn sub_cb; /* what store_subscribe set, for their messages */
+	void *sub_arg;
+	int sibling; /* a sibling's line is being delivered */
 };
 
 struct store *store_open(struct event_base *base, const char *spec, const char *state_dir,
@@ -118,12 +124,40 @@ long store_count(struct store *s, enum store_kind kind)
 
 int store_publish(struct store *s, const char *msg)
 {
+	/*
+	 * The workers of one daemon sharing the embedded file are its other
+	 * instances. On Redis each worker is an instance of its own already.
+	 */
+	if (s->sib_post != NULL && s->ops == &store_lmdb_ops)
+		s->sib_post(msg, s->sib_arg);
 	return s->ops->publish(s->b, msg);
 }
 
 void store_subscribe(struct store *s, store_msg_fn cb, void *arg)
 {
+	s->sub_cb = cb;
+	s->sub_arg = arg;
 	s->ops->subscribe(s->b, cb, arg);
+}
+
+void store_siblings(struct store *s, int (*post)(const char *msg, void *arg), void *arg)
+{
+	s->sib_post = post;
+	s->sib_arg = arg;
+}
+
+void store_sibling_msg(struct store *s, const char *msg)
+{
+	if (s->sub_cb != NULL && s->ops == &store_lmdb_ops) {
+		s->sibling = 1;
+		s->sub_cb(msg, s->sub_arg);
+		s->sibling = 0;
+	}
+}
+
+int store_from_sibling(const struct store *s)
+{
+	return s->sibling;
 }
 
 void store_status(struct store *s, struct store_status *st)

@@ -81,6 +81,24 @@ long store_count(struct store *s, enum store_kind kind);
 int store_publish(struct store *s, const char *msg);
 void store_subscribe(struct store *s, void (*cb)(const char *msg, void *arg), void *arg);
 
+/*
+ * store_siblings - the other workers of this daemon (workers > 1): with
+ * the embedded store they are the instances that share it, so
+ * store_publish also hands each line to post(msg, arg), and a line they
+ * published is given to store_sibling_msg, which passes it to the
+ * store_subscribe callback. With Redis both do nothing: every worker is an
+ * instance of its own there.
+ */
+void store_siblings(struct store *s, int (*post)(const char *msg, void *arg), void *arg);
+void store_sibling_msg(struct store *s, const char *msg);
+
+/*
+ * store_from_sibling - is the line the subscriber is handling now from
+ * another worker of this daemon (not from another host)? What such a line
+ * reports was counted, and pushed to the firewall, by that worker.
+ */
+int store_from_sibling(const struct store *s);
+
 /* What mxguardctl status and the metrics show about the store. */
 struct store_status {
 	const char *backend;	 /* "lmdb" or "redis" */
