@@ -238,6 +238,8 @@ def test_workers_auto_is_one_per_online_cpu_and_bad_values_are_refused(mxguard):
 def test_killed_worker_is_restarted_and_serves_again(mxguard, postfix):
     mx = start(mxguard, 2, backend=postfix.backend_for("proxy2"), backend_protocol="proxy2")
     net = net_on(mx, 1)
+    # Long after the start (the case right after it: the next test).
+    mx.wait_for_log(r"ready: 2 workers")
     old = workers(mx)
     os.kill(old[1]["pid"], signal.SIGKILL)
     t0 = time.monotonic()
@@ -262,6 +264,28 @@ def test_killed_worker_is_restarted_and_serves_again(mxguard, postfix):
         seen(workers(mx))), SETTLE, interval=0.1, what="the session in status")
     assert now[1] == before[1] + 1 and now[0] == before[0], (before, now)
     assert mx.alive()
+
+
+def test_worker_killed_soon_after_start_is_restarted_too(mxguard):
+    """A worker that said it was ready and served a client, killed within
+    the master's first second: restarted like any other, the daemon goes on."""
+    mx = start(mxguard, 2)
+    assert smtp_first_line(mx.port, fresh_net() + ".1").startswith("220")
+    old = workers(mx)
+    early = "ready: 2 workers" not in mx.log()
+    os.kill(old[1]["pid"], signal.SIGKILL)
+    if not early:
+        print("note: the master had announced its workers before the kill; "
+              "the first second was not covered")
+
+    def back():
+        assert mx.alive(), "the daemon stopped: %s" % [
+            l for l in mx.log().splitlines() if "worker" in l or "stop" in l]
+        ws = workers(mx)
+        return ws if ws[1]["pid"] not in (0, old[1]["pid"]) and ws[1]["alive"] else None
+    ws = wait_until(back, SETTLE, interval=0.1, what="worker 1 restarted")
+    assert ws[1]["restarts"] == 1 and ws[0]["pid"] == old[0]["pid"], (old, ws)
+    assert smtp_first_line(mx.port, fresh_net() + ".1").startswith("220")
 
 
 # ---------------------------------------------------------------------------
