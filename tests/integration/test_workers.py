@@ -419,6 +419,14 @@ def test_operator_white_entry_reaches_worker_one(mxguard, postfix):
     c.close()
     mx.wait_for_log(r"verdict client=%s .*verdict=white reason=list:store:white:%s"
                     % (re.escape(net + ".5"), re.escape(net + ".0/24")))
+    # Deleted: worker 1 forgets it too (it may have kept the entry in memory).
+    rc, answer = ctl(mx, "del", "white", net + ".0/24")
+    assert (rc, answer) == (0, {"ok": True}), answer
+    time.sleep(1)
+    c, r, took = to_rcpt(mx, net + ".6")
+    c.close()
+    m = mx.wait_for_log(r"verdict client=%s .*verdict=(\w+) reason=(\S+)" % re.escape(net + ".6"))
+    assert m.group(1) != "white", m.group(0)
 
 
 # ---------------------------------------------------------------------------
