@@ -33,6 +33,7 @@ struct wshm {
 	pthread_mutex_t lock; /* the ring's; robust: a killed holder does not wedge it */
 	uint64_t head;	      /* messages posted so far */
 	int nworkers, nlisteners;
+	pid_t master;
 	size_t size, stride;
 	struct wshm_msg ring[WSHM_RING];
 	/* slots follow, at slots_off */
@@ -80,6 +81,16 @@ struct wshm *wshm_new(int nworkers, int nlisteners, char *err, size_t errsz)
 int wshm_nworkers(const struct wshm *w)
 {
 	return w->nworkers;
+}
+
+void wshm_set_master(struct wshm *w, pid_t pid)
+{
+	w->master = pid;
+}
+
+pid_t wshm_master(const struct wshm *w)
+{
+	return w->master;
 }
 
 static const struct wshm_slot *wshm_cslot(const struct wshm *w, int i)
@@ -209,6 +220,36 @@ void wshm_total(const struct wshm *w, const struct mxg *mxg, struct mxg_stats *s
 				lt[k] += lf[k];
 		}
 	}
+}
+
+void wshm_set_engine(struct wshm *w, int self, const char *text)
+{
+	struct wshm_slot *s = wshm_slot(w, self);
+	size_t len = strnlen(text, sizeof(s->engine) - 1);
+
+	/* A sequence lock: odd while writing, readers retry or give up. */
+	__atomic_add_fetch(&s->engine_gen, 1, __ATOMIC_ACQ_REL);
+	memcpy(s->engine, text, len);
+	s->engine[len] = '\0';
+	__atomic_add_fetch(&s->engine_gen, 1, __ATOMIC_ACQ_REL);
+}
+
+int wshm_engine(const struct wshm *w, int i, char *buf, size_t size)
+{
+	const struct wshm_slot *s = wshm_cslot(w, i);
+
+	for (int tries = 0; tries < 3; tries++) {
+		uint32_t g = __atomic_load_n(&s->engine_gen, __ATOMIC_ACQUIRE);
+
+		if (g & 1)
+			continue;
+		memcpy(buf, s->engine, size < sizeof(s->engine) ? size : sizeof(s->engine));
+		buf[size - 1] = '\0';
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&s->engine_gen, __ATOMIC_ACQUIRE) == g)
+			return buf[0] != '\0' ? 0 : -1;
+	}
+	return -1;
 }
 
 uint32_t wshm_distinct_others(const struct wshm *w, int self, int g)
