@@ -18,7 +18,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "conn.h"
 #include "wshm.h"
 
 #define WSHM_RING 128
@@ -114,23 +113,17 @@ void wshm_update(struct wshm *w, int self, const struct mxg *mxg, const uint32_t
 {
 	struct wshm_slot *s = wshm_slot(w, self);
 	struct wshm_listener *lst = wshm_lst(s);
-	uint32_t stages[WSHM_STAGES] = {0};
 	int n = mxg->nlisteners < w->nlisteners ? mxg->nlisteners : w->nlisteners;
 
-	for (int i = 0; i < n; i++)
-		lst[i].open = 0;
-	for (const struct conn *c = mxg->conns; c != NULL; c = c->next) {
-		if (c->stage < WSHM_STAGES)
-			stages[c->stage]++;
-		/* A connection of a listener a reload removed is counted in no listener. */
-		if (c->lst != NULL && c->lst >= mxg->listeners && c->lst < mxg->listeners + n)
-			lst[c->lst - mxg->listeners].open++;
-	}
-	memcpy(s->stages, stages, sizeof(stages));
+	/* Kept up to date by the connection layer: no walk of the connections. */
+	for (int k = 0; k < WSHM_STAGES; k++)
+		s->stages[k] = mxg->stage_open[k];
 	s->nconns = mxg->nconns;
 	s->stats = mxg->stats;
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
 		lst[i].stats = mxg->listeners[i].stats;
+		lst[i].open = mxg->listeners[i].open;
+	}
 	for (int g = 0; distinct != NULL && g < ngroups && g < DETECT_MAX_GROUPS; g++)
 		s->distinct[g] = distinct[g];
 }
