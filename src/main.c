@@ -569,7 +569,9 @@ int main(int argc, char **argv)
 		log_fatal("cannot serve the listening sockets");
 	if (metrics_start(&mxg, err, sizeof(err)) < 0)
 		log_fatal("%s", err);
-	mxg.synwatch = synwatch_start(&mxg);
+	/* The kernel counters are the host's: one worker reads and reports them. */
+	if (mxg.worker == 0)
+		mxg.synwatch = synwatch_start(&mxg);
 	/* After the privilege drop: the store's files belong to run_as. */
 	mxg.store = store_open(mxg.base, mxg.cfg->store, mxg.cfg->state_dir, mxg.cfg->store_timeout,
 			       mxg.cfg->store_cache_size, err, sizeof(err));
