@@ -694,6 +694,13 @@ static int cfg_workers(struct cfg *cfg, char *err, size_t errsz)
 	return 0;
 }
 
+int cfg_worker_share(const struct cfg *cfg, int total)
+{
+	int n = cfg->nworkers > 1 ? cfg->nworkers : 1;
+
+	return total / n + (total % n != 0);
+}
+
 static int cfg_check_loops(const struct cfg *cfg, char *err, size_t errsz)
 {
 	char a[NETADDR_STRLEN], b[NETADDR_STRLEN];

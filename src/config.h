@@ -215,4 +215,10 @@ int cfg_service_parse(struct cfg_service *sv, const char *value, char *err, size
 /* cfg_control_path - the control socket path (relative names under state_dir). */
 void cfg_control_path(const struct cfg *cfg, char *buf, size_t bufsz);
 
+/*
+ * cfg_worker_share - one worker's share of a host-wide bound (total over
+ * the workers, rounded up): max_connections with workers = N.
+ */
+int cfg_worker_share(const struct cfg *cfg, int total);
+
 #endif

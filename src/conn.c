@@ -118,6 +118,9 @@ void conn_close(struct conn *c, enum conn_end end)
 	if (c->next)
 		c->next->prev = c->prev;
 	mxg->nconns--;
+	mxg->stage_open[c->stage]--;
+	if (c->lst != NULL)
+		c->lst->open--;
 	cfg_unref(&c->cfg);
 	free(c);
 	conn_maybe_exit(mxg);
@@ -403,7 +406,19 @@ struct conn *conn_new(struct mxg *mxg, struct listener *lst, int fd, const struc
 		c->next->prev = c;
 	mxg->conns = c;
 	mxg->nconns++;
+	mxg->stage_open[c->stage]++;
+	lst->open++;
 	return c;
+}
+
+_Static_assert(STAGE_TARPIT < sizeof(((struct mxg *)0)->stage_open) / sizeof(uint32_t),
+	       "struct mxg: a count for every stage");
+
+void conn_stage(struct conn *c, int stage)
+{
+	c->mxg->stage_open[c->stage]--;
+	c->stage = (uint8_t)stage;
+	c->mxg->stage_open[c->stage]++;
 }
 
 void conn_shutdown_all(struct mxg *mxg)

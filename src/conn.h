@@ -194,6 +194,12 @@ void conn_maybe_exit(struct mxg *mxg);
 /* conn_kill_all - the shutdown bound expired: close every connection. */
 void conn_kill_all(struct mxg *mxg);
 
+/*
+ * conn_stage - c moves to stage (enum conn_stage): the counts by stage
+ * that the status and the metrics read (mxg->stage_open) follow it.
+ */
+void conn_stage(struct conn *c, int stage);
+
 /* conn_stage_name, conn_end_name - for logs and the control socket. */
 const char *conn_stage_name(int stage);
 const char *conn_end_name(int end);

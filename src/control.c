@@ -242,6 +242,44 @@ static void control_store_status(struct mxg *mxg, json_t *o)
 	json_object_set_new(o, "store", so);
 }
 
+/* control_sum - add the numbers of src to those of dst, member by member. */
+static void control_sum(json_t *dst, json_t *src)
+{
+	const char *key;
+	json_t *v, *d;
+
+	json_object_foreach(src, key, v)
+	{
+		d = json_object_get(dst, key);
+		if (json_is_integer(v) && json_is_integer(d))
+			json_integer_set(d, json_integer_value(d) + json_integer_value(v));
+		else if (json_is_object(v) && json_is_object(d))
+			control_sum(d, v);
+	}
+}
+
+/*
+ * control_engines - with several workers, the other workers' engine status
+ * (wshm.c: each writes its own once a second) added to this one's in eng:
+ * held, verdicts, tarpit, greylist, awl, DNS cache entries. The store's
+ * records are the same for every worker and are not added.
+ */
+static void control_engines(struct mxg *mxg, json_t *eng)
+{
+	char buf[WSHM_ENGINE_MAX];
+
+	for (int i = 0; i < wshm_nworkers(mxg->wshm); i++) {
+		json_t *o;
+
+		if (i == mxg->worker || wshm_slot(mxg->wshm, i)->pid == 0 ||
+		    wshm_engine(mxg->wshm, i, buf, sizeof(buf)) < 0 ||
+		    (o = json_loads(buf, 0, NULL)) == NULL)
+			continue;
+		control_sum(eng, o);
+		json_decref(o);
+	}
+}
+
 /* control_ok - a new answer {"ok":true} for the members to follow. */
 static json_t *control_ok(void)
 {
@@ -260,7 +298,8 @@ static json_t *control_status(struct control *ctl)
 	struct mxg *mxg = ctl->mxg;
 	json_t *a = control_ok();
 
-	control_int(a, "pid", (long long)getpid());
+	/* The daemon's: with workers, the master's (the one systemd and kill know). */
+	control_int(a, "pid", (long long)wshm_master(mxg->wshm));
 	control_int(a, "uptime", (long long)(time(NULL) - mxg->started));
 	json_object_set_new(a, "stopping", json_boolean(mxg->stopping));
 	control_totals(mxg, a, 1);
@@ -272,6 +311,7 @@ static json_t *control_status(struct control *ctl)
 		json_t *eng = json_object();
 
 		grey_status(mxg->engine, eng);
+		control_engines(mxg, eng);
 		json_object_set_new(a, "engine", eng);
 	}
 	if (mxg->policy != NULL) {

@@ -31,6 +31,7 @@
 #include "greykey.h"
 #include "jsonstr.h"
 #include "judge.h"
+#include "listen.h"
 #include "mxguard.h"
 #include "netaddr.h"
 #include "rules.h"
@@ -481,6 +482,20 @@ json_t *explain_answer(struct mxg *mxg, const char *args, char *err, size_t errs
 			    "explain: give NAME to assume one)");
 	json_object_set_new(root, "name", no);
 	json_object_set_new(root, "shield", explain_shield(mxg, sa, &v, &refused));
+	if (mxg->cfg->nworkers > 1) {
+		/*
+		 * Its connections go to one worker; this one (0) answers, and
+		 * counts only its own: a source of another worker shows none.
+		 */
+		int w = listen_worker_of(sa, mxg->cfg->nworkers, mxg->cfg->prefix_v4,
+					 mxg->cfg->prefix_v6);
+
+		json_object_set_new(root, "worker", json_integer(w));
+		if (w != mxg->worker)
+			explain_set(root, "worker_note",
+				    "its connections go to another worker: the connection and"
+				    " rate counts and recent verdicts shown are this worker's");
+	}
 	if (mxg->engine != NULL) {
 		explain_engine(mxg, root, sa, name, &v, refused);
 		json_object_set_new(root, "recent", explain_recent(mxg, ip));

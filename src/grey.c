@@ -976,11 +976,7 @@ void grey_status(struct engine *e, json_t *obj)
 	static const char *const greylist[] = {"new", "early", "pass"};
 	static const char *const awl[] = {"pass", "add"};
 	static const char *const store[] = {"tarpit", "grey", "awl", "errors"};
-	int held = 0;
-
-	for (struct conn *c = e->mxg->conns; c != NULL; c = c->next)
-		held += c->stage == STAGE_TARPIT;
-	json_object_set_new(obj, "held", json_integer(held));
+	json_object_set_new(obj, "held", json_integer(e->mxg->stage_open[STAGE_TARPIT]));
 	grey_members(obj, "verdicts", verdicts,
 		     (const long long[]){(long long)e->verdicts[VERDICT_CLEAN],
 					 (long long)e->verdicts[VERDICT_SUSPECT],

@@ -142,7 +142,7 @@ static void handoff_relay(struct conn *c, int send_pending)
 /* handoff_replay - inspect mode: say again what the client said to mxguard. */
 static void handoff_replay(struct conn *c)
 {
-	c->stage = STAGE_REPLAY;
+	conn_stage(c, STAGE_REPLAY);
 	c->ho->step = HO_HELO;
 	backend_send(c->ho->b, c->helo, strlen(c->helo));
 }
@@ -268,7 +268,7 @@ static void handoff_cb(struct backend *b, enum backend_event ev, const struct re
 		return;
 	}
 	if (c->stage == STAGE_CONNECT)
-		c->stage = STAGE_HANDSHAKE;
+		conn_stage(c, STAGE_HANDSHAKE);
 	switch (c->ho->step) {
 	case HO_GREETING:
 		handoff_latency(c);
@@ -341,7 +341,7 @@ void handoff_start(struct conn *c)
 	const struct sockaddr *src = (struct sockaddr *)&c->client.ss;
 	const struct sockaddr *dst = (struct sockaddr *)&c->local.ss;
 
-	c->stage = STAGE_CONNECT;
+	conn_stage(c, STAGE_CONNECT);
 	/*
 	 * XCLIENT NAME is the verified name: in pass mode nothing looked it up
 	 * yet, so the lookup runs alongside the backend connect and EHLO.

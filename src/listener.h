@@ -34,6 +34,7 @@ struct listener {
 	int backlog;
 	struct evconnlistener *evl;
 	struct listen_pause pause;  /* after EMFILE/ENFILE */
+	uint32_t open;		    /* its connections open now (conn.c) */
 	char service[CFG_NAME_MAX]; /* "smtp", or the name of a guarded service */
 	int svc;		    /* index in cfg->services; -1: an SMTP listener */
 	int group;		    /* detector group (shield_attack.c) */

@@ -311,12 +311,15 @@ static void mxg_raise_nofile(struct mxg *mxg)
 	if (rl.rlim_cur == RLIM_INFINITY)
 		return;
 	mxg->conn_cap = rl.rlim_cur > reserve + 2 ? (int)((rl.rlim_cur - reserve) / 2) : 1;
-	if (cfg->max_connections > mxg->conn_cap)
-		log_warn("max_connections = %d needs about %llu descriptors, but the limit is %lu:"
-			 " at most %d clients are taken, the next are refused (421); raise"
-			 " LimitNOFILE",
-			 cfg->max_connections,
-			 (unsigned long long)((rlim_t)cfg->max_connections * 2 + reserve),
+	/* With workers each process has the limit, and serves its share. */
+	int share = cfg_worker_share(cfg, cfg->max_connections);
+
+	if (share > mxg->conn_cap)
+		log_warn("max_connections = %d (%d per process) needs about %llu descriptors, but"
+			 " the limit is %lu: at most %d clients are taken per process, the next"
+			 " are refused (421); raise LimitNOFILE",
+			 cfg->max_connections, share,
+			 (unsigned long long)((rlim_t)share * 2 + reserve),
 			 (unsigned long)rl.rlim_cur, mxg->conn_cap);
 }
 
@@ -566,7 +569,9 @@ int main(int argc, char **argv)
 		log_fatal("cannot serve the listening sockets");
 	if (metrics_start(&mxg, err, sizeof(err)) < 0)
 		log_fatal("%s", err);
-	mxg.synwatch = synwatch_start(&mxg);
+	/* The kernel counters are the host's: one worker reads and reports them. */
+	if (mxg.worker == 0)
+		mxg.synwatch = synwatch_start(&mxg);
 	/* After the privilege drop: the store's files belong to run_as. */
 	mxg.store = store_open(mxg.base, mxg.cfg->store, mxg.cfg->state_dir, mxg.cfg->store_timeout,
 			       mxg.cfg->store_cache_size, err, sizeof(err));

@@ -84,6 +84,7 @@ struct mxg {
 	int nlisteners;
 	struct conn *conns;	/* every live connection */
 	int nconns;
+	uint32_t stage_open[8]; /* connections by enum conn_stage (conn_stage keeps them) */
 	int conn_cap;		/* clients the descriptor limit carries (main.c); 0: no cap */
 	int stopping;		/* SIGTERM received */
 	struct probe *probe;	/* backend capabilities for inspect mode */

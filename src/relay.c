@@ -554,7 +554,7 @@ void relay_start(struct conn *c, int bfd, struct evbuffer *to_client,
 		conn_close(c, END_CLIENT_ERROR);
 		return;
 	}
-	c->stage = STAGE_RELAY;
+	conn_stage(c, STAGE_RELAY);
 	c->mxg->stats.passed++;
 	c->lst->stats.passed++;
 	r->start = r->last = time(NULL);

@@ -105,7 +105,7 @@ void service_start(struct conn *c)
 	const struct sockaddr *be = (const struct sockaddr *)&sv->backend.ss;
 	struct timeval tv = {c->cfg->backend_timeout, 0};
 
-	c->stage = STAGE_CONNECT;
+	conn_stage(c, STAGE_CONNECT);
 	c->svc = calloc(1, sizeof(*c->svc));
 	if (c->svc == NULL) {
 		conn_close(c, END_CLIENT_ERROR);

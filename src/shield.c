@@ -339,8 +339,11 @@ int shield_admit(struct mxg *mxg, struct listener *lst, const struct sockaddr *s
 	int g = lst->group, attacked, div, gstate;
 	char cc[3] = ""; /* the country, looked up once when a check needs it */
 
-	/* Descriptors and memory first: this limit protects mxguard itself. */
-	if (mxg->nconns >= cfg->max_connections ||
+	/*
+	 * Descriptors and memory first: this limit protects mxguard itself.
+	 * max_connections is the host's: each of several workers takes its share.
+	 */
+	if (mxg->nconns >= cfg_worker_share(cfg, cfg->max_connections) ||
 	    (mxg->conn_cap > 0 && mxg->nconns >= mxg->conn_cap))
 		return REFUSE_OVERLOAD;
 	if (sh == NULL)

@@ -210,10 +210,16 @@ static void attack_group_changed(struct attack *a, const struct detect *det, int
 		grp->spoofed_at_start[0] = grp->spoofed_mark;
 		grp->spoofed_at_start[1] = a->mxg->stats.spoofed[1];
 		grp->start_noticed = 1;
-		attack_notice(a, det, geo, g, NOTIFY_ATTACK_START, now_ms);
+		/*
+		 * With several workers each one sees the attack (they add up
+		 * their counts): the host sends one notice, worker 0's.
+		 */
+		if (a->mxg->worker == 0)
+			attack_notice(a, det, geo, g, NOTIFY_ATTACK_START, now_ms);
 	} else if (st == DETECT_NORMAL && grp->start_noticed) {
 		grp->start_noticed = 0;
-		attack_notice(a, det, geo, g, NOTIFY_ATTACK_END, now_ms);
+		if (a->mxg->worker == 0)
+			attack_notice(a, det, geo, g, NOTIFY_ATTACK_END, now_ms);
 	}
 	attack_publish_state(a, g, now);
 }

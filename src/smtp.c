@@ -420,7 +420,7 @@ void smtp_decided(struct conn *c, int outcome, const char *reply)
 /* smtp_greet - send the greeting's final line and start the dialogue. */
 static void smtp_greet(struct conn *c)
 {
-	c->stage = STAGE_DIALOGUE;
+	conn_stage(c, STAGE_DIALOGUE);
 	if (c->ev != NULL) {
 		event_del(c->ev);
 		event_assign(c->ev, c->mxg->base, c->fd, EV_READ | EV_PERSIST, smtp_read_cb, c);
@@ -520,7 +520,7 @@ void smtp_start(struct conn *c)
 		return;
 	}
 	/* Hold the final line; watch the socket meanwhile (no input buffer). */
-	c->stage = STAGE_GREET;
+	conn_stage(c, STAGE_GREET);
 	c->ev = event_new(c->mxg->base, c->fd, EV_READ | EV_PERSIST, smtp_greet_cb, c);
 	if (c->ev == NULL) {
 		conn_close(c, END_CLIENT_ERROR);

@@ -164,7 +164,7 @@ void tarpit_start(struct conn *c)
 	const struct timeval *common;
 	struct timeval now, d;
 
-	c->stage = STAGE_TARPIT;
+	conn_stage(c, STAGE_TARPIT);
 	/* The clock of c->start; grey_tarpit_done reads the same one. */
 	gettimeofday(&now, NULL);
 	timersub(&now, &c->start, &d);

@@ -42,9 +42,11 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <jansson.h>
 
 #include "control.h"
 #include "fw.h"
+#include "grey.h"
 #include "listen.h"
 #include "log.h"
 #include "metrics.h"
@@ -236,6 +238,7 @@ int worker_fork(struct mxg *mxg, void (*notify)(const char *))
 	int n = wshm_nworkers(mxg->wshm);
 	sigset_t set, old;
 
+	wshm_set_master(mxg->wshm, getpid());
 	if (n <= 1) {
 		struct wshm_slot *s = wshm_slot(mxg->wshm, 0);
 
@@ -292,6 +295,27 @@ static int worker_post_peer(const char *msg, void *arg)
 	return wshm_post(mxg->wshm, mxg->worker, line);
 }
 
+/*
+ * worker_engine - the engine's status into this worker's slot, for worker
+ * 0's status to add up (its store records are the same for every worker:
+ * left out).
+ */
+static void worker_engine(struct mxg *mxg)
+{
+	char buf[WSHM_ENGINE_MAX];
+	size_t n;
+	json_t *o;
+
+	if (mxg->engine == NULL || (o = json_object()) == NULL)
+		return;
+	grey_status(mxg->engine, o);
+	json_object_del(o, "store");
+	n = json_dumpb(o, buf, sizeof(buf) - 1, JSON_COMPACT);
+	buf[n < sizeof(buf) ? n : 0] = '\0'; /* too long: nothing rather than a cut object */
+	wshm_set_engine(mxg->wshm, mxg->worker, buf);
+	json_decref(o);
+}
+
 static void worker_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct mxg *mxg = arg;
@@ -312,9 +336,10 @@ static void worker_tick_cb(evutil_socket_t fd, short what, void *arg)
 		ng = 0;
 	}
 	/* The counters (a walk of the connections) once a second. */
-	if (mxg->wk->ticks++ % (1000 / WORKER_TICK_MS) == 0)
+	if (mxg->wk->ticks++ % (1000 / WORKER_TICK_MS) == 0) {
 		wshm_update(mxg->wshm, mxg->worker, mxg, local, ng);
-	else
+		worker_engine(mxg);
+	} else
 		wshm_update_distinct(mxg->wshm, mxg->worker, local, ng);
 	/* Orphaned (the master was killed): stop as on SIGTERM. */
 	if (getppid() != mxg->wk->master)

@@ -18,7 +18,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "conn.h"
 #include "wshm.h"
 
 #define WSHM_RING 128
@@ -33,6 +32,7 @@ struct wshm {
 	pthread_mutex_t lock; /* the ring's; robust: a killed holder does not wedge it */
 	uint64_t head;	      /* messages posted so far */
 	int nworkers, nlisteners;
+	pid_t master;
 	size_t size, stride;
 	struct wshm_msg ring[WSHM_RING];
 	/* slots follow, at slots_off */
@@ -82,6 +82,16 @@ int wshm_nworkers(const struct wshm *w)
 	return w->nworkers;
 }
 
+void wshm_set_master(struct wshm *w, pid_t pid)
+{
+	w->master = pid;
+}
+
+pid_t wshm_master(const struct wshm *w)
+{
+	return w->master;
+}
+
 static const struct wshm_slot *wshm_cslot(const struct wshm *w, int i)
 {
 	return (const struct wshm_slot *)((const char *)w + w->slots_off + w->stride * (size_t)i);
@@ -103,23 +113,17 @@ void wshm_update(struct wshm *w, int self, const struct mxg *mxg, const uint32_t
 {
 	struct wshm_slot *s = wshm_slot(w, self);
 	struct wshm_listener *lst = wshm_lst(s);
-	uint32_t stages[WSHM_STAGES] = {0};
 	int n = mxg->nlisteners < w->nlisteners ? mxg->nlisteners : w->nlisteners;
 
-	for (int i = 0; i < n; i++)
-		lst[i].open = 0;
-	for (const struct conn *c = mxg->conns; c != NULL; c = c->next) {
-		if (c->stage < WSHM_STAGES)
-			stages[c->stage]++;
-		/* A connection of a listener a reload removed is counted in no listener. */
-		if (c->lst != NULL && c->lst >= mxg->listeners && c->lst < mxg->listeners + n)
-			lst[c->lst - mxg->listeners].open++;
-	}
-	memcpy(s->stages, stages, sizeof(stages));
+	/* Kept up to date by the connection layer: no walk of the connections. */
+	for (int k = 0; k < WSHM_STAGES; k++)
+		s->stages[k] = mxg->stage_open[k];
 	s->nconns = mxg->nconns;
 	s->stats = mxg->stats;
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
 		lst[i].stats = mxg->listeners[i].stats;
+		lst[i].open = mxg->listeners[i].open;
+	}
 	for (int g = 0; distinct != NULL && g < ngroups && g < DETECT_MAX_GROUPS; g++)
 		s->distinct[g] = distinct[g];
 }
@@ -209,6 +213,36 @@ void wshm_total(const struct wshm *w, const struct mxg *mxg, struct mxg_stats *s
 				lt[k] += lf[k];
 		}
 	}
+}
+
+void wshm_set_engine(struct wshm *w, int self, const char *text)
+{
+	struct wshm_slot *s = wshm_slot(w, self);
+	size_t len = strnlen(text, sizeof(s->engine) - 1);
+
+	/* A sequence lock: odd while writing, readers retry or give up. */
+	__atomic_add_fetch(&s->engine_gen, 1, __ATOMIC_ACQ_REL);
+	memcpy(s->engine, text, len);
+	s->engine[len] = '\0';
+	__atomic_add_fetch(&s->engine_gen, 1, __ATOMIC_ACQ_REL);
+}
+
+int wshm_engine(const struct wshm *w, int i, char *buf, size_t size)
+{
+	const struct wshm_slot *s = wshm_cslot(w, i);
+
+	for (int tries = 0; tries < 3; tries++) {
+		uint32_t g = __atomic_load_n(&s->engine_gen, __ATOMIC_ACQUIRE);
+
+		if (g & 1)
+			continue;
+		memcpy(buf, s->engine, size < sizeof(s->engine) ? size : sizeof(s->engine));
+		buf[size - 1] = '\0';
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&s->engine_gen, __ATOMIC_ACQUIRE) == g)
+			return buf[0] != '\0' ? 0 : -1;
+	}
+	return -1;
 }
 
 uint32_t wshm_distinct_others(const struct wshm *w, int self, int g)

@@ -30,6 +30,9 @@ struct wshm;
 /* A message in the ring: a line without CR or LF. */
 #define WSHM_MSG_MAX 1088
 
+/* The engine's status of a worker, as JSON (worker.c writes it). */
+#define WSHM_ENGINE_MAX 2048
+
 /* Connection stages counted per worker (conn.h's, up to the tarpit). */
 #define WSHM_STAGES 8
 
@@ -43,6 +46,8 @@ struct wshm_slot {
 	uint32_t distinct[DETECT_MAX_GROUPS]; /* its detector's own distinct sources */
 	uint32_t stages[WSHM_STAGES];	      /* open connections by stage (conn.h) */
 	struct mxg_stats stats;
+	uint32_t engine_gen;	      /* odd while engine is being written */
+	char engine[WSHM_ENGINE_MAX]; /* its engine's status object ("" before the first) */
 	/* followed by one struct wshm_listener per listener */
 };
 
@@ -60,6 +65,10 @@ struct wshm *wshm_new(int nworkers, int nlisteners, char *err, size_t errsz);
 
 /* wshm_nworkers - the number of slots. */
 int wshm_nworkers(const struct wshm *w);
+
+/* wshm_set_master, wshm_master - the daemon's pid: the master's, or the one process's. */
+void wshm_set_master(struct wshm *w, pid_t pid);
+pid_t wshm_master(const struct wshm *w);
 
 /* wshm_slot - worker i's slot (0 <= i < wshm_nworkers). */
 struct wshm_slot *wshm_slot(struct wshm *w, int i);
@@ -93,6 +102,15 @@ void wshm_clear_open(struct wshm *w, int i);
  */
 void wshm_total(const struct wshm *w, const struct mxg *mxg, struct mxg_stats *st, int *nconns,
 		uint32_t *stages, struct wshm_listener *lst);
+
+/*
+ * wshm_set_engine - worker self's engine status (JSON text, shorter than
+ * WSHM_ENGINE_MAX). wshm_engine copies worker i's into buf (size bytes),
+ * never half-written: returns 0, or -1 when there is none or the writer
+ * kept it busy.
+ */
+void wshm_set_engine(struct wshm *w, int self, const char *text);
+int wshm_engine(const struct wshm *w, int i, char *buf, size_t size);
 
 /* wshm_distinct_others - group g's distinct sources in every worker but self. */
 uint32_t wshm_distinct_others(const struct wshm *w, int self, int g);

@@ -158,8 +158,9 @@ def test_descriptor_limit_caps_clients_and_keeps_the_control_socket(postfix, mxg
     mx.nofile = 200
     mx.start()
     cap = (200 - 64) // 2
-    mx.wait_for_log(r"max_connections = 8000 needs about 16064 descriptors, but the limit is"
-                    r" 200: at most %d clients are taken" % cap)
+    mx.wait_for_log(r"max_connections = 8000 \(8000 per process\) needs about 16064"
+                    r" descriptors, but the limit is 200: at most %d clients are taken"
+                    % cap)
     held, refused = [], 0
     try:
         # Bounded: 150 clients, more than the cap and than the limit itself.
