@@ -432,6 +432,61 @@ def test_operator_white_entry_reaches_worker_one(mxguard, postfix):
     assert m.group(1) != "white", m.group(0)
 
 
+def test_flood_block_made_by_worker_one_holds_everywhere(mxguard, postfix):
+    """A one-source flood blocked by the worker it lands on: worker 0 (which
+    answers explain and status) knows the block, and a restarted worker 1
+    still refuses the source."""
+    mx = shield(mxguard, postfix, flood_window="20s", flood_threshold=4, block_time="60s",
+                conn_per_source=0, conn_per_prefix=0)
+    net = net_on(mx, 1)
+    flooder = net + ".5"
+    for _ in range(10):
+        if smtp_first_line(mx.port, flooder).startswith("421"):
+            break
+    else:
+        pytest.fail("the flood from %s was not blocked" % flooder)
+    m = mx.wait_for_log(r"(?m)^.*mxguard\[(\d+)\]: .*block client=%s seconds=60 level=1 .*$"
+                        % re.escape(flooder))
+    old = workers(mx)
+    assert int(m.group(1)) == old[1]["pid"], (m.group(0), old)  # made by worker 1
+    rc, a = ctl(mx, "explain", flooder)
+    assert rc == 0 and a["worker"] == 1, a
+
+    def known():
+        rc, a = ctl(mx, "explain", flooder)
+        blk = a["shield"]["blocks"]["address"]
+        return blk if blk is not None and blk["active"] is True else None
+    try:
+        wait_until(known, SETTLE, interval=0.2, what="worker 0 knowing the block")
+    except AssertionError:
+        pytest.fail("worker 1 blocked %s; %ss later explain (worker 0) shows blocks %s"
+                    % (flooder, SETTLE, ctl(mx, "explain", flooder)[1]["shield"]["blocks"]))
+    wait_until(lambda: status(mx)["shield"]["blocks_active"] >= 1, SETTLE, interval=0.1,
+               what="blocks_active in status (worker 0)")
+    # A new worker 1 starts with the block in force.
+    mx.wait_for_log(r"ready: 2 workers")
+    os.kill(old[1]["pid"], signal.SIGKILL)
+    wait_until(lambda: (lambda w: w["pid"] not in (0, old[1]["pid"]) and w["alive"])(
+        workers(mx)[1]), SETTLE, interval=0.1, what="worker 1 restarted")
+    assert smtp_first_line(mx.port, flooder).startswith("421 4.7.0")
+    mx.wait_for_log(r"refuse client=%s .*reason=blocked" % re.escape(flooder))
+
+
+def test_explain_names_the_worker_the_kernel_picks(mxguard):
+    """explain's "worker" (the daemon's copy of the program's hash) is where
+    the kernel sends the network's connections."""
+    mx = start(mxguard, 2)
+    got = []
+    for _ in range(8):
+        net = fresh_net()
+        w = worker_of(mx, net + ".1")
+        rc, a = ctl(mx, "explain", net + ".200")
+        assert rc == 0, a
+        got.append((net, w, a.get("worker")))
+    assert all(w == e for _, w, e in got), got
+    assert {w for _, w, _ in got} == {0, 1}, got
+
+
 # ---------------------------------------------------------------------------
 # 6. SIGHUP and SIGTERM to the master
 
