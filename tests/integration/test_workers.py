@@ -487,6 +487,28 @@ def test_explain_names_the_worker_the_kernel_picks(mxguard):
     assert {w for _, w, _ in got} == {0, 1}, got
 
 
+def test_worker_zero_alone_serves_policy_metrics_and_control(mxguard):
+    from mxgtest import _socket_inodes, free_port, is_listening
+    from test_policy import POLICY, ask
+    pport, mport = free_port(), free_port()
+    mx = start(mxguard, 2, policy_listen="127.0.0.1:%d" % pport,
+               metrics_listen="127.0.0.1:%d" % mport, **POLICY)
+    w0, w1 = [w["pid"] for w in workers(mx)]
+    for port in (pport, mport):
+        assert is_listening(port, pid=w0), port
+        assert not is_listening(port, pid=w1), port
+    assert is_listening(mx.port, pid=w0) and is_listening(mx.port, pid=w1)
+    # The control socket (a listening unix socket) too.
+    path = os.path.join(mx.params["state_dir"], "control.sock")
+    with open("/proc/net/unix") as f:
+        inodes = {l.split()[6] for l in f if l.split()[-1] == path and len(l.split()) == 8}
+    assert inodes and inodes & _socket_inodes(w0) and not inodes & _socket_inodes(w1), inodes
+    with socket.create_connection(("127.0.0.1", pport), timeout=10) as s:
+        assert ask(s).startswith("action=DEFER_IF_PERMIT Greylisted")
+    m = mx.wait_for_log(r"mxguard\[(\d+)\]: info: verdict client=192\.0\.2\.7 ")
+    assert int(m.group(1)) == w0, m.group(0)
+
+
 # ---------------------------------------------------------------------------
 # 6. SIGHUP and SIGTERM to the master
 
