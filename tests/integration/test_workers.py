@@ -354,7 +354,8 @@ def test_one_prefix_limit_is_exact_across_workers(mxguard, postfix):
 
 def test_distributed_flood_is_detected_over_the_workers(mxguard, postfix):
     mx = shield(mxguard, postfix, ddos_window="20s", ddos_threshold=30, ddos_release=5,
-                ddos_quiet="10s", conn_per_prefix=0)
+                ddos_quiet="10s", conn_per_prefix=0, conn_per_source=8,
+                attack_limit_divisor=4)
     for i in range(40):
         probe(mx.port, fresh_net() + ".1", timeout=0.5)
 
@@ -374,6 +375,17 @@ def test_distributed_flood_is_detected_over_the_workers(mxguard, postfix):
     # Neither worker saw the threshold alone: the sum made the attack.
     assert all(0 < n < 30 for n in per), per
     mx.wait_for_log(r"attack group=smtp state normal -> attack")
+    # Both workers apply the attack policy: conn_per_source 8 / 4 = 2.
+    for i in (0, 1):
+        src = net_on(mx, i) + ".3"
+        held = [hold(mx.port, src) for _ in range(2)]
+        try:
+            assert [line[:3] for _, line in held] == ["220", "220"], (i, held)
+            assert smtp_first_line(mx.port, src).startswith("421 4.7.0"), i
+            mx.wait_for_log(r"refuse client=%s .*reason=conn_source" % re.escape(src))
+        finally:
+            for s, _ in held:
+                s.close()
 
 
 # ---------------------------------------------------------------------------
