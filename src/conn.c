@@ -108,9 +108,7 @@ void conn_close(struct conn *c, enum conn_end end)
 		close(c->fd);
 	free(c->in);
 	free(c->out);
-	free(c->helo);
-	free(c->mail);
-	free(c->pending);
+	conn_lines_free(c);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -369,6 +367,72 @@ void conn_read_resume(struct conn *c)
 
 	if (c->ev != NULL)
 		event_add(c->ev, &tv);
+}
+
+/*
+ * conn_lines_base - the allocation holding c's saved lines: they are packed
+ * in the order helo, mail, pending, so it starts at the first one set.
+ */
+static char *conn_lines_base(const struct conn *c)
+{
+	return c->helo != NULL ? c->helo : c->mail != NULL ? c->mail : c->pending;
+}
+
+int conn_line_set(struct conn *c, enum conn_line which, const char *line, size_t len)
+{
+	char **slot[3] = {&c->helo, &c->mail, &c->pending};
+	const char *src[3];
+	char *dst[3] = {NULL, NULL, NULL}, *block, *p;
+	size_t n[3], total = 0;
+
+	if (line == NULL) {
+		/* Forgetting cannot fail: the others move down in place. */
+		p = block = conn_lines_base(c);
+		*slot[which] = NULL;
+		for (int i = 0; i < 3; i++) {
+			if (*slot[i] == NULL)
+				continue;
+			n[i] = strlen(*slot[i]) + 1;
+			memmove(p, *slot[i], n[i]);
+			*slot[i] = p;
+			p += n[i];
+		}
+		if (conn_lines_base(c) == NULL)
+			free(block);
+		return 0;
+	}
+	for (int i = 0; i < 3; i++) {
+		src[i] = i == (int)which ? line : *slot[i];
+		/* The new line gets its CRLF; the others have theirs. */
+		n[i] = src[i] == NULL ? 0 : i == (int)which ? len + 2 : strlen(src[i]);
+		total += src[i] != NULL ? n[i] + 1 : 0;
+	}
+	if ((block = malloc(total)) == NULL)
+		return -1;
+	p = block;
+	for (int i = 0; i < 3; i++) {
+		if (src[i] == NULL)
+			continue;
+		if (i == (int)which) {
+			memcpy(p, line, len);
+			memcpy(p + len, "\r\n", 2);
+		} else {
+			memcpy(p, src[i], n[i]);
+		}
+		p[n[i]] = '\0';
+		dst[i] = p;
+		p += n[i] + 1;
+	}
+	free(conn_lines_base(c));
+	for (int i = 0; i < 3; i++)
+		*slot[i] = dst[i];
+	return 0;
+}
+
+void conn_lines_free(struct conn *c)
+{
+	free(conn_lines_base(c));
+	c->helo = c->mail = c->pending = NULL;
 }
 
 struct conn *conn_new(struct mxg *mxg, struct listener *lst, int fd, const struct sockaddr *sa,

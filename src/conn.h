@@ -65,7 +65,10 @@ struct conn {
 	char *in;
 	/* Client output that the socket did not take at once. */
 	char *out;
-	/* What the client said, for the replay at hand-off. */
+	/*
+	 * What the client said, for the replay at hand-off; read-only here,
+	 * set with conn_line_set: the three share one allocation.
+	 */
 	char *helo;		/* whole HELO/EHLO line, CRLF included */
 	char *mail;		/* whole MAIL line */
 	char *pending;		/* the command that triggered the hand-off */
@@ -139,6 +142,23 @@ struct conn_phase {
  * Registering the same p twice is harmless; more than 8 phases is a bug.
  */
 void conn_phase_add(const struct conn_phase *p);
+
+/* The saved command lines of a connection (its helo, mail, pending fields). */
+enum conn_line { CONN_HELO, CONN_MAIL, CONN_PENDING };
+
+/*
+ * conn_line_set - save line (len bytes, without its CRLF) with CRLF added
+ * as c's HELO, MAIL or pending line, replacing the one before; line NULL
+ * forgets it. The three lines live in one allocation of their exact size
+ * (held clients keep them through the hold, and they are what mxguard has
+ * most of), so each change copies the others: lines are short and change a
+ * few times per connection. Returns 0, or -1 when memory runs out (the
+ * lines are unchanged).
+ */
+int conn_line_set(struct conn *c, enum conn_line which, const char *line, size_t len);
+
+/* conn_lines_free - forget c's saved lines (all three fields NULL). */
+void conn_lines_free(struct conn *c);
 
 /*
  * conn_write - send bytes to the client in the dialogue. What the socket
