@@ -108,6 +108,10 @@ struct conn {
 	uint8_t pipe_opaque : 1; /* held: BDAT data follows, not checked further */
 	uint8_t survivor : 1;	/* handed off after surviving the tarpit */
 	uint8_t queued : 1;	/* its decision waits for the loop (grey.c) */
+	/* The SPF step's outcome (greyspf.c): enum spf_result, reason. */
+	uint8_t spf_done : 1;
+	uint8_t spf_result : 3;
+	uint8_t spf_why;	/* index of the reason in greyspf.c's table */
 	uint8_t pending_verb;	/* enum smtp_verb */
 	uint8_t dns_state;	/* enum grey_dns_state */
 	uint8_t verdict;	/* enum verdict, valid once dns_state is final */
