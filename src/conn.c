@@ -100,8 +100,7 @@ void conn_close(struct conn *c, enum conn_end end)
 	for (int i = 0; i < conn_nphases; i++)
 		if (conn_phases[i]->release != NULL)
 			conn_phases[i]->release(c);
-	if (c->ev != NULL)
-		event_free(c->ev);
+	conn_read_event_drop(c);
 	if (c->wev != NULL)
 		event_free(c->wev);
 	if (c->fd >= 0)
@@ -343,15 +342,25 @@ int conn_finish(struct conn *c, const char *reply, enum conn_end end)
 	 */
 	if (c->outlen == 0)
 		shutdown(c->fd, SHUT_WR);
-	if (c->ev != NULL)
-		event_free(c->ev);
-	c->ev = event_new(c->mxg->base, c->fd, EV_READ | EV_PERSIST, conn_drain_cb, c);
-	if (c->ev == NULL) {
-		conn_close(c, END_NONE);
-		return -1;
-	}
-	event_add(c->ev, &tv);
+	event_add(conn_read_event(c, c->fd, EV_READ | EV_PERSIST, conn_drain_cb), &tv);
 	return 0;
+}
+
+struct event *conn_read_event(struct conn *c, evutil_socket_t fd, short what,
+			      void (*cb)(evutil_socket_t fd, short what, void *arg))
+{
+	conn_read_event_drop(c);
+	c->ev = (struct event *)(void *)(c + 1);
+	/* Cannot fail: the base and the arguments are valid. */
+	event_assign(c->ev, c->mxg->base, fd, what, cb, c);
+	return c->ev;
+}
+
+void conn_read_event_drop(struct conn *c)
+{
+	if (c->ev != NULL)
+		event_del(c->ev);
+	c->ev = NULL;
 }
 
 void conn_read_pause(struct conn *c)
@@ -442,7 +451,8 @@ struct conn *conn_new(struct mxg *mxg, struct listener *lst, int fd, const struc
 
 	mxg->stats.accepted++;
 	lst->stats.accepted++;
-	c = calloc(1, sizeof(*c));
+	/* Room for the read event after the struct (conn_read_event). */
+	c = calloc(1, sizeof(*c) + event_get_struct_event_size());
 	if (c == NULL) {
 		close(fd);
 		return NULL;

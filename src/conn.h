@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <sys/time.h>
 
+#include <event2/util.h>
+
 #include "netaddr.h"
 #include "smtpcmd.h"
 
@@ -59,7 +61,7 @@ struct conn {
 	struct conn *prev, *next;
 	struct cfg *cfg;	/* the configuration it was accepted under */
 	struct listener *lst;	/* its counters move (listener_stats) */
-	struct event *ev;	/* client read (dialogue, tarpit, drain) */
+	struct event *ev;	/* client read (dialogue, tarpit, drain): conn_read_event */
 	struct event *wev;	/* client write, only while output is blocked */
 	/* Dialogue input: a partial line, allocated only while one is pending. */
 	char *in;
@@ -163,6 +165,20 @@ int conn_line_set(struct conn *c, enum conn_line which, const char *line, size_t
 
 /* conn_lines_free - forget c's saved lines (all three fields NULL). */
 void conn_lines_free(struct conn *c);
+
+/*
+ * conn_read_event - set c's client read event (c->ev) to fd, what and cb
+ * (arg c), not added; one it had before is deleted first. The event lives
+ * in the connection's own allocation (conn_new makes room after the
+ * struct): a held client is what mxguard has most of, and a separate
+ * event cost a 144-byte chunk. Returns c->ev. Only for connections from
+ * conn_new.
+ */
+struct event *conn_read_event(struct conn *c, evutil_socket_t fd, short what,
+			      void (*cb)(evutil_socket_t fd, short what, void *arg));
+
+/* conn_read_event_drop - delete c's read event and leave c->ev NULL. */
+void conn_read_event_drop(struct conn *c);
 
 /*
  * conn_write - send bytes to the client in the dialogue. What the socket

@@ -404,16 +404,7 @@ void smtp_decided(struct conn *c, int outcome, const char *reply)
 static void smtp_greet(struct conn *c)
 {
 	c->stage = STAGE_DIALOGUE;
-	if (c->ev != NULL) {
-		event_del(c->ev);
-		event_assign(c->ev, c->mxg->base, c->fd, EV_READ | EV_PERSIST, smtp_read_cb, c);
-	} else {
-		c->ev = event_new(c->mxg->base, c->fd, EV_READ | EV_PERSIST, smtp_read_cb, c);
-	}
-	if (c->ev == NULL) {
-		conn_close(c, END_CLIENT_ERROR);
-		return;
-	}
+	conn_read_event(c, c->fd, EV_READ | EV_PERSIST, smtp_read_cb);
 	if (conn_printf(c, "220 %s ESMTP mxguard\r\n", c->cfg->myhostname) < 0)
 		return;
 	if (c->outlen == 0)
@@ -504,12 +495,7 @@ void smtp_start(struct conn *c)
 	}
 	/* Hold the final line; watch the socket meanwhile (no input buffer). */
 	c->stage = STAGE_GREET;
-	c->ev = event_new(c->mxg->base, c->fd, EV_READ | EV_PERSIST, smtp_greet_cb, c);
-	if (c->ev == NULL) {
-		conn_close(c, END_CLIENT_ERROR);
-		return;
-	}
-	event_add(c->ev, &tv);
+	event_add(conn_read_event(c, c->fd, EV_READ | EV_PERSIST, smtp_greet_cb), &tv);
 	/* Usually the name is still on its way: then smtp_greet_settled decides. */
 	smtp_greet_settled(c);
 }
