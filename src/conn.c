@@ -36,6 +36,10 @@ static const char *const conn_end_names[] = {
 };
 static const char *const conn_action_names[] = {"pass", "inspect"};
 
+/* The bit fields of struct conn that hold them. */
+_Static_assert(STAGE_TARPIT < 8 && ACT_INSPECT < 2 && END_SILENT < 16,
+	       "enum conn_stage, conn_action, conn_end fit in struct conn");
+
 /*
  * The registered phases, in registration order. Set once at start-up,
  * before the first connection, and never changed: a table of code, not
@@ -316,7 +320,7 @@ static void conn_drain_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	struct timeval tv = conn_tv(left);
 
-	event_add(c->ev, &tv);
+	event_add(conn_ev(c), &tv);
 }
 
 int conn_finish(struct conn *c, const char *reply, enum conn_end end)
@@ -350,23 +354,23 @@ struct event *conn_read_event(struct conn *c, evutil_socket_t fd, short what,
 			      void (*cb)(evutil_socket_t fd, short what, void *arg))
 {
 	conn_read_event_drop(c);
-	c->ev = (struct event *)(void *)(c + 1);
+	c->ev_set = 1;
 	/* Cannot fail: the base and the arguments are valid. */
-	event_assign(c->ev, c->mxg->base, fd, what, cb, c);
-	return c->ev;
+	event_assign(conn_ev(c), c->mxg->base, fd, what, cb, c);
+	return conn_ev(c);
 }
 
 void conn_read_event_drop(struct conn *c)
 {
-	if (c->ev != NULL)
-		event_del(c->ev);
-	c->ev = NULL;
+	if (c->ev_set)
+		event_del(conn_ev(c));
+	c->ev_set = 0;
 }
 
 void conn_read_pause(struct conn *c)
 {
-	if (c->ev != NULL)
-		event_del(c->ev);
+	if (c->ev_set)
+		event_del(conn_ev(c));
 }
 
 void conn_read_resume(struct conn *c)
@@ -374,8 +378,8 @@ void conn_read_resume(struct conn *c)
 	uint32_t ms = conn_dialogue_left(c);
 	struct timeval tv = conn_tv(ms > 0 ? ms : 1);
 
-	if (c->ev != NULL)
-		event_add(c->ev, &tv);
+	if (c->ev_set)
+		event_add(conn_ev(c), &tv);
 }
 
 /*

@@ -467,7 +467,7 @@ static void smtp_greet_cb(evutil_socket_t fd, short what, void *arg)
 		 * tells smtp_greet_settled that the client talked. The lookup
 		 * ends within its own timeout.
 		 */
-		event_del(c->ev);
+		event_del(conn_ev(c));
 		return;
 	}
 	smtp_pregreet_drop(c);
@@ -477,7 +477,7 @@ void smtp_greet_settled(struct conn *c)
 {
 	if (c->stage != STAGE_GREET || c->closing)
 		return;
-	if (!event_pending(c->ev, EV_READ, NULL))
+	if (!event_pending(conn_ev(c), EV_READ, NULL))
 		smtp_pregreet_drop(c);
 	else if (grey_greet_suspect(c) == 0)
 		smtp_greet(c);
