@@ -57,7 +57,7 @@ def start(mxguard, n, **params):
     except MxguardStartError as e:
         if "SO_ATTACH_REUSEPORT_CBPF" in str(e):
             pytest.skip("this kernel has no classic-BPF reuseport programs: %s"
-                        % str(e).splitlines()[0])
+                        % [l for l in str(e).splitlines() if "SO_ATTACH_REUSEPORT_CBPF" in l][0])
         raise
     if n != "auto":
         wait_until(lambda: len(workers(mx)) == n and all(w["alive"] for w in workers(mx)),
