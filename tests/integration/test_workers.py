@@ -397,7 +397,7 @@ def test_operator_block_reaches_worker_one(mxguard, postfix):
     net = net_on(mx, 1)
     victim = net + ".9"
     assert ctl(mx, "add", "block", victim) == (0, {"ok": True})
-    line = wait_until(lambda: (lambda l: l if l.startswith("421 4.7.0") else None)(
+    wait_until(lambda: (lambda l: l if l.startswith("421 4.7.0") else None)(
         smtp_first_line(mx.port, victim)), SETTLE, interval=0.2,
         what="%s refused as blocked (on worker 1)" % victim)
     mx.wait_for_log(r"refuse client=%s .*reason=blocked" % re.escape(victim))
