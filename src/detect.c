@@ -47,11 +47,19 @@
  *
  * Known good. A table like the source table: key -> first and last time
  * marked; eviction by the oldest last mark.
+ *
+ * Cost. An event reads a few random lines of tables of megabytes: memory
+ * latency, not instructions, is its price. So detect_group starts the
+ * loads of the exact set's buckets and of the source table's window (the
+ * daemon asks detect_source about the same key next) before it needs
+ * them, and the large arrays sit on huge pages (hugemem.c), where a
+ * random read does not also miss the TLB.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "detect.h"
+#include "hugemem.h"
 
 #define PROBE 16      /* slots a key may occupy after its home slot */
 #define KTAB_MIN 1024 /* slots of a key table at first */
@@ -133,8 +141,19 @@ struct detect {
 };
 
 /*
- * Key tables.
+ * key_eq - are two keys equal? Two 8-byte loads: a call to memcmp per
+ * probe and per heavy-hitter match cost more than the comparison.
  */
+static inline int key_eq(const struct ipkey *a, const struct ipkey *b)
+{
+	uint64_t a0, a1, b0, b1;
+
+	memcpy(&a0, a->b, 8);
+	memcpy(&a1, a->b + 8, 8);
+	memcpy(&b0, b->b, 8);
+	memcpy(&b1, b->b + 8, 8);
+	return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+}
 
 static uint16_t ktab_tagof(uint64_t h)
 {
@@ -154,11 +173,11 @@ static int ktab_alloc(struct ktab *t, uint32_t n)
 {
 	t->n = n < PROBE ? PROBE : n;
 	t->used = 0;
-	t->tag = calloc(t->n, sizeof(*t->tag));
-	t->ent = calloc(t->n, sizeof(*t->ent));
+	t->tag = hugemem_calloc(t->n, sizeof(*t->tag));
+	t->ent = hugemem_calloc(t->n, sizeof(*t->ent));
 	if (t->tag == NULL || t->ent == NULL) {
-		free(t->tag);
-		free(t->ent);
+		hugemem_free(t->tag, t->n, sizeof(*t->tag));
+		hugemem_free(t->ent, t->n, sizeof(*t->ent));
 		t->tag = NULL;
 		t->ent = NULL;
 		return -1;
@@ -176,8 +195,8 @@ static int ktab_init(struct ktab *t, uint32_t max)
 
 static void ktab_free(struct ktab *t)
 {
-	free(t->tag);
-	free(t->ent);
+	hugemem_free(t->tag, t->n, sizeof(*t->tag));
+	hugemem_free(t->ent, t->n, sizeof(*t->ent));
 	t->tag = NULL;
 	t->ent = NULL;
 }
@@ -187,6 +206,24 @@ static size_t ktab_memory(const struct ktab *t)
 	return (size_t)t->n * (sizeof(*t->tag) + sizeof(*t->ent));
 }
 
+/*
+ * ktab_prefetch - start loading the probe window of h (its tags and the
+ * entries they point to) without waiting: the caller has other misses to
+ * wait for meanwhile, and the next lookup of h finds the lines in cache.
+ * Always inlined, as the other prefetch helpers: GCC takes a function
+ * that only prefetches for one without effect and drops the call.
+ */
+static inline __attribute__((always_inline)) void ktab_prefetch(const struct ktab *t, uint64_t h)
+{
+	uint32_t i = ktab_home(t, h);
+	const char *e = (const char *)&t->ent[i];
+
+	__builtin_prefetch(&t->tag[i]);
+	/* The window past the end wraps: the few slots there are not fetched. */
+	for (uint32_t k = 0; k < PROBE * sizeof(*t->ent) && i + k / sizeof(*t->ent) < t->n; k += 64)
+		__builtin_prefetch(e + k);
+}
+
 /* ktab_find - the slot of key, or -1. */
 static int64_t ktab_find(const struct ktab *t, const struct ipkey *key, uint64_t h)
 {
@@ -194,7 +231,7 @@ static int64_t ktab_find(const struct ktab *t, const struct ipkey *key, uint64_t
 	uint32_t i = ktab_home(t, h);
 
 	for (int p = 0; p < PROBE; p++) {
-		if (t->tag[i] == tag && memcmp(&t->ent[i].key, key, sizeof(*key)) == 0)
+		if (t->tag[i] == tag && key_eq(&t->ent[i].key, key))
 			return i;
 		if (++i == t->n)
 			i = 0;
@@ -215,7 +252,7 @@ static int ktab_probe(const struct ktab *t, const struct ipkey *key, uint64_t h,
 	uint32_t i = ktab_home(t, h), free_slot = UINT32_MAX, stale = i;
 
 	for (int p = 0; p < PROBE; p++) {
-		if (t->tag[i] == tag && memcmp(&t->ent[i].key, key, sizeof(*key)) == 0) {
+		if (t->tag[i] == tag && key_eq(&t->ent[i].key, key)) {
 			*slot = i;
 			return KTAB_FOUND;
 		}
@@ -576,7 +613,7 @@ static int group_exact_grow(struct detect *d, struct group *g, uint32_t cap)
 	for (;;) {
 		int lost = 0;
 
-		if ((nx = calloc(cap, sizeof(*nx))) == NULL)
+		if ((nx = hugemem_calloc(cap, sizeof(*nx))) == NULL)
 			return -1;
 		n = 0;
 		for (uint32_t i = 0; i < g->xcap && !lost; i++) {
@@ -593,15 +630,28 @@ static int group_exact_grow(struct detect *d, struct group *g, uint32_t cap)
 		}
 		if (!lost)
 			break;
-		free(nx);
+		hugemem_free(nx, cap, sizeof(*nx));
 		cap <<= 1;
 	}
-	free(g->x);
+	hugemem_free(g->x, g->xcap, sizeof(*g->x));
 	g->x = nx;
 	g->xcap = cap;
 	g->xn = n;
 	g->xcursor = 0;
 	return 0;
+}
+
+/* group_exact_prefetch - start loading the two buckets of h. */
+static inline __attribute__((always_inline)) void group_exact_prefetch(const struct group *g,
+								       uint64_t h)
+{
+	uint32_t mask = (g->xcap - 1) & ~(uint32_t)(XBUCKET - 1);
+
+	h = h ? h : 1;
+	__builtin_prefetch(&g->x[(uint32_t)(h >> 32) & mask]);
+	__builtin_prefetch(&g->x[((uint32_t)(h >> 32) & mask) + XBUCKET / 2]);
+	__builtin_prefetch(&g->x[(uint32_t)h & mask]);
+	__builtin_prefetch(&g->x[((uint32_t)h & mask) + XBUCKET / 2]);
 }
 
 /*
@@ -701,7 +751,7 @@ static void ss_add(struct ss *s, const struct ipkey *key, uint64_t h)
 	int min = 0;
 
 	for (int i = 0; i < s->n; i++)
-		if (s->h[i] == h && memcmp(&s->key[i], key, sizeof(*key)) == 0) {
+		if (s->h[i] == h && key_eq(&s->key[i], key)) {
 			s->count[i]++;
 			return;
 		}
@@ -837,7 +887,7 @@ struct detect *detect_new(const struct detect_cfg *cfg, int ngroups)
 	d->src.lazy = 1;
 	for (int i = 0; i < ngroups; i++) {
 		d->g[i].xcap = xset_size(0, d->cfg.exact_max);
-		if ((d->g[i].x = calloc(d->g[i].xcap, sizeof(*d->g[i].x))) == NULL) {
+		if ((d->g[i].x = hugemem_calloc(d->g[i].xcap, sizeof(*d->g[i].x))) == NULL) {
 			detect_free(&d);
 			return NULL;
 		}
@@ -934,6 +984,13 @@ enum detect_state detect_group(struct detect *d, int gi, const struct ipkey *key
 	h = netaddr_key_hash(key);
 	if (now > d->last_now)
 		d->last_now = now;
+	/*
+	 * Memory latency is the cost here: start the exact set's two buckets
+	 * and, as the daemon asks detect_source about the same key next, the
+	 * source table's window, so that their misses overlap.
+	 */
+	group_exact_prefetch(g, h);
+	ktab_prefetch(&d->src, h);
 	group_rotate(d, g, now);
 	group_hll_add(g, h);
 	group_exact_add(d, g, h, now);
@@ -996,8 +1053,8 @@ static int ss_top(const struct ss *s, struct detect_top *out)
 		int best = -1;
 
 		for (int i = 0; i < s->n; i++)
-			if (!taken[i] && (best < 0 || s->count[i] - s->err[i] >
-							      s->count[best] - s->err[best]))
+			if (!taken[i] &&
+			    (best < 0 || s->count[i] - s->err[i] > s->count[best] - s->err[best]))
 				best = i;
 		if (best < 0)
 			break;
@@ -1131,7 +1188,7 @@ void detect_free(struct detect **dp)
 	ktab_free(&d->good);
 	if (d->g != NULL)
 		for (int i = 0; i < d->ngroups; i++)
-			free(d->g[i].x);
+			hugemem_free(d->g[i].x, d->g[i].xcap, sizeof(*d->g[i].x));
 	free(d->g);
 	free(d);
 	*dp = NULL;
