@@ -60,6 +60,7 @@
 
 #include "detect.h"
 #include "hugemem.h"
+#include "topk.h"
 
 #define PROBE 16      /* slots a key may occupy after its home slot */
 #define KTAB_MIN 1024 /* slots of a key table at first */
@@ -67,7 +68,6 @@
 #define HLL_M (1u << HLL_BITS)
 #define HLL_RING 9		/* sub-windows kept: current + 8 full ones */
 #define HLL_SUBS (HLL_RING - 1) /* sub-windows per window */
-#define SS_K (4 * DETECT_TOP)	/* space-saving counters kept for a top 10 */
 #define SWEEP_STEP 8		/* exact-set slots swept per event */
 #define XBUCKET 8		/* exact-set bucket: 8 x 16 bytes, two cache lines */
 #define XSET_MIN 256		/* exact-set slots at first (4 kB) */
@@ -98,14 +98,6 @@ struct xent {
 	uint64_t h, t;
 };
 
-/* Space-saving heavy hitters; parallel arrays, so a miss scans 320 bytes of hashes. */
-struct ss {
-	int n;
-	uint64_t h[SS_K], count[SS_K];
-	uint64_t err[SS_K]; /* what a newcomer inherited: count - err is certain */
-	struct ipkey key[SS_K];
-};
-
 struct group {
 	/* exact set */
 	struct xent *x;
@@ -127,7 +119,7 @@ struct group {
 	/* the current or last attack */
 	uint64_t attempts;
 	uint8_t ahll[HLL_M];
-	struct ss top_src, top_pfx;
+	struct topk top_src, top_pfx; /* space-saving heavy hitters */
 };
 
 struct detect {
@@ -142,7 +134,7 @@ struct detect {
 
 /*
  * key_eq - are two keys equal? Two 8-byte loads: a call to memcmp per
- * probe and per heavy-hitter match cost more than the comparison.
+ * probe would cost more than the comparison.
  */
 static inline int key_eq(const struct ipkey *a, const struct ipkey *b)
 {
@@ -746,31 +738,6 @@ static uint32_t group_total(const struct detect *d, const struct group *g, uint6
  * Groups: the attack report.
  */
 
-static void ss_add(struct ss *s, const struct ipkey *key, uint64_t h)
-{
-	int min = 0;
-
-	for (int i = 0; i < s->n; i++)
-		if (s->h[i] == h && key_eq(&s->key[i], key)) {
-			s->count[i]++;
-			return;
-		}
-	if (s->n < SS_K) {
-		min = s->n++;
-		s->count[min] = 0;
-		s->err[min] = 0;
-	} else {
-		for (int i = 1; i < SS_K; i++)
-			if (s->count[i] < s->count[min])
-				min = i;
-	}
-	/* Space-saving: the newcomer inherits the smallest count (its error bound). */
-	s->err[min] = s->count[min];
-	s->h[min] = h;
-	s->key[min] = *key;
-	s->count[min]++;
-}
-
 static void group_attack_begin(struct group *g, uint64_t now)
 {
 	g->attack_start = now;
@@ -778,8 +745,8 @@ static void group_attack_begin(struct group *g, uint64_t now)
 	g->attempts = 0;
 	g->peak = 0;
 	memset(g->ahll, 0, sizeof(g->ahll));
-	g->top_src.n = 0;
-	g->top_pfx.n = 0;
+	topk_reset(&g->top_src);
+	topk_reset(&g->top_pfx);
 }
 
 static void group_attack_add(const struct detect *d, struct group *g, const struct ipkey *key,
@@ -792,9 +759,9 @@ static void group_attack_add(const struct detect *d, struct group *g, const stru
 	g->attempts++;
 	if (r > g->ahll[j])
 		g->ahll[j] = r;
-	ss_add(&g->top_src, key, h);
+	topk_add(&g->top_src, key, h);
 	netaddr_key_prefix(&pfx, netaddr_key_is_v4(key) ? d->cfg.prefix_v4 : d->cfg.prefix_v6);
-	ss_add(&g->top_pfx, &pfx, netaddr_key_hash(&pfx));
+	topk_add(&g->top_pfx, &pfx, netaddr_key_hash(&pfx));
 }
 
 /* group_step - advance g's state machine with distinct n at now. */
@@ -1040,28 +1007,18 @@ enum detect_state detect_state_of(const struct detect *d, int g)
 }
 
 /*
- * ss_top - the heaviest of s, most first, into out (DETECT_TOP), by the
- * count each is certain to have (count - err): a notice must not claim
- * that a source seen once sent dozens of connections.
+ * report_top - the heaviest of t into out (DETECT_TOP), by the count each
+ * is certain to have: a notice must not claim that a source seen once
+ * sent dozens of connections.
  */
-static int ss_top(const struct ss *s, struct detect_top *out)
+static int report_top(const struct topk *t, struct detect_top *out)
 {
-	int n = 0;
-	uint8_t taken[SS_K] = {0};
+	struct topk_item it[DETECT_TOP];
+	int n = topk_top(t, it, DETECT_TOP);
 
-	while (n < DETECT_TOP) {
-		int best = -1;
-
-		for (int i = 0; i < s->n; i++)
-			if (!taken[i] &&
-			    (best < 0 || s->count[i] - s->err[i] > s->count[best] - s->err[best]))
-				best = i;
-		if (best < 0)
-			break;
-		taken[best] = 1;
-		out[n].key = s->key[best];
-		out[n].count = s->count[best] - s->err[best];
-		n++;
+	for (int i = 0; i < n; i++) {
+		out[i].key = it[i].key;
+		out[i].count = it[i].count;
 	}
 	return n;
 }
@@ -1113,8 +1070,8 @@ void detect_report(const struct detect *d, int gi, uint64_t now, struct detect_r
 		r->sources = (uint64_t)(est + 0.5);
 		if (r->sources > g->attempts)
 			r->sources = g->attempts;
-		r->ntop_sources = ss_top(&g->top_src, r->top_sources);
-		r->ntop_prefixes = ss_top(&g->top_pfx, r->top_prefixes);
+		r->ntop_sources = report_top(&g->top_src, r->top_sources);
+		r->ntop_prefixes = report_top(&g->top_pfx, r->top_prefixes);
 	}
 }
 
