@@ -71,6 +71,7 @@
 #define SWEEP_STEP 8		/* exact-set slots swept per event */
 #define XBUCKET 8		/* exact-set bucket: 8 x 16 bytes, two cache lines */
 #define XSET_MIN 256		/* exact-set slots at first (4 kB) */
+#define XBLOCK 64		/* exact-set slots per block of the tick's sweep */
 
 /* One slot of the source and good tables (32 bytes). */
 struct kent {
@@ -102,6 +103,7 @@ struct group {
 	/* exact set */
 	struct xent *x;
 	uint32_t xcap, xn, xcursor;
+	uint64_t *xold;	    /* per block of XBLOCK slots: no live entry is older (0: unknown) */
 	int dropped;	    /* a new source did not fit ... */
 	uint64_t last_drop; /* ... at this time */
 	/* sliding HyperLogLog */
@@ -567,6 +569,39 @@ static void group_sweep(const struct detect *d, struct group *g, uint64_t now, u
 }
 
 /*
+ * group_sweep_all - clear every expired entry (detect_tick). A block whose
+ * oldest entry cannot have expired yet is skipped: in a steady flood most
+ * are, and the sweep of every slot each second cost a tenth of the time
+ * of all events. A swept block notes its oldest live entry; inserts only
+ * lower that mark to their time, and refreshed or cleared entries leave
+ * it a lower bound, so a skipped block never holds an expired entry.
+ */
+static void group_sweep_all(const struct detect *d, struct group *g, uint64_t now)
+{
+	uint64_t w = d->cfg.ddos_window_ms;
+
+	for (uint32_t b = 0; b < g->xcap / XBLOCK; b++) {
+		uint64_t old = UINT64_MAX;
+
+		if (g->xold[b] > now || now - g->xold[b] < w)
+			continue;
+		for (uint32_t i = b * XBLOCK; i < (b + 1) * XBLOCK; i++) {
+			struct xent *e = &g->x[i];
+
+			if (e->h == 0)
+				continue;
+			if (!xent_live(d, e, now)) {
+				e->h = 0;
+				g->xn--;
+			} else if (e->t < old) {
+				old = e->t;
+			}
+		}
+		g->xold[b] = old;
+	}
+}
+
+/*
  * xset_put - place h (new to the set) with its time t in the set x of cap
  * slots, two-choice: the emptier of its two buckets. -1: both are full.
  */
@@ -601,12 +636,19 @@ static int group_exact_grow(struct detect *d, struct group *g, uint32_t cap)
 {
 	uint32_t max = xset_cap(d->cfg.exact_max), n;
 	struct xent *nx;
+	uint64_t *nold;
 
 	for (;;) {
 		int lost = 0;
 
-		if ((nx = hugemem_calloc(cap, sizeof(*nx))) == NULL)
+		nx = hugemem_calloc(cap, sizeof(*nx));
+		/* The blocks' marks start unknown (0): the next tick sweeps them all. */
+		nold = calloc(cap / XBLOCK, sizeof(*nold));
+		if (nx == NULL || nold == NULL) {
+			hugemem_free(nx, cap, sizeof(*nx));
+			free(nold);
 			return -1;
+		}
 		n = 0;
 		for (uint32_t i = 0; i < g->xcap && !lost; i++) {
 			if (!xent_live(d, &g->x[i], d->last_now))
@@ -623,10 +665,13 @@ static int group_exact_grow(struct detect *d, struct group *g, uint32_t cap)
 		if (!lost)
 			break;
 		hugemem_free(nx, cap, sizeof(*nx));
+		free(nold);
 		cap <<= 1;
 	}
 	hugemem_free(g->x, g->xcap, sizeof(*g->x));
+	free(g->xold);
 	g->x = nx;
+	g->xold = nold;
 	g->xcap = cap;
 	g->xn = n;
 	g->xcursor = 0;
@@ -703,6 +748,8 @@ static void group_exact_add(struct detect *d, struct group *g, uint64_t h, uint6
 	}
 	g->x[slot].h = h;
 	g->x[slot].t = now;
+	if (g->xold[slot / XBLOCK] > now)
+		g->xold[slot / XBLOCK] = now;
 }
 
 /* group_exact_valid - no source was dropped from the set within the window. */
@@ -854,7 +901,8 @@ struct detect *detect_new(const struct detect_cfg *cfg, int ngroups)
 	d->src.lazy = 1;
 	for (int i = 0; i < ngroups; i++) {
 		d->g[i].xcap = xset_size(0, d->cfg.exact_max);
-		if ((d->g[i].x = hugemem_calloc(d->g[i].xcap, sizeof(*d->g[i].x))) == NULL) {
+		if ((d->g[i].x = hugemem_calloc(d->g[i].xcap, sizeof(*d->g[i].x))) == NULL ||
+		    (d->g[i].xold = calloc(d->g[i].xcap / XBLOCK, sizeof(*d->g[i].xold))) == NULL) {
 			detect_free(&d);
 			return NULL;
 		}
@@ -951,11 +999,7 @@ enum detect_state detect_group(struct detect *d, int gi, const struct ipkey *key
 	h = netaddr_key_hash(key);
 	if (now > d->last_now)
 		d->last_now = now;
-	/*
-	 * Memory latency is the cost here: start the exact set's two buckets
-	 * and, as the daemon asks detect_source about the same key next, the
-	 * source table's window, so that their misses overlap.
-	 */
+	/* Start the misses (see Cost above); detect_source asks about key next. */
 	group_exact_prefetch(g, h);
 	ktab_prefetch(&d->src, h);
 	group_rotate(d, g, now);
@@ -977,7 +1021,7 @@ void detect_tick(struct detect *d, uint64_t now)
 
 		group_rotate(d, g, now);
 		if (g->xn > 0)
-			group_sweep(d, g, now, g->xcap);
+			group_sweep_all(d, g, now);
 		group_step(d, i, group_total(d, g, now), now);
 	}
 }
@@ -1118,7 +1162,8 @@ size_t detect_memory(const struct detect *d)
 	size_t n = sizeof(*d) + ktab_memory(&d->src) + ktab_memory(&d->good);
 
 	for (int i = 0; i < d->ngroups; i++)
-		n += sizeof(d->g[i]) + (size_t)d->g[i].xcap * sizeof(*d->g[i].x);
+		n += sizeof(d->g[i]) + (size_t)d->g[i].xcap * sizeof(*d->g[i].x) +
+		     (size_t)d->g[i].xcap / XBLOCK * sizeof(*d->g[i].xold);
 	return n;
 }
 
@@ -1144,8 +1189,10 @@ void detect_free(struct detect **dp)
 	ktab_free(&d->src);
 	ktab_free(&d->good);
 	if (d->g != NULL)
-		for (int i = 0; i < d->ngroups; i++)
+		for (int i = 0; i < d->ngroups; i++) {
 			hugemem_free(d->g[i].x, d->g[i].xcap, sizeof(*d->g[i].x));
+			free(d->g[i].xold);
+		}
 	free(d->g);
 	free(d);
 	*dp = NULL;
