@@ -36,6 +36,10 @@ static const char *const conn_end_names[] = {
 };
 static const char *const conn_action_names[] = {"pass", "inspect"};
 
+/* The bit fields of struct conn that hold them. */
+_Static_assert(STAGE_TARPIT < 8 && ACT_INSPECT < 2 && END_SILENT < 16,
+	       "enum conn_stage, conn_action, conn_end fit in struct conn");
+
 /*
  * The registered phases, in registration order. Set once at start-up,
  * before the first connection, and never changed: a table of code, not
@@ -100,17 +104,14 @@ void conn_close(struct conn *c, enum conn_end end)
 	for (int i = 0; i < conn_nphases; i++)
 		if (conn_phases[i]->release != NULL)
 			conn_phases[i]->release(c);
-	if (c->ev != NULL)
-		event_free(c->ev);
+	conn_read_event_drop(c);
 	if (c->wev != NULL)
 		event_free(c->wev);
 	if (c->fd >= 0)
 		close(c->fd);
 	free(c->in);
 	free(c->out);
-	free(c->helo);
-	free(c->mail);
-	free(c->pending);
+	conn_lines_free(c);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -322,7 +323,7 @@ static void conn_drain_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	struct timeval tv = conn_tv(left);
 
-	event_add(c->ev, &tv);
+	event_add(conn_ev(c), &tv);
 }
 
 int conn_finish(struct conn *c, const char *reply, enum conn_end end)
@@ -348,21 +349,31 @@ int conn_finish(struct conn *c, const char *reply, enum conn_end end)
 	 */
 	if (c->outlen == 0)
 		shutdown(c->fd, SHUT_WR);
-	if (c->ev != NULL)
-		event_free(c->ev);
-	c->ev = event_new(c->mxg->base, c->fd, EV_READ | EV_PERSIST, conn_drain_cb, c);
-	if (c->ev == NULL) {
-		conn_close(c, END_NONE);
-		return -1;
-	}
-	event_add(c->ev, &tv);
+	event_add(conn_read_event(c, c->fd, EV_READ | EV_PERSIST, conn_drain_cb), &tv);
 	return 0;
+}
+
+struct event *conn_read_event(struct conn *c, evutil_socket_t fd, short what,
+			      void (*cb)(evutil_socket_t fd, short what, void *arg))
+{
+	conn_read_event_drop(c);
+	c->ev_set = 1;
+	/* Cannot fail: the base and the arguments are valid. */
+	event_assign(conn_ev(c), c->mxg->base, fd, what, cb, c);
+	return conn_ev(c);
+}
+
+void conn_read_event_drop(struct conn *c)
+{
+	if (c->ev_set)
+		event_del(conn_ev(c));
+	c->ev_set = 0;
 }
 
 void conn_read_pause(struct conn *c)
 {
-	if (c->ev != NULL)
-		event_del(c->ev);
+	if (c->ev_set)
+		event_del(conn_ev(c));
 }
 
 void conn_read_resume(struct conn *c)
@@ -370,8 +381,74 @@ void conn_read_resume(struct conn *c)
 	uint32_t ms = conn_dialogue_left(c);
 	struct timeval tv = conn_tv(ms > 0 ? ms : 1);
 
-	if (c->ev != NULL)
-		event_add(c->ev, &tv);
+	if (c->ev_set)
+		event_add(conn_ev(c), &tv);
+}
+
+/*
+ * conn_lines_base - the allocation holding c's saved lines: they are packed
+ * in the order helo, mail, pending, so it starts at the first one set.
+ */
+static char *conn_lines_base(const struct conn *c)
+{
+	return c->helo != NULL ? c->helo : c->mail != NULL ? c->mail : c->pending;
+}
+
+int conn_line_set(struct conn *c, enum conn_line which, const char *line, size_t len)
+{
+	char **slot[3] = {&c->helo, &c->mail, &c->pending};
+	const char *src[3];
+	char *dst[3] = {NULL, NULL, NULL}, *block, *p;
+	size_t n[3], total = 0;
+
+	if (line == NULL) {
+		/* Forgetting cannot fail: the others move down in place. */
+		p = block = conn_lines_base(c);
+		*slot[which] = NULL;
+		for (int i = 0; i < 3; i++) {
+			if (*slot[i] == NULL)
+				continue;
+			n[i] = strlen(*slot[i]) + 1;
+			memmove(p, *slot[i], n[i]);
+			*slot[i] = p;
+			p += n[i];
+		}
+		if (conn_lines_base(c) == NULL)
+			free(block);
+		return 0;
+	}
+	for (int i = 0; i < 3; i++) {
+		src[i] = i == (int)which ? line : *slot[i];
+		/* The new line gets its CRLF; the others have theirs. */
+		n[i] = src[i] == NULL ? 0 : i == (int)which ? len + 2 : strlen(src[i]);
+		total += src[i] != NULL ? n[i] + 1 : 0;
+	}
+	if ((block = malloc(total)) == NULL)
+		return -1;
+	p = block;
+	for (int i = 0; i < 3; i++) {
+		if (src[i] == NULL)
+			continue;
+		if (i == (int)which) {
+			memcpy(p, line, len);
+			memcpy(p + len, "\r\n", 2);
+		} else {
+			memcpy(p, src[i], n[i]);
+		}
+		p[n[i]] = '\0';
+		dst[i] = p;
+		p += n[i] + 1;
+	}
+	free(conn_lines_base(c));
+	for (int i = 0; i < 3; i++)
+		*slot[i] = dst[i];
+	return 0;
+}
+
+void conn_lines_free(struct conn *c)
+{
+	free(conn_lines_base(c));
+	c->helo = c->mail = c->pending = NULL;
 }
 
 struct conn *conn_new(struct mxg *mxg, struct listener *lst, int fd, const struct sockaddr *sa,
@@ -381,7 +458,8 @@ struct conn *conn_new(struct mxg *mxg, struct listener *lst, int fd, const struc
 
 	mxg->stats.accepted++;
 	lst->stats.accepted++;
-	c = calloc(1, sizeof(*c));
+	/* Room for the read event after the struct (conn_read_event). */
+	c = calloc(1, sizeof(*c) + event_get_struct_event_size());
 	if (c == NULL) {
 		close(fd);
 		return NULL;

@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <sys/time.h>
 
+#include <event2/util.h>
+
 #include "netaddr.h"
 #include "smtpcmd.h"
 
@@ -59,13 +61,15 @@ struct conn {
 	struct conn *prev, *next;
 	struct cfg *cfg;	/* the configuration it was accepted under */
 	struct listener *lst;	/* its counters move (listener_stats) */
-	struct event *ev;	/* client read (dialogue, tarpit, drain) */
 	struct event *wev;	/* client write, only while output is blocked */
 	/* Dialogue input: a partial line, allocated only while one is pending. */
 	char *in;
 	/* Client output that the socket did not take at once. */
 	char *out;
-	/* What the client said, for the replay at hand-off. */
+	/*
+	 * What the client said, for the replay at hand-off; read-only here,
+	 * set with conn_line_set: the three share one allocation.
+	 */
 	char *helo;		/* whole HELO/EHLO line, CRLF included */
 	char *mail;		/* whole MAIL line */
 	char *pending;		/* the command that triggered the hand-off */
@@ -91,9 +95,9 @@ struct conn {
 	uint16_t inscan;	/* held: in[0..inscan) was checked as pipelining */
 	uint16_t errors;
 	/* Small fields together: a held connection is what mxguard has most of. */
-	uint8_t stage;		/* enum conn_stage */
-	uint8_t action;		/* enum conn_action */
-	uint8_t end;		/* enum conn_end */
+	uint8_t stage : 3;	/* enum conn_stage */
+	uint8_t action : 1;	/* enum conn_action */
+	uint8_t end : 4;	/* enum conn_end */
 	uint8_t closing : 1;	/* final reply sent, draining input */
 	uint8_t discard : 1;	/* skipping the rest of an overlong line */
 	uint8_t esmtp : 1;	/* client said EHLO */
@@ -105,8 +109,13 @@ struct conn {
 	uint8_t pipe_opaque : 1; /* held: BDAT data follows, not checked further */
 	uint8_t survivor : 1;	/* handed off after surviving the tarpit */
 	uint8_t queued : 1;	/* its decision waits for the loop (grey.c) */
+	uint8_t ev_set : 1;	/* the read event is set: conn_ev */
+	/* The SPF step's outcome (greyspf.c): enum spf_result, reason. */
+	uint8_t spf_done : 1;
+	uint8_t spf_result : 3;
+	uint8_t dns_state : 2;	/* enum grey_dns_state */
+	uint8_t spf_why;	/* index of the reason in greyspf.c's table */
 	uint8_t pending_verb;	/* enum smtp_verb */
-	uint8_t dns_state;	/* enum grey_dns_state */
 	uint8_t verdict;	/* enum verdict, valid once dns_state is final */
 	uint8_t step;		/* where grey_decide is in its chain */
 };
@@ -139,6 +148,43 @@ struct conn_phase {
  * Registering the same p twice is harmless; more than 8 phases is a bug.
  */
 void conn_phase_add(const struct conn_phase *p);
+
+/* The saved command lines of a connection (its helo, mail, pending fields). */
+enum conn_line { CONN_HELO, CONN_MAIL, CONN_PENDING };
+
+/*
+ * conn_line_set - save line (len bytes, without its CRLF) with CRLF added
+ * as c's HELO, MAIL or pending line, replacing the one before; line NULL
+ * forgets it. The three lines live in one allocation of their exact size
+ * (held clients keep them through the hold, and they are what mxguard has
+ * most of), so each change copies the others: lines are short and change a
+ * few times per connection. Returns 0, or -1 when memory runs out (the
+ * lines are unchanged).
+ */
+int conn_line_set(struct conn *c, enum conn_line which, const char *line, size_t len);
+
+/* conn_lines_free - forget c's saved lines (all three fields NULL). */
+void conn_lines_free(struct conn *c);
+
+/*
+ * conn_read_event - set c's client read event (conn_ev) to fd, what and cb
+ * (arg c), not added; one it had before is deleted first. The event lives
+ * in the connection's own allocation (conn_new makes room after the
+ * struct): a held client is what mxguard has most of, and a separate
+ * event cost a 144-byte chunk. Returns the event. Only for connections from
+ * conn_new.
+ */
+struct event *conn_read_event(struct conn *c, evutil_socket_t fd, short what,
+			      void (*cb)(evutil_socket_t fd, short what, void *arg));
+
+/* conn_read_event_drop - delete c's read event: conn_ev(c) is NULL. */
+void conn_read_event_drop(struct conn *c);
+
+/* conn_ev - c's client read event (dialogue, tarpit, drain), or NULL. */
+static inline struct event *conn_ev(struct conn *c)
+{
+	return c->ev_set ? (struct event *)(void *)(c + 1) : NULL;
+}
 
 /*
  * conn_write - send bytes to the client in the dialogue. What the socket

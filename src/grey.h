@@ -23,6 +23,8 @@ struct store;
 struct judge_lists;
 
 enum grey_dns_state { GDNS_PENDING, GDNS_NAME, GDNS_UNKNOWN, GDNS_FAILED };
+/* struct conn keeps it in 2 bits (dns_state). */
+_Static_assert(GDNS_FAILED < 4, "enum grey_dns_state fits in struct conn");
 
 /* The outcome of a decision, handed to the decided hook. */
 enum grey_outcome {

@@ -21,47 +21,104 @@
 
 /*
  * The sender domain's SPF (greylist_spf), looked up for a suspect whose key
- * would be its network. Held clients keep it through the hold, and they are
- * what mxguard has most of: so it is small and apart from the DNSBL state
- * (over 1 KiB), and the key is as long as it needs to be. key is
- * "spf:<domain>" after a pass (then it is the client key), else "".
+ * would be its network. Held clients keep the outcome through the hold,
+ * and they are what mxguard has most of: the result and the reason are
+ * small fields of the connection (c->spf_done, spf_result, spf_why, an
+ * index into greyspf_whys), and this allocation exists only while the
+ * check runs, after a pass that gave a key, or for a reason not in the
+ * table. text is the key, "spf:<domain>" or "", then, when spf_why is 0,
+ * the reason.
  */
 struct greyspf {
 	struct spf_req *req;
-	uint8_t done;
-	uint8_t result; /* enum spf_result */
-	char why[30];	/* for the log: what decided it */
-	char key[];
+	char text[];
 };
+
+/*
+ * The reasons spf.c gives (spf_finish, spf_frame_done), and "broad"; index
+ * 0 is not one: the reason is in the allocation. A reason missing here
+ * costs only an allocation.
+ */
+static const char *const greyspf_whys[] = {
+    NULL,
+    "all",
+    "match",
+    "no-match",
+    "no-record",
+    "bad-domain",
+    "dns",
+    "timeout",
+    "void-lookups",
+    "mx-limit",
+    "bad-macro",
+    "dns-term-limit",
+    "depth",
+    "two-records",
+    "record-too-long",
+    "syntax",
+    "redirect to no record",
+    "include of no record",
+    "broad",
+};
+
+/* c->spf_result has 3 bits. */
+_Static_assert(SPF_PERMERROR < 8, "enum spf_result fits in c->spf_result");
+
+/* greyspf_why_index - why's index in greyspf_whys, 0 when it is not there. */
+static uint8_t greyspf_why_index(const char *why)
+{
+	for (size_t i = 1; i < sizeof(greyspf_whys) / sizeof(greyspf_whys[0]); i++)
+		if (strcmp(greyspf_whys[i], why) == 0)
+			return (uint8_t)i;
+	return 0;
+}
 
 void greyspf_settle(struct conn *c, const struct spf_outcome *o)
 {
-	struct greyspf *sp = c->spf;
+	struct greyspf *sp = c->spf, *grown;
 	char domain[GREYKEY_MAX - 4]; /* "spf:" and it fit a key */
+	char why[30];
+	size_t kl = 0, wl;
 
 	sp->req = NULL;
-	sp->done = 1;
-	sp->result = (uint8_t)o->result;
-	snprintf(sp->why, sizeof(sp->why), "%.29s",
-		 o->broad && o->result == SPF_PASS ? "broad" : o->why);
+	c->spf_done = 1;
+	c->spf_result = (uint8_t)o->result & 7;
+	snprintf(why, sizeof(why), "%.29s", o->broad && o->result == SPF_PASS ? "broad" : o->why);
+	c->spf_why = greyspf_why_index(why);
+	wl = c->spf_why == 0 ? strlen(why) + 1 : 0;
 	/*
 	 * Only a pass by a named network: "+all" (or a /8) is something any
 	 * bot's domain can publish, and its key would let strangers through.
 	 */
 	if (o->result == SPF_PASS && !o->broad &&
-	    greykey_sender_domain(c->mail, domain, sizeof(domain)) == 0) {
-		size_t kl = strlen(domain) + 5;
-		struct greyspf *grown = realloc(sp, sizeof(*sp) + kl);
-
-		if (grown != NULL) {
-			c->spf = sp = grown;
-			snprintf(sp->key, kl, "spf:%s", domain);
-		}
+	    greykey_sender_domain(c->mail, domain, sizeof(domain)) == 0)
+		kl = strlen(domain) + 4;
+	if (kl == 0 && wl == 0) {
+		/* The usual end for a bot: nothing left to keep apart. */
+		free(sp);
+		c->spf = NULL;
+		return;
 	}
+	/* Out of memory: no key, and "?" for a reason not in the table. */
+	if ((grown = realloc(sp, sizeof(*sp) + kl + 1 + wl)) == NULL) {
+		free(sp);
+		c->spf = NULL;
+		return;
+	}
+	c->spf = sp = grown;
+	if (kl > 0)
+		snprintf(sp->text, kl + 1, "spf:%s", domain);
+	else
+		sp->text[0] = '\0';
+	if (wl > 0)
+		memcpy(sp->text + kl + 1, why, wl);
 }
 
 void greyspf_free(struct conn *c)
 {
+	c->spf_done = 0;
+	c->spf_result = 0;
+	c->spf_why = 0;
 	if (c->spf == NULL)
 		return;
 	spf_cancel(c->spf->req);
@@ -93,17 +150,21 @@ int greyspf_start(struct conn *c, struct dns *dns,
 
 const char *greyspf_key(const struct conn *c)
 {
-	return c->spf != NULL && c->spf->key[0] != '\0' ? c->spf->key : NULL;
+	return c->spf != NULL && c->spf_done && c->spf->text[0] != '\0' ? c->spf->text : NULL;
 }
 
 int greyspf_describe(const struct conn *c, char *out, size_t outsz)
 {
-	int keyed;
+	const char *why = "?";
+	int keyed = greyspf_key(c) != NULL;
 
-	if (c->spf == NULL || !c->spf->done)
+	if (!c->spf_done)
 		return -1;
-	keyed = c->spf->key[0] != '\0';
-	snprintf(out, outsz, "%s%s%s", spf_result_name((enum spf_result)c->spf->result),
-		 keyed ? "" : ":", keyed ? "" : c->spf->why);
+	if (c->spf_why != 0)
+		why = greyspf_whys[c->spf_why];
+	else if (c->spf != NULL)
+		why = c->spf->text + strlen(c->spf->text) + 1;
+	snprintf(out, outsz, "%s%s%s", spf_result_name((enum spf_result)c->spf_result),
+		 keyed ? "" : ":", keyed ? "" : why);
 	return 0;
 }

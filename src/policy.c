@@ -246,10 +246,7 @@ static void policy_req_clear(struct policy_sess *s)
 	struct conn *c = &s->c;
 
 	grey_conn_free(c);
-	free(c->helo);
-	free(c->mail);
-	free(c->pending);
-	c->helo = c->mail = c->pending = NULL;
+	conn_lines_free(c);
 	cfg_unref(&c->cfg);
 }
 
@@ -284,17 +281,20 @@ static void policy_answer(struct policy_sess *s, enum policy_action kind, const 
 }
 
 /*
- * policy_line_dup - "VERB<value>\r\n" (or "VERB value\r\n" when angle is
- * 0), the line of the dialogue the engine reads. Angle brackets in the
- * value become '_': the engine finds the address between '<' and '>'.
+ * policy_line_set - save "VERB<value>\r\n" (or "VERB value\r\n" when angle
+ * is 0) as c's line which, the line of the dialogue the engine reads.
+ * Angle brackets in the value become '_': the engine finds the address
+ * between '<' and '>'. Returns 0, or -1 when memory runs out.
  */
-static char *policy_line_dup(const char *verb, const char *value, int angle)
+static int policy_line_set(struct conn *c, enum conn_line which, const char *verb,
+			   const char *value, int angle)
 {
 	size_t vlen = strlen(value), vl = strlen(verb);
-	char *line = malloc(vl + vlen + 5);
+	char *line = malloc(vl + vlen + 3);
+	int r;
 
 	if (line == NULL)
-		return NULL;
+		return -1;
 	memcpy(line, verb, vl);
 	if (angle)
 		line[vl++] = '<';
@@ -303,8 +303,9 @@ static char *policy_line_dup(const char *verb, const char *value, int angle)
 	vl += vlen;
 	if (angle)
 		line[vl++] = '>';
-	memcpy(line + vl, "\r\n", 3);
-	return line;
+	r = conn_line_set(c, which, line, vl);
+	free(line);
+	return r;
 }
 
 /* policy_addr - a bare IPv4 or IPv6 address (no port) into na. */
@@ -364,10 +365,10 @@ static void policy_request(struct policy_sess *s, const struct policy_attrs *a)
 	c->counted = 0;
 	c->verdict = VERDICT_CLEAN;
 	gettimeofday(&c->start, NULL);
-	c->helo = a->helo_name[0] != '\0' ? policy_line_dup("HELO ", a->helo_name, 0) : NULL;
-	c->mail = policy_line_dup("MAIL FROM:", a->sender, 1);
-	c->pending = policy_line_dup("RCPT TO:", a->recipient, 1);
-	if ((a->helo_name[0] != '\0' && c->helo == NULL) || c->mail == NULL || c->pending == NULL) {
+	if ((a->helo_name[0] != '\0' &&
+	     policy_line_set(c, CONN_HELO, "HELO ", a->helo_name, 0) < 0) ||
+	    policy_line_set(c, CONN_MAIL, "MAIL FROM:", a->sender, 1) < 0 ||
+	    policy_line_set(c, CONN_PENDING, "RCPT TO:", a->recipient, 1) < 0) {
 		policy_req_clear(s);
 		log_warn("policy: out of memory: answered DUNNO");
 		policy_answer(s, POLICY_FAILED, "DUNNO", NULL);

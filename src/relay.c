@@ -539,10 +539,7 @@ void relay_start(struct conn *c, int bfd, struct evbuffer *to_client,
 	r->not_smtp = c->lst->svc >= 0;
 	c->relay = r;
 	/* The relay owns the client socket now; the dialogue's events go. */
-	if (c->ev != NULL) {
-		event_free(c->ev);
-		c->ev = NULL;
-	}
+	conn_read_event_drop(c);
 	if (c->wev != NULL) {
 		event_free(c->wev);
 		c->wev = NULL;

@@ -67,31 +67,16 @@ static int smtp_error(struct conn *c, const char *reply)
 	return conn_printf(c, "%s\r\n", reply);
 }
 
-/* smtp_save - keep a copy of a whole command line (CRLF added) in *slot. */
-static int smtp_save(char **slot, const char *line, size_t len)
-{
-	char *copy = malloc(len + 3);
-
-	if (copy == NULL)
-		return -1;
-	memcpy(copy, line, len);
-	memcpy(copy + len, "\r\n", 3);
-	free(*slot);
-	*slot = copy;
-	return 0;
-}
-
 static int smtp_ehlo(struct conn *c, const struct smtpcmd *cmd, const char *line, size_t len)
 {
 	const char *caps = probe_caps(c->mxg->probe);
 	char buf[2048];
 	size_t o;
 
-	if (smtp_save(&c->helo, line, len) < 0)
+	if (conn_line_set(c, CONN_HELO, line, len) < 0)
 		return conn_printf(c, "451 4.3.0 Error: out of memory\r\n");
 	/* A new EHLO/HELO resets the transaction (RFC 5321 4.1.4). */
-	free(c->mail);
-	c->mail = NULL;
+	conn_line_set(c, CONN_MAIL, NULL, 0);
 	c->esmtp = cmd->verb == SMTP_EHLO;
 	if (!c->esmtp)
 		return conn_printf(c, "250 %s\r\n", c->cfg->myhostname);
@@ -123,7 +108,7 @@ static int smtp_mail(struct conn *c, const char *line, size_t len)
 		return smtp_error(c, "503 5.5.1 Error: send HELO/EHLO first");
 	if (c->mail != NULL)
 		return smtp_error(c, "503 5.5.1 Error: nested MAIL command");
-	if (smtp_save(&c->mail, line, len) < 0)
+	if (conn_line_set(c, CONN_MAIL, line, len) < 0)
 		return conn_printf(c, "451 4.3.0 Error: out of memory\r\n");
 	return conn_printf(c, "250 2.1.0 Ok\r\n");
 }
@@ -136,7 +121,7 @@ static int smtp_mail(struct conn *c, const char *line, size_t len)
  */
 static int smtp_handoff(struct conn *c, const struct smtpcmd *cmd, const char *line, size_t len)
 {
-	if (smtp_save(&c->pending, line, len) < 0)
+	if (conn_line_set(c, CONN_PENDING, line, len) < 0)
 		return conn_printf(c, "451 4.3.0 Error: out of memory\r\n") < 0 ? -1 : 0;
 	c->pending_verb = (uint8_t)cmd->verb;
 	conn_read_pause(c);
@@ -187,8 +172,7 @@ static int smtp_command(struct conn *c, const char *line, size_t len)
 		return smtp_error(c, c->mail ? "503 5.5.1 Error: need RCPT command"
 					     : "503 5.5.1 Error: need MAIL command");
 	case SMTP_RSET:
-		free(c->mail);
-		c->mail = NULL;
+		conn_line_set(c, CONN_MAIL, NULL, 0);
 		return conn_printf(c, "250 2.0.0 Ok\r\n") < 0 ? -1 : 0;
 	case SMTP_NOOP:
 		return conn_printf(c, "250 2.0.0 Ok\r\n") < 0 ? -1 : 0;
@@ -409,8 +393,7 @@ void smtp_decided(struct conn *c, int outcome, const char *reply)
 		return;
 	default:
 		/* Refused or deferred: the dialogue goes on, the command is done. */
-		free(c->pending);
-		c->pending = NULL;
+		conn_line_set(c, CONN_PENDING, NULL, 0);
 		if (conn_write(c, reply, strlen(reply)) < 0)
 			return;
 		smtp_resume(c);
@@ -421,16 +404,7 @@ void smtp_decided(struct conn *c, int outcome, const char *reply)
 static void smtp_greet(struct conn *c)
 {
 	conn_stage(c, STAGE_DIALOGUE);
-	if (c->ev != NULL) {
-		event_del(c->ev);
-		event_assign(c->ev, c->mxg->base, c->fd, EV_READ | EV_PERSIST, smtp_read_cb, c);
-	} else {
-		c->ev = event_new(c->mxg->base, c->fd, EV_READ | EV_PERSIST, smtp_read_cb, c);
-	}
-	if (c->ev == NULL) {
-		conn_close(c, END_CLIENT_ERROR);
-		return;
-	}
+	conn_read_event(c, c->fd, EV_READ | EV_PERSIST, smtp_read_cb);
 	if (conn_printf(c, "220 %s ESMTP mxguard\r\n", c->cfg->myhostname) < 0)
 		return;
 	if (c->outlen == 0)
@@ -493,7 +467,7 @@ static void smtp_greet_cb(evutil_socket_t fd, short what, void *arg)
 		 * tells smtp_greet_settled that the client talked. The lookup
 		 * ends within its own timeout.
 		 */
-		event_del(c->ev);
+		event_del(conn_ev(c));
 		return;
 	}
 	smtp_pregreet_drop(c);
@@ -503,7 +477,7 @@ void smtp_greet_settled(struct conn *c)
 {
 	if (c->stage != STAGE_GREET || c->closing)
 		return;
-	if (!event_pending(c->ev, EV_READ, NULL))
+	if (!event_pending(conn_ev(c), EV_READ, NULL))
 		smtp_pregreet_drop(c);
 	else if (grey_greet_suspect(c) == 0)
 		smtp_greet(c);
@@ -521,12 +495,7 @@ void smtp_start(struct conn *c)
 	}
 	/* Hold the final line; watch the socket meanwhile (no input buffer). */
 	conn_stage(c, STAGE_GREET);
-	c->ev = event_new(c->mxg->base, c->fd, EV_READ | EV_PERSIST, smtp_greet_cb, c);
-	if (c->ev == NULL) {
-		conn_close(c, END_CLIENT_ERROR);
-		return;
-	}
-	event_add(c->ev, &tv);
+	event_add(conn_read_event(c, c->fd, EV_READ | EV_PERSIST, smtp_greet_cb), &tv);
 	/* Usually the name is still on its way: then smtp_greet_settled decides. */
 	smtp_greet_settled(c);
 }

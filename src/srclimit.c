@@ -2,12 +2,13 @@
  * srclimit.c - bounded per-key connection counters (see srclimit.h).
  *
  * Slots are 32 bytes; a window of SRCLIMIT_WAYS slots is two cache lines.
- * Every key has two windows, from two halves of its hash, and lives in
- * either: a new key goes to the window with a free slot (the emptier of
- * the two), which keeps a table fillable to most of its size before one
- * window overflows, where a single window overflows at a fifth. The
- * windows do not wrap: the array has SRCLIMIT_WAYS - 1 spare slots at the
- * end, so a probe is one straight scan.
+ * Every key has two windows, aligned groups of SRCLIMIT_WAYS slots chosen
+ * by two halves of its hash, and lives in either: a new key goes to the
+ * emptier of the two, which keeps a table fillable to about four fifths
+ * of its size before some key finds both full and the table doubles
+ * (a single window overflows at a fifth; windows starting at any slot,
+ * overlapping their neighbours, with first-fit, at a half or less: the
+ * tables of a few thousand held sources were three times their size).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +45,7 @@ struct srclimit *srclimit_new(uint32_t size)
 	l->max = n;
 	first = n < SRCLIMIT_FIRST ? n : SRCLIMIT_FIRST;
 	l->mask = first - 1;
-	l->slot = calloc((size_t)first + SRCLIMIT_WAYS - 1, sizeof(*l->slot));
+	l->slot = calloc(first, sizeof(*l->slot));
 	if (l->slot == NULL) {
 		free(l);
 		return NULL;
@@ -52,12 +53,15 @@ struct srclimit *srclimit_new(uint32_t size)
 	return l;
 }
 
-/* srclimit_windows - the two windows of a key with hash h in a table of mask + 1 slots. */
+/*
+ * srclimit_windows - the two windows of a key with hash h in a table of
+ * mask + 1 slots (a power of two, at least SRCLIMIT_WAYS).
+ */
 static void srclimit_windows(struct srclimit_slot *slot, uint32_t mask, uint64_t h,
 			     struct srclimit_slot *w[2])
 {
-	w[0] = &slot[h & mask];
-	w[1] = &slot[(h >> 32) & mask];
+	w[0] = &slot[h & mask & ~(uint64_t)(SRCLIMIT_WAYS - 1)];
+	w[1] = &slot[(h >> 32) & mask & ~(uint64_t)(SRCLIMIT_WAYS - 1)];
 }
 
 static struct srclimit_slot *srclimit_find(const struct srclimit *l, const struct ipkey *key)
@@ -72,13 +76,25 @@ static struct srclimit_slot *srclimit_find(const struct srclimit *l, const struc
 	return NULL;
 }
 
-/* srclimit_free_in - the first free slot of window w, or NULL. */
-static struct srclimit_slot *srclimit_free_in(struct srclimit_slot *w)
+/*
+ * srclimit_place - a free slot for a new key with windows w, or NULL when
+ * both are full: the first free slot of the window with more free slots
+ * (the first window on a tie). Taking the emptier window, not the first
+ * with room, is what lets a table fill most of its slots before some key
+ * finds both windows full and makes it double (or, at the bound, turns the
+ * key away): first-fit crowded the first windows and doubled the table
+ * at about half full.
+ */
+static struct srclimit_slot *srclimit_place(struct srclimit_slot *w[2])
 {
-	for (int i = 0; i < SRCLIMIT_WAYS; i++)
-		if (w[i].minute == 0)
-			return &w[i];
-	return NULL;
+	struct srclimit_slot *first[2] = {NULL, NULL};
+	int nfree[2] = {0, 0};
+
+	for (int k = 0; k < 2; k++)
+		for (int i = 0; i < SRCLIMIT_WAYS; i++)
+			if (w[k][i].minute == 0 && nfree[k]++ == 0)
+				first[k] = &w[k][i];
+	return nfree[1] > nfree[0] ? first[1] : first[0];
 }
 
 /*
@@ -93,10 +109,10 @@ static int srclimit_grow(struct srclimit *l)
 	while (n < l->max) {
 		struct srclimit_slot *bigger;
 		uint32_t mask = n * 2 - 1;
-		size_t i, old = (size_t)l->mask + SRCLIMIT_WAYS;
+		size_t i, old = (size_t)l->mask + 1;
 
 		n *= 2;
-		bigger = calloc((size_t)n + SRCLIMIT_WAYS - 1, sizeof(*bigger));
+		bigger = calloc(n, sizeof(*bigger));
 		if (bigger == NULL)
 			return -1;
 		for (i = 0; i < old; i++) {
@@ -105,8 +121,7 @@ static int srclimit_grow(struct srclimit *l)
 			if (l->slot[i].minute == 0)
 				continue;
 			srclimit_windows(bigger, mask, netaddr_key_hash(&l->slot[i].key), w);
-			if ((to = srclimit_free_in(w[0])) == NULL &&
-			    (to = srclimit_free_in(w[1])) == NULL)
+			if ((to = srclimit_place(w)) == NULL)
 				break; /* crowded windows even at this size: try the next */
 			*to = l->slot[i];
 		}
@@ -135,8 +150,7 @@ static struct srclimit_slot *srclimit_take(struct srclimit *l, const struct ipke
 	if ((s = srclimit_find(l, key)) != NULL)
 		return s;
 	srclimit_windows(l->slot, l->mask, netaddr_key_hash(key), w);
-	if ((victim = srclimit_free_in(w[0])) == NULL &&
-	    (victim = srclimit_free_in(w[1])) == NULL) {
+	if ((victim = srclimit_place(w)) == NULL) {
 		/* Both full: grow while below the bound rather than forget someone. */
 		if (srclimit_grow(l) == 0)
 			return srclimit_take(l, key, minute);
@@ -225,7 +239,7 @@ uint64_t srclimit_untracked(const struct srclimit *l)
 
 size_t srclimit_memory(const struct srclimit *l)
 {
-	return sizeof(*l) + ((size_t)l->mask + SRCLIMIT_WAYS) * sizeof(struct srclimit_slot);
+	return sizeof(*l) + ((size_t)l->mask + 1) * sizeof(struct srclimit_slot);
 }
 
 void srclimit_free(struct srclimit **lp)

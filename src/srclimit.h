@@ -3,9 +3,10 @@
  * the shield's limits (conn_per_source, rate_per_source, and the same per
  * /24 or /64 prefix).
  *
- * A bounded table: each key hashes to a window of SRCLIMIT_WAYS slots and
- * lives in one of them. A new key takes a free slot; when there is none
- * the table doubles, up to its bound; at the bound it takes the slot of a
+ * A bounded table: each key hashes to two windows of SRCLIMIT_WAYS slots
+ * and lives in one of them. A new key takes a free slot of the emptier
+ * window; when both are full the table doubles, up to its bound (so it
+ * fills to about four fifths first); at the bound it takes the slot of a
  * key with no open connection that was seen least recently, and when
  * every slot of its window holds open connections the key goes untracked
  * (the limit does not apply to it, which is counted). Memory follows the

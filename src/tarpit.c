@@ -153,9 +153,7 @@ static void tarpit_cb(evutil_socket_t fd, short what, void *arg)
 		tv.tv_usec = (suseconds_t)((end - now) % 1000) * 1000;
 	}
 	/* Full of legal commands: a timer alone, the kernel keeps the rest. */
-	event_assign(c->ev, c->mxg->base, rc == 1 ? -1 : c->fd, rc == 1 ? 0 : EV_READ, tarpit_cb,
-		     c);
-	event_add(c->ev, &tv);
+	event_add(conn_read_event(c, rc == 1 ? -1 : c->fd, rc == 1 ? 0 : EV_READ, tarpit_cb), &tv);
 }
 
 void tarpit_start(struct conn *c)
@@ -176,7 +174,5 @@ void tarpit_start(struct conn *c)
 	tarpit_probe(c->fd, 1, c->cfg->tarpit_delay);
 	/* libevent keeps one queue per distinct duration: cheap to ask again. */
 	common = event_base_init_common_timeout(c->mxg->base, &tv);
-	event_del(c->ev);
-	event_assign(c->ev, c->mxg->base, c->fd, EV_READ, tarpit_cb, c);
-	event_add(c->ev, common != NULL ? common : &tv);
+	event_add(conn_read_event(c, c->fd, EV_READ, tarpit_cb), common != NULL ? common : &tv);
 }

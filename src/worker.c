@@ -75,6 +75,8 @@ static void worker_child(struct mxg *mxg, int w, const sigset_t *old)
 	struct wshm_slot *s = wshm_slot(mxg->wshm, w);
 	char name[24]; /* the kernel keeps 15 bytes */
 
+	/* A reload before the loop's own handler is set must not end the worker. */
+	signal(SIGHUP, SIG_IGN);
 	sigprocmask(SIG_SETMASK, old, NULL);
 	/* Only the master speaks to systemd (NotifyAccess=main). */
 	unsetenv("NOTIFY_SOCKET");
@@ -154,8 +156,11 @@ static void worker_signal(struct mxg *mxg, int sig)
 	}
 }
 
-/* worker_master - the master's life after the first fork; it ends in exit(). */
-static void worker_master(struct mxg *mxg, const sigset_t *set, const sigset_t *old,
+/*
+ * worker_master - the master's life after the first fork: it ends in
+ * exit(). Returns only in a worker it started again, with its index.
+ */
+static int worker_master(struct mxg *mxg, const sigset_t *set, const sigset_t *old,
 			  void (*notify)(const char *))
 {
 	int n = wshm_nworkers(mxg->wshm), stopping = 0, announced = 0, status;
@@ -202,9 +207,15 @@ static void worker_master(struct mxg *mxg, const sigset_t *set, const sigset_t *
 			if (!stopping && s->pid == 0 && due[i] != 0 && now >= due[i]) {
 				due[i] = 0;
 				s->restarts++;
-				if (worker_spawn(mxg, i, old) == 0)
-					return; /* the new worker goes on in main() */
-				log_info("worker %d restarted (restart %u)", i, s->restarts);
+				pid = worker_spawn(mxg, i, old);
+				if (pid == 0)
+					return i; /* the new worker goes on in main() */
+				if (pid < 0) {
+					due[i] = now + WORKER_RESTART_DELAY; /* fork failed: again */
+				} else {
+					s->pid = pid; /* known before its first word, or its death */
+					log_info("worker %d restarted (restart %u)", i, s->restarts);
+				}
 			}
 			live += s->pid != 0;
 			ready += s->pid != 0 && s->ready;
@@ -266,8 +277,7 @@ int worker_fork(struct mxg *mxg, void (*notify)(const char *))
 		wshm_slot(mxg->wshm, i)->pid = pid;
 	}
 	log_info("master: %d workers started", n);
-	worker_master(mxg, &set, &old, notify);
-	return -1; /* not reached: the master exits */
+	return worker_master(mxg, &set, &old, notify);
 }
 
 /* worker_msg - a line from another worker (the ring). */

@@ -140,8 +140,17 @@ void wshm_restore(struct wshm *w, int self, struct mxg *mxg)
 {
 	const struct wshm_slot *s = wshm_cslot(w, self);
 	const struct wshm_listener *lst = wshm_lst(s);
+	struct hist h[3] = {mxg->stats.tarpit_drop_time, mxg->stats.dns_latency,
+			    mxg->stats.backend_latency};
 
+	/* The counts, with this process's own bucket bounds (a first slot has none). */
 	mxg->stats = s->stats;
+	mxg->stats.tarpit_drop_time.bounds = h[0].bounds;
+	mxg->stats.tarpit_drop_time.nbounds = h[0].nbounds;
+	mxg->stats.dns_latency.bounds = h[1].bounds;
+	mxg->stats.dns_latency.nbounds = h[1].nbounds;
+	mxg->stats.backend_latency.bounds = h[2].bounds;
+	mxg->stats.backend_latency.nbounds = h[2].nbounds;
 	for (int i = 0; i < mxg->nlisteners && i < w->nlisteners; i++)
 		mxg->listeners[i].stats = lst[i].stats;
 }

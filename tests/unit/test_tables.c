@@ -93,7 +93,7 @@ static void test_cidr(void)
 	      "length: %s", err);
 	/* A mapped IPv4 network in IPv6 text counts its length over 128 bits. */
 	CHECK(cidr_add(set, "::ffff:1.2.3.4/120", err, sizeof(err)) < 0 &&
-		      strcmp(err, "'::ffff:1.2.3.4/120': host bits set after /120") == 0,
+		  strcmp(err, "'::ffff:1.2.3.4/120': host bits set after /120") == 0,
 	      "mapped host bits: %s", err);
 	CHECK(cidr_add(set, "::ffff:1.2.3.0/120", err, sizeof(err)) == 0, "mapped: %s", err);
 	struct ipkey m = key_of("1.2.3.77");
@@ -172,6 +172,31 @@ static void test_srclimit(void)
 	CHECK(tracked < 64 && srclimit_untracked(l) == (uint64_t)(64 - tracked),
 	      "untracked counted: %d tracked, %llu untracked", tracked,
 	      (unsigned long long)srclimit_untracked(l));
+	srclimit_free(&l);
+}
+
+/*
+ * A table fills most of its slots before it doubles: 5,300 sources (65%
+ * of 8,192 slots) fit without growing to 16,384. A new key goes to the
+ * emptier of its two aligned windows; with first-fit into overlapping
+ * windows the table doubled between 2,800 and 5,100 keys (300 seeds),
+ * tripling the shield's memory per held source. With the emptier window it
+ * doubles past 5,600 (same seeds).
+ */
+static void test_srclimit_fill(void)
+{
+	struct srclimit *l = srclimit_new(1u << 16);
+	size_t first = srclimit_memory(l); /* 1,024 slots of 32 bytes */
+	uint32_t t = 6000000, n = 5300;
+
+	for (uint32_t i = 0; i < n; i++) {
+		struct ipkey k = key_of("127.0.0.0");
+
+		memcpy(k.b + 12, &i, 4);
+		CHECK(srclimit_open(l, &k, t) == 0, "key %u tracked", i);
+	}
+	CHECK(srclimit_memory(l) == first + (8192 - 1024) * 32, "%u keys in 8,192 slots: %zu bytes",
+	      n, srclimit_memory(l) - first + 1024 * 32);
 	srclimit_free(&l);
 }
 
@@ -286,5 +311,6 @@ int main(void)
 	test_srclimit();
 	test_block();
 	test_growth();
+	test_srclimit_fill();
 	return check_done("tables");
 }

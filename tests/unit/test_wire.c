@@ -1,13 +1,14 @@
 /*
  * test_wire.c - what mxguard sends to and reads from the backend: PROXY
  * headers, XCLIENT commands, SMTP replies, EHLO capabilities; plus address
- * parsing and log escaping.
+ * parsing and log escaping; and the client's lines kept for the replay.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <string.h>
 
 #include "check.h"
+#include "conn.h"
 #include "log.h"
 #include "netaddr.h"
 #include "proxy.h"
@@ -175,6 +176,50 @@ static void test_escape(void)
 	CHECK(strcmp(log_escape(out, 2, "abc", 3), "") == 0, "tiny buffer: %s", out);
 }
 
+/*
+ * The HELO, MAIL and pending lines that the hand-off replays share one
+ * allocation (conn_line_set): each keeps its text whatever happens to the
+ * others, forgetting one keeps the rest, and all gone frees it (run under
+ * valgrind or ASan for the memory side).
+ */
+static void test_lines(void)
+{
+	struct conn c;
+	char big[600];
+
+	memset(&c, 0, sizeof(c));
+	CHECK(conn_line_set(&c, CONN_MAIL, "MAIL FROM:<a@b.test>", 20) == 0, "mail first");
+	CHECK(c.helo == NULL && strcmp(c.mail, "MAIL FROM:<a@b.test>\r\n") == 0 && !c.pending,
+	      "only mail: %s", c.mail);
+	CHECK(conn_line_set(&c, CONN_HELO, "EHLO x", 6) == 0, "helo after mail");
+	CHECK(conn_line_set(&c, CONN_PENDING, "RCPT TO:<c@d.test>xx", 18) == 0, "pending");
+	CHECK(strcmp(c.helo, "EHLO x\r\n") == 0 &&
+		  strcmp(c.mail, "MAIL FROM:<a@b.test>\r\n") == 0 &&
+		  strcmp(c.pending, "RCPT TO:<c@d.test>\r\n") == 0,
+	      "three lines, len bytes each: %s|%s|%s", c.helo, c.mail, c.pending);
+	CHECK(c.mail == c.helo + 9 && c.pending == c.mail + 23, "packed in one block");
+	memset(big, 'm', sizeof(big));
+	CHECK(conn_line_set(&c, CONN_MAIL, big, sizeof(big)) == 0, "a longer mail");
+	CHECK(strlen(c.mail) == sizeof(big) + 2 && strcmp(c.helo, "EHLO x\r\n") == 0 &&
+		  strcmp(c.pending, "RCPT TO:<c@d.test>\r\n") == 0,
+	      "the others kept across a replacement");
+	CHECK(conn_line_set(&c, CONN_HELO, NULL, 0) == 0 && c.helo == NULL &&
+		  strlen(c.mail) == sizeof(big) + 2 &&
+		  strcmp(c.pending, "RCPT TO:<c@d.test>\r\n") == 0,
+	      "forgetting the first line keeps the rest");
+	CHECK(conn_line_set(&c, CONN_MAIL, NULL, 0) == 0 && c.mail == NULL &&
+		  strcmp(c.pending, "RCPT TO:<c@d.test>\r\n") == 0,
+	      "forgetting the middle line keeps the last");
+	CHECK(conn_line_set(&c, CONN_MAIL, NULL, 0) == 0 && c.mail == NULL, "forgetting twice");
+	CHECK(conn_line_set(&c, CONN_PENDING, NULL, 0) == 0 && !c.helo && !c.mail && !c.pending,
+	      "all forgotten");
+	CHECK(conn_line_set(&c, CONN_HELO, "HELO y", 6) == 0 &&
+		  conn_line_set(&c, CONN_PENDING, "QUIT", 4) == 0,
+	      "set again");
+	conn_lines_free(&c);
+	CHECK(!c.helo && !c.mail && !c.pending, "freed");
+}
+
 int main(void)
 {
 	test_netaddr();
@@ -182,5 +227,6 @@ int main(void)
 	test_xclient();
 	test_reply();
 	test_escape();
+	test_lines();
 	return check_done("wire");
 }
