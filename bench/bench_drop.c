@@ -5,6 +5,9 @@
  * can and counts how many were accepted and closed by the other side.
  *
  *   bench_drop server PORT          accept and close (RST) until killed
+ *   bench_drop server PORT LINE     accept, send LINE and CRLF without
+ *                                   waiting (MSG_DONTWAIT), close (FIN):
+ *                                   the least an SMTP refusal must do
  *   bench_drop client PORT SECONDS CONCURRENCY SRC...
  *                                   prints "connections N seconds S rate R"
  *
@@ -41,10 +44,22 @@ static void bench_rst(int fd)
 	close(fd);
 }
 
-static int bench_server(int port)
+static int bench_server(int port, const char *line)
 {
 	struct sockaddr_in sin;
 	int one = 1, fd = socket(AF_INET, SOCK_STREAM, 0);
+	char reply[512];
+	size_t len = 0;
+
+	if (line != NULL) {
+		int n = snprintf(reply, sizeof(reply), "%s\r\n", line);
+
+		if (n < 0 || (size_t)n >= sizeof(reply)) {
+			fprintf(stderr, "bench_drop server: line too long\n");
+			return 1;
+		}
+		len = (size_t)n;
+	}
 
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
@@ -60,10 +75,16 @@ static int bench_server(int port)
 	for (;;) {
 		int c = accept(fd, NULL, NULL);
 
-		if (c >= 0)
+		if (c < 0) {
+			if (errno != EINTR && errno != ECONNABORTED)
+				return 1;
+		} else if (line != NULL) {
+			/* As mxguard refuses on its SMTP listener: one line, no waiting, FIN. */
+			(void)send(c, reply, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+			close(c);
+		} else {
 			bench_rst(c);
-		else if (errno != EINTR && errno != ECONNABORTED)
-			return 1;
+		}
 	}
 }
 
@@ -131,8 +152,8 @@ static int bench_client(int port, double secs, int conc, struct in_addr *src, in
 
 int main(int argc, char **argv)
 {
-	if (argc == 3 && strcmp(argv[1], "server") == 0)
-		return bench_server(atoi(argv[2]));
+	if ((argc == 3 || argc == 4) && strcmp(argv[1], "server") == 0)
+		return bench_server(atoi(argv[2]), argc == 4 ? argv[3] : NULL);
 	if (argc >= 6 && strcmp(argv[1], "client") == 0) {
 		int nsrc = argc - 5;
 		struct in_addr *src = calloc((size_t)nsrc, sizeof(*src));
@@ -144,6 +165,7 @@ int main(int argc, char **argv)
 			}
 		return bench_client(atoi(argv[2]), atof(argv[3]), atoi(argv[4]), src, nsrc);
 	}
-	fprintf(stderr, "usage: bench_drop server PORT | client PORT SECONDS CONCURRENCY SRC...\n");
+	fprintf(stderr,
+		"usage: bench_drop server PORT [LINE] | client PORT SECONDS CONCURRENCY SRC...\n");
 	return 2;
 }

@@ -47,11 +47,18 @@
  *
  * Known good. A table like the source table: key -> first and last time
  * marked; eviction by the oldest last mark.
+ *
+ * Cost. An event reads random lines of tables of megabytes: memory latency
+ * is its price. So detect_group starts the loads of the exact set's
+ * buckets and of the source table's window (detect_source comes next)
+ * before it needs them; the large arrays sit on huge pages (hugemem.c).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "detect.h"
+#include "hugemem.h"
+#include "topk.h"
 
 #define PROBE 16      /* slots a key may occupy after its home slot */
 #define KTAB_MIN 1024 /* slots of a key table at first */
@@ -59,10 +66,10 @@
 #define HLL_M (1u << HLL_BITS)
 #define HLL_RING 9		/* sub-windows kept: current + 8 full ones */
 #define HLL_SUBS (HLL_RING - 1) /* sub-windows per window */
-#define SS_K (4 * DETECT_TOP)	/* space-saving counters kept for a top 10 */
 #define SWEEP_STEP 8		/* exact-set slots swept per event */
 #define XBUCKET 8		/* exact-set bucket: 8 x 16 bytes, two cache lines */
 #define XSET_MIN 256		/* exact-set slots at first (4 kB) */
+#define XBLOCK 64		/* exact-set slots per block of the tick's sweep */
 
 /* One slot of the source and good tables (32 bytes). */
 struct kent {
@@ -90,18 +97,11 @@ struct xent {
 	uint64_t h, t;
 };
 
-/* Space-saving heavy hitters; parallel arrays, so a miss scans 320 bytes of hashes. */
-struct ss {
-	int n;
-	uint64_t h[SS_K], count[SS_K];
-	uint64_t err[SS_K]; /* what a newcomer inherited: count - err is certain */
-	struct ipkey key[SS_K];
-};
-
 struct group {
 	/* exact set */
 	struct xent *x;
 	uint32_t xcap, xn, xcursor;
+	uint64_t *xold;	    /* per block of XBLOCK slots: no live entry is older (0: unknown) */
 	int dropped;	    /* a new source did not fit ... */
 	uint64_t last_drop; /* ... at this time */
 	/* sliding HyperLogLog */
@@ -119,7 +119,7 @@ struct group {
 	/* the current or last attack */
 	uint64_t attempts;
 	uint8_t ahll[HLL_M];
-	struct ss top_src, top_pfx;
+	struct topk top_src, top_pfx; /* space-saving heavy hitters */
 };
 
 struct detect {
@@ -133,8 +133,19 @@ struct detect {
 };
 
 /*
- * Key tables.
+ * key_eq - are two keys equal? Two 8-byte loads: a call to memcmp per
+ * probe would cost more than the comparison.
  */
+static inline int key_eq(const struct ipkey *a, const struct ipkey *b)
+{
+	uint64_t a0, a1, b0, b1;
+
+	memcpy(&a0, a->b, 8);
+	memcpy(&a1, a->b + 8, 8);
+	memcpy(&b0, b->b, 8);
+	memcpy(&b1, b->b + 8, 8);
+	return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+}
 
 static uint16_t ktab_tagof(uint64_t h)
 {
@@ -154,11 +165,11 @@ static int ktab_alloc(struct ktab *t, uint32_t n)
 {
 	t->n = n < PROBE ? PROBE : n;
 	t->used = 0;
-	t->tag = calloc(t->n, sizeof(*t->tag));
-	t->ent = calloc(t->n, sizeof(*t->ent));
+	t->tag = hugemem_calloc(t->n, sizeof(*t->tag));
+	t->ent = hugemem_calloc(t->n, sizeof(*t->ent));
 	if (t->tag == NULL || t->ent == NULL) {
-		free(t->tag);
-		free(t->ent);
+		hugemem_free(t->tag, t->n, sizeof(*t->tag));
+		hugemem_free(t->ent, t->n, sizeof(*t->ent));
 		t->tag = NULL;
 		t->ent = NULL;
 		return -1;
@@ -176,8 +187,8 @@ static int ktab_init(struct ktab *t, uint32_t max)
 
 static void ktab_free(struct ktab *t)
 {
-	free(t->tag);
-	free(t->ent);
+	hugemem_free(t->tag, t->n, sizeof(*t->tag));
+	hugemem_free(t->ent, t->n, sizeof(*t->ent));
 	t->tag = NULL;
 	t->ent = NULL;
 }
@@ -187,6 +198,24 @@ static size_t ktab_memory(const struct ktab *t)
 	return (size_t)t->n * (sizeof(*t->tag) + sizeof(*t->ent));
 }
 
+/*
+ * ktab_prefetch - start loading the probe window of h (its tags and the
+ * entries they point to) without waiting: the caller has other misses to
+ * wait for meanwhile, and the next lookup of h finds the lines in cache.
+ * Always inlined, as the other prefetch helpers: GCC takes a function
+ * that only prefetches for one without effect and drops the call.
+ */
+static inline __attribute__((always_inline)) void ktab_prefetch(const struct ktab *t, uint64_t h)
+{
+	uint32_t i = ktab_home(t, h);
+	const char *e = (const char *)&t->ent[i];
+
+	__builtin_prefetch(&t->tag[i]);
+	/* The window past the end wraps: the few slots there are not fetched. */
+	for (uint32_t k = 0; k < PROBE * sizeof(*t->ent) && i + k / sizeof(*t->ent) < t->n; k += 64)
+		__builtin_prefetch(e + k);
+}
+
 /* ktab_find - the slot of key, or -1. */
 static int64_t ktab_find(const struct ktab *t, const struct ipkey *key, uint64_t h)
 {
@@ -194,7 +223,7 @@ static int64_t ktab_find(const struct ktab *t, const struct ipkey *key, uint64_t
 	uint32_t i = ktab_home(t, h);
 
 	for (int p = 0; p < PROBE; p++) {
-		if (t->tag[i] == tag && memcmp(&t->ent[i].key, key, sizeof(*key)) == 0)
+		if (t->tag[i] == tag && key_eq(&t->ent[i].key, key))
 			return i;
 		if (++i == t->n)
 			i = 0;
@@ -215,7 +244,7 @@ static int ktab_probe(const struct ktab *t, const struct ipkey *key, uint64_t h,
 	uint32_t i = ktab_home(t, h), free_slot = UINT32_MAX, stale = i;
 
 	for (int p = 0; p < PROBE; p++) {
-		if (t->tag[i] == tag && memcmp(&t->ent[i].key, key, sizeof(*key)) == 0) {
+		if (t->tag[i] == tag && key_eq(&t->ent[i].key, key)) {
 			*slot = i;
 			return KTAB_FOUND;
 		}
@@ -522,9 +551,12 @@ static uint32_t xset_size(uint32_t n, uint32_t exact_max)
 	return cap;
 }
 
-/* group_sweep - clear expired entries of n slots from the cursor. */
+/* group_sweep - clear expired entries of n (a multiple of 4) slots from the cursor. */
 static void group_sweep(const struct detect *d, struct group *g, uint64_t now, uint32_t n)
 {
+	/* The slots 8 events on will sweep: the prefetcher misses a walk this slow. */
+	for (uint32_t k = 0; k < n; k += 4)
+		__builtin_prefetch(&g->x[(g->xcursor + 8 * n + k) & (g->xcap - 1)]);
 	for (uint32_t k = 0; k < n; k++) {
 		struct xent *e = &g->x[g->xcursor];
 
@@ -534,6 +566,38 @@ static void group_sweep(const struct detect *d, struct group *g, uint64_t now, u
 		}
 		if (++g->xcursor == g->xcap)
 			g->xcursor = 0;
+	}
+}
+
+/*
+ * group_sweep_all - clear every expired entry (detect_tick), skipping the
+ * blocks whose oldest entry cannot have expired yet (in a steady flood,
+ * most: sweeping every slot each second cost a tenth of all the events'
+ * time). A swept block notes its oldest live entry; an insert lowers the
+ * mark to its time, refreshed or cleared entries leave it a lower bound.
+ */
+static void group_sweep_all(const struct detect *d, struct group *g, uint64_t now)
+{
+	uint64_t w = d->cfg.ddos_window_ms;
+
+	for (uint32_t b = 0; b < g->xcap / XBLOCK; b++) {
+		uint64_t old = UINT64_MAX;
+
+		if (g->xold[b] > now || now - g->xold[b] < w)
+			continue;
+		for (uint32_t i = b * XBLOCK; i < (b + 1) * XBLOCK; i++) {
+			struct xent *e = &g->x[i];
+
+			if (e->h == 0)
+				continue;
+			if (!xent_live(d, e, now)) {
+				e->h = 0;
+				g->xn--;
+			} else if (e->t < old) {
+				old = e->t;
+			}
+		}
+		g->xold[b] = old;
 	}
 }
 
@@ -572,12 +636,19 @@ static int group_exact_grow(struct detect *d, struct group *g, uint32_t cap)
 {
 	uint32_t max = xset_cap(d->cfg.exact_max), n;
 	struct xent *nx;
+	uint64_t *nold;
 
 	for (;;) {
 		int lost = 0;
 
-		if ((nx = calloc(cap, sizeof(*nx))) == NULL)
+		nx = hugemem_calloc(cap, sizeof(*nx));
+		/* The blocks' marks start unknown (0): the next tick sweeps them all. */
+		nold = calloc(cap / XBLOCK, sizeof(*nold));
+		if (nx == NULL || nold == NULL) {
+			hugemem_free(nx, cap, sizeof(*nx));
+			free(nold);
 			return -1;
+		}
 		n = 0;
 		for (uint32_t i = 0; i < g->xcap && !lost; i++) {
 			if (!xent_live(d, &g->x[i], d->last_now))
@@ -593,15 +664,31 @@ static int group_exact_grow(struct detect *d, struct group *g, uint32_t cap)
 		}
 		if (!lost)
 			break;
-		free(nx);
+		hugemem_free(nx, cap, sizeof(*nx));
+		free(nold);
 		cap <<= 1;
 	}
-	free(g->x);
+	hugemem_free(g->x, g->xcap, sizeof(*g->x));
+	free(g->xold);
 	g->x = nx;
+	g->xold = nold;
 	g->xcap = cap;
 	g->xn = n;
 	g->xcursor = 0;
 	return 0;
+}
+
+/* group_exact_prefetch - start loading the two buckets of h. */
+static inline __attribute__((always_inline)) void group_exact_prefetch(const struct group *g,
+								       uint64_t h)
+{
+	uint32_t mask = (g->xcap - 1) & ~(uint32_t)(XBUCKET - 1);
+
+	h = h ? h : 1;
+	__builtin_prefetch(&g->x[(uint32_t)(h >> 32) & mask]);
+	__builtin_prefetch(&g->x[((uint32_t)(h >> 32) & mask) + XBUCKET / 2]);
+	__builtin_prefetch(&g->x[(uint32_t)h & mask]);
+	__builtin_prefetch(&g->x[((uint32_t)h & mask) + XBUCKET / 2]);
 }
 
 /*
@@ -661,6 +748,8 @@ static void group_exact_add(struct detect *d, struct group *g, uint64_t h, uint6
 	}
 	g->x[slot].h = h;
 	g->x[slot].t = now;
+	if (g->xold[slot / XBLOCK] > now)
+		g->xold[slot / XBLOCK] = now;
 }
 
 /* group_exact_valid - no source was dropped from the set within the window. */
@@ -696,31 +785,6 @@ static uint32_t group_total(const struct detect *d, const struct group *g, uint6
  * Groups: the attack report.
  */
 
-static void ss_add(struct ss *s, const struct ipkey *key, uint64_t h)
-{
-	int min = 0;
-
-	for (int i = 0; i < s->n; i++)
-		if (s->h[i] == h && memcmp(&s->key[i], key, sizeof(*key)) == 0) {
-			s->count[i]++;
-			return;
-		}
-	if (s->n < SS_K) {
-		min = s->n++;
-		s->count[min] = 0;
-		s->err[min] = 0;
-	} else {
-		for (int i = 1; i < SS_K; i++)
-			if (s->count[i] < s->count[min])
-				min = i;
-	}
-	/* Space-saving: the newcomer inherits the smallest count (its error bound). */
-	s->err[min] = s->count[min];
-	s->h[min] = h;
-	s->key[min] = *key;
-	s->count[min]++;
-}
-
 static void group_attack_begin(struct group *g, uint64_t now)
 {
 	g->attack_start = now;
@@ -728,8 +792,8 @@ static void group_attack_begin(struct group *g, uint64_t now)
 	g->attempts = 0;
 	g->peak = 0;
 	memset(g->ahll, 0, sizeof(g->ahll));
-	g->top_src.n = 0;
-	g->top_pfx.n = 0;
+	topk_reset(&g->top_src);
+	topk_reset(&g->top_pfx);
 }
 
 static void group_attack_add(const struct detect *d, struct group *g, const struct ipkey *key,
@@ -742,9 +806,9 @@ static void group_attack_add(const struct detect *d, struct group *g, const stru
 	g->attempts++;
 	if (r > g->ahll[j])
 		g->ahll[j] = r;
-	ss_add(&g->top_src, key, h);
+	topk_add(&g->top_src, key, h);
 	netaddr_key_prefix(&pfx, netaddr_key_is_v4(key) ? d->cfg.prefix_v4 : d->cfg.prefix_v6);
-	ss_add(&g->top_pfx, &pfx, netaddr_key_hash(&pfx));
+	topk_add(&g->top_pfx, &pfx, netaddr_key_hash(&pfx));
 }
 
 /* group_step - advance g's state machine with distinct n at now. */
@@ -837,7 +901,8 @@ struct detect *detect_new(const struct detect_cfg *cfg, int ngroups)
 	d->src.lazy = 1;
 	for (int i = 0; i < ngroups; i++) {
 		d->g[i].xcap = xset_size(0, d->cfg.exact_max);
-		if ((d->g[i].x = calloc(d->g[i].xcap, sizeof(*d->g[i].x))) == NULL) {
+		if ((d->g[i].x = hugemem_calloc(d->g[i].xcap, sizeof(*d->g[i].x))) == NULL ||
+		    (d->g[i].xold = calloc(d->g[i].xcap / XBLOCK, sizeof(*d->g[i].xold))) == NULL) {
 			detect_free(&d);
 			return NULL;
 		}
@@ -934,6 +999,9 @@ enum detect_state detect_group(struct detect *d, int gi, const struct ipkey *key
 	h = netaddr_key_hash(key);
 	if (now > d->last_now)
 		d->last_now = now;
+	/* Start the misses (see Cost above); detect_source asks about key next. */
+	group_exact_prefetch(g, h);
+	ktab_prefetch(&d->src, h);
 	group_rotate(d, g, now);
 	group_hll_add(g, h);
 	group_exact_add(d, g, h, now);
@@ -953,7 +1021,7 @@ void detect_tick(struct detect *d, uint64_t now)
 
 		group_rotate(d, g, now);
 		if (g->xn > 0)
-			group_sweep(d, g, now, g->xcap);
+			group_sweep_all(d, g, now);
 		group_step(d, i, group_total(d, g, now), now);
 	}
 }
@@ -983,28 +1051,18 @@ enum detect_state detect_state_of(const struct detect *d, int g)
 }
 
 /*
- * ss_top - the heaviest of s, most first, into out (DETECT_TOP), by the
- * count each is certain to have (count - err): a notice must not claim
- * that a source seen once sent dozens of connections.
+ * report_top - the heaviest of t into out (DETECT_TOP), by the count each
+ * is certain to have: a notice must not claim that a source seen once
+ * sent dozens of connections.
  */
-static int ss_top(const struct ss *s, struct detect_top *out)
+static int report_top(const struct topk *t, struct detect_top *out)
 {
-	int n = 0;
-	uint8_t taken[SS_K] = {0};
+	struct topk_item it[DETECT_TOP];
+	int n = topk_top(t, it, DETECT_TOP);
 
-	while (n < DETECT_TOP) {
-		int best = -1;
-
-		for (int i = 0; i < s->n; i++)
-			if (!taken[i] && (best < 0 || s->count[i] - s->err[i] >
-							      s->count[best] - s->err[best]))
-				best = i;
-		if (best < 0)
-			break;
-		taken[best] = 1;
-		out[n].key = s->key[best];
-		out[n].count = s->count[best] - s->err[best];
-		n++;
+	for (int i = 0; i < n; i++) {
+		out[i].key = it[i].key;
+		out[i].count = it[i].count;
 	}
 	return n;
 }
@@ -1056,8 +1114,8 @@ void detect_report(const struct detect *d, int gi, uint64_t now, struct detect_r
 		r->sources = (uint64_t)(est + 0.5);
 		if (r->sources > g->attempts)
 			r->sources = g->attempts;
-		r->ntop_sources = ss_top(&g->top_src, r->top_sources);
-		r->ntop_prefixes = ss_top(&g->top_pfx, r->top_prefixes);
+		r->ntop_sources = report_top(&g->top_src, r->top_sources);
+		r->ntop_prefixes = report_top(&g->top_pfx, r->top_prefixes);
 	}
 }
 
@@ -1104,7 +1162,8 @@ size_t detect_memory(const struct detect *d)
 	size_t n = sizeof(*d) + ktab_memory(&d->src) + ktab_memory(&d->good);
 
 	for (int i = 0; i < d->ngroups; i++)
-		n += sizeof(d->g[i]) + (size_t)d->g[i].xcap * sizeof(*d->g[i].x);
+		n += sizeof(d->g[i]) + (size_t)d->g[i].xcap * sizeof(*d->g[i].x) +
+		     (size_t)d->g[i].xcap / XBLOCK * sizeof(*d->g[i].xold);
 	return n;
 }
 
@@ -1130,8 +1189,10 @@ void detect_free(struct detect **dp)
 	ktab_free(&d->src);
 	ktab_free(&d->good);
 	if (d->g != NULL)
-		for (int i = 0; i < d->ngroups; i++)
-			free(d->g[i].x);
+		for (int i = 0; i < d->ngroups; i++) {
+			hugemem_free(d->g[i].x, d->g[i].xcap, sizeof(*d->g[i].x));
+			free(d->g[i].xold);
+		}
 	free(d->g);
 	free(d);
 	*dp = NULL;
