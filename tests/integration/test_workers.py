@@ -275,11 +275,10 @@ def test_worker_killed_soon_after_start_is_restarted_too(mxguard):
     mx = start(mxguard, 2)
     assert smtp_first_line(mx.port, fresh_net() + ".1").startswith("220")
     old = workers(mx)
-    early = "ready: 2 workers" not in mx.log()
+    if "ready: 2 workers" in mx.log():
+        pytest.skip("the master announced its workers before the test could kill one "
+                    "(slow start): the window this test is about has passed")
     os.kill(old[1]["pid"], signal.SIGKILL)
-    if not early:
-        print("note: the master had announced its workers before the kill; "
-              "the first second was not covered")
 
     def back():
         assert mx.alive(), "the daemon stopped: %s" % [
