@@ -120,8 +120,11 @@ static pid_t worker_spawn(struct mxg *mxg, int w, const sigset_t *old)
 	return pid;
 }
 
-/* worker_gone - the master's bookkeeping for a worker that ended. */
-static int worker_gone(struct mxg *mxg, pid_t pid, int status)
+/*
+ * worker_gone - the master's bookkeeping for a worker that ended: its
+ * index (-1: not a worker), and in *was_ready whether it had started.
+ */
+static int worker_gone(struct mxg *mxg, pid_t pid, int status, int *was_ready)
 {
 	int n = wshm_nworkers(mxg->wshm);
 
@@ -130,7 +133,9 @@ static int worker_gone(struct mxg *mxg, pid_t pid, int status)
 
 		if (s->pid != pid)
 			continue;
+		*was_ready = s->ready;
 		s->pid = 0;
+		s->ready = 0;
 		wshm_clear_open(mxg->wshm, i);
 		if (WIFSIGNALED(status))
 			log_warn("worker %d (pid %ld) killed by signal %d", i, (long)pid,
@@ -187,12 +192,16 @@ static int worker_master(struct mxg *mxg, const sigset_t *set, const sigset_t *o
 			worker_signal(mxg, SIGHUP);
 		}
 		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-			int w = worker_gone(mxg, pid, status);
+			int was_ready = 0, w = worker_gone(mxg, pid, status, &was_ready);
 
 			if (w < 0 || stopping)
 				continue;
-			/* A worker that cannot start at all would only fail again. */
-			if (!announced) {
+			/*
+			 * A worker that could not start at all would only fail
+			 * again. One that had started is restarted, even if the
+			 * master had not yet seen all of them ready.
+			 */
+			if (!announced && !was_ready) {
 				log_warn("worker %d failed at start: stopping", w);
 				stopping = 2;
 				worker_signal(mxg, SIGTERM);
