@@ -166,7 +166,7 @@ static void worker_signal(struct mxg *mxg, int sig)
  * exit(). Returns only in a worker it started again, with its index.
  */
 static int worker_master(struct mxg *mxg, const sigset_t *set, const sigset_t *old,
-			  void (*notify)(const char *))
+			 void (*notify)(const char *))
 {
 	int n = wshm_nworkers(mxg->wshm), stopping = 0, announced = 0, status;
 	time_t due[CFG_MAX_WORKERS] = {0}, start = time(NULL);
@@ -220,10 +220,13 @@ static int worker_master(struct mxg *mxg, const sigset_t *set, const sigset_t *o
 				if (pid == 0)
 					return i; /* the new worker goes on in main() */
 				if (pid < 0) {
-					due[i] = now + WORKER_RESTART_DELAY; /* fork failed: again */
+					due[i] =
+					    now + WORKER_RESTART_DELAY; /* fork failed: again */
 				} else {
-					s->pid = pid; /* known before its first word, or its death */
-					log_info("worker %d restarted (restart %u)", i, s->restarts);
+					s->pid =
+					    pid; /* known before its first word, or its death */
+					log_info("worker %d restarted (restart %u)", i,
+						 s->restarts);
 				}
 			}
 			live += s->pid != 0;

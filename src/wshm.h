@@ -38,17 +38,17 @@ struct wshm;
 
 /* One worker's slot. */
 struct wshm_slot {
-	pid_t pid;	    /* 0: not running */
-	int ready;	    /* past start-up (the master waits for it at start) */
-	int64_t started;    /* unix time of its current start */
-	uint32_t restarts;  /* times the master started it again */
-	int32_t nconns;	    /* open connections */
+	pid_t pid;			      /* 0: not running */
+	int ready;			      /* past start-up (the master waits for it at start) */
+	int64_t started;		      /* unix time of its current start */
+	uint32_t restarts;		      /* times the master started it again */
+	int32_t nconns;			      /* open connections */
 	uint32_t distinct[DETECT_MAX_GROUPS]; /* its detector's own distinct sources */
 	uint32_t stages[WSHM_STAGES];	      /* open connections by stage (conn.h) */
 	struct mxg_stats stats;
 	uint32_t engine_gen;	      /* odd while engine is being written */
 	char engine[WSHM_ENGINE_MAX]; /* its engine's status object ("" before the first) */
-	/* followed by one struct wshm_listener per listener */
+				      /* followed by one struct wshm_listener per listener */
 };
 
 /* A listener as one worker serves it: its counters and its open connections. */

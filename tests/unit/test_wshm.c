@@ -187,7 +187,8 @@ static void test_hash(void)
 		count[listen_worker_of((struct sockaddr *)&a, 3, 24, 64)]++;
 	}
 	for (int i = 0; i < 3; i++)
-		CHECK(count[i] > 800 && count[i] < 1200, "worker %d: %d of 3000 networks", i, count[i]);
+		CHECK(count[i] > 800 && count[i] < 1200, "worker %d: %d of 3000 networks", i,
+		      count[i]);
 	/* IPv6: the /64 decides, the interface identifier does not. */
 	inet_pton(AF_INET6, "2001:db8:1:2::1", &b.sin6_addr);
 	w0 = listen_worker_of((struct sockaddr *)&b, 4, 24, 64);
