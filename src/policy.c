@@ -282,7 +282,7 @@ static void policy_answer(struct policy_sess *s, enum policy_action kind, const 
 
 /*
  * policy_line_set - save "VERB<value>\r\n" (or "VERB value\r\n" when angle
- * is 0) as c's line which, the line of the dialogue the engine reads.
+ * is 0) as c's line `which`: the line of the dialogue the engine reads.
  * Angle brackets in the value become '_': the engine finds the address
  * between '<' and '>'. Returns 0, or -1 when memory runs out.
  */

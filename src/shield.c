@@ -629,7 +629,8 @@ static void shield_peer_msg(const char *msg, void *arg)
 		shield_key_sa(&k, &ss);
 		if (mxg->fw != NULL)
 			fw_unblock_net(mxg->fw, (struct sockaddr *)&ss, plen);
-	} else if (sscanf(msg, "attack %31s %31s", a, b) == 2) {
+	} else if (sscanf(msg, "attack %31s %31s", a, b) == 2 && !store_from_sibling(mxg->store)) {
+		/* Another worker's word is not another host's: each adds up all their counts. */
 		attack_peer(sh->attack, a, b, now);
 	}
 }

@@ -160,7 +160,7 @@ def control_raw(mx, request):
 
 STATUS_KEYS = ["ok", "pid", "uptime", "stopping", "accepted", "refused", "passed",
                "backend_fail", "connections", "held", "stages", "listeners", "refusals",
-               "verdicts", "store", "shield", "engine"]
+               "verdicts", "workers", "store", "shield", "engine"]
 TOP_KEYS = ["ok", "now_ms", "uptime", "accepted", "refused", "passed", "connections", "held",
             "stages", "listeners", "refusals", "verdicts", "holds", "recent"]
 HOSTILE = 'q"b\\c\u00e9\x01'  # a quote, a backslash, UTF-8, a control character
