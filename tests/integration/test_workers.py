@@ -294,6 +294,24 @@ def test_worker_killed_soon_after_start_is_restarted_too(mxguard):
 # 3. per-source and per-prefix limits are exact over the workers
 
 
+def wait_settled(mx, reason, want, limit, what):
+    """The status once one network's flood is counted: `want` refusals for
+    `reason`, `limit` accepted, and `limit` open on one worker, none on the
+    other (bounded wait; the failure says what was counted instead)."""
+    def settled():
+        st = status(mx)
+        ok = (st["refusals"][reason] == want and st["refused"] == want
+              and st["accepted"] == limit
+              and sorted(w["connections"] for w in st["workers"]) == [0, limit])
+        return st if ok else None
+    try:
+        return wait_until(settled, SETTLE, interval=0.1, what="the counters to settle")
+    except AssertionError:
+        st = status(mx)
+        pytest.fail("after %s: refusals %s, accepted %s, workers %s"
+                    % (what, st["refusals"], st["accepted"], st["workers"]))
+
+
 def _flood_one_network(mx, sources, reason, limit):
     """Open one connection per entry of sources (held); exactly `limit`
     admitted (220), the rest refused (421) and counted as `reason`, all on
@@ -309,21 +327,8 @@ def _flood_one_network(mx, sources, reason, limit):
         assert len(admitted) == limit and len(refused) == len(sources) - limit, lines
         mx.wait_for_log(r"refuse client=%s .*reason=%s" % (re.escape(sources[-1]), reason))
         want = len(sources) - limit
-
-        def settled():
-            st = status(mx)
-            ws = st["workers"]
-            ok = (st["refusals"][reason] == want and st["refused"] == want
-                  and st["accepted"] == limit
-                  and sorted(w["connections"] for w in ws) == [0, limit])
-            return st if ok else None
-        try:
-            st = wait_until(settled, SETTLE, interval=0.1, what="the counters to settle")
-        except AssertionError:
-            st = status(mx)
-            pytest.fail("after %d connections from one network: refusals %s, accepted %s, "
-                        "workers %s" % (len(sources), st["refusals"], st["accepted"],
-                                        st["workers"]))
+        st = wait_settled(mx, reason, want, limit, "%d connections from one network"
+                          % len(sources))
         ws = st["workers"]
         busy = [w for w in ws if w["connections"] == limit][0]
         idle = [w for w in ws if w is not busy][0]

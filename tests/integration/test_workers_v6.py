@@ -33,7 +33,7 @@ import pytest
 
 from mxgtest import wait_until
 from test_shield_nft import NsMxguard, Netns, open_dir  # noqa: F401 (fixture)
-from test_workers import ctl, seen, status
+from test_workers import ctl, seen, status, wait_settled
 
 SMTP_PORT = 2525
 LISTEN = "2001:db8:25::25"
@@ -247,21 +247,8 @@ def _flood_one_v6_network(mx, driver, sources, reason, limit):
         assert len(admitted) == limit and len(refused) == len(sources) - limit, lines
         mx.wait_for_log(r"refuse client=\[?%s\]? .*reason=%s" % (re.escape(sources[-1]), reason))
         want = len(sources) - limit
-
-        def settled():
-            st = status(mx)
-            ws = st["workers"]
-            ok = (st["refusals"][reason] == want and st["refused"] == want
-                  and st["accepted"] == limit
-                  and sorted(w["connections"] for w in ws) == [0, limit])
-            return st if ok else None
-        try:
-            st = wait_until(settled, SETTLE, interval=0.1, what="the counters to settle")
-        except AssertionError:
-            st = status(mx)
-            pytest.fail("after %d connections from one /64: refusals %s, accepted %s, "
-                        "workers %s" % (len(sources), st["refusals"], st["accepted"],
-                                        st["workers"]))
+        st = wait_settled(mx, reason, want, limit, "%d connections from one /64"
+                          % len(sources))
         ws = st["workers"]
         w = explained_worker(mx, sources[0])
         busy, idle = ws[w], ws[1 - w]
