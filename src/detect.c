@@ -22,8 +22,9 @@
  * 64-bit key hashes with their last-seen time (a collision of two 64-bit
  * hashes among exact_max keys is improbable enough to call the count
  * exact) in two-choice buckets, swept of entries older than the window;
- * the set doubles (rehashed by the stored hashes) at load one half, up to
- * the size exact_max needs.
+ * the set doubles (rehashed by the stored hashes) at load three quarters
+ * (or at a full pair of buckets), up to the size exact_max needs (load one
+ * half at exact_max).
  * Once exact_max live sources do not fit, new ones are dropped from the
  * set and the count
  * comes from a HyperLogLog of 2^12 registers (1.6% standard error) for at
@@ -257,12 +258,15 @@ static uint32_t xset_cap(uint32_t exact_max)
 	return (uint32_t)n;
 }
 
-/* xset_size - the slots to hold n hashes at load at most one half, up to the bound. */
+/*
+ * xset_size - the slots to hold n hashes at load at most three quarters
+ * (where group_exact_add doubles the set), up to the bound.
+ */
 static uint32_t xset_size(uint32_t n, uint32_t exact_max)
 {
 	uint32_t max = xset_cap(exact_max), cap = XSET_MIN;
 
-	while (cap < max && cap / 2 < n)
+	while (cap < max && cap / 4 * 3 < n)
 		cap <<= 1;
 	return cap;
 }
@@ -410,12 +414,14 @@ static inline __attribute__((always_inline)) void group_exact_prefetch(const str
 /*
  * group_exact_add - note h at now. The set is two-choice hashing with
  * buckets of XBUCKET: h may sit in either of two buckets and a new hash
- * goes to the emptier one; at the load kept (one half) a full pair of
- * buckets is rare enough (none in 20 million trial inserts) that "exact
- * below exact_max" holds in practice, where single linear-probe windows
- * overflowed a few times in ten thousand. The set starts small and
- * doubles before a new hash would take its load above one half (or finds
- * its pair of buckets full), up to the size exact_max needs. A new hash
+ * goes to the emptier one; at the load kept at the bound (one half) a
+ * full pair of buckets is rare enough (none in 20 million trial inserts)
+ * that "exact below exact_max" holds in practice, where single
+ * linear-probe windows overflowed a few times in ten thousand. The set
+ * starts small and doubles before a new hash would take its load above
+ * three quarters, or finds its pair of buckets full (below the bound a
+ * full pair costs a doubling, never a hash), up to the size exact_max
+ * needs. Growing at one half held two to four slots per source. A new hash
  * takes a free or expired slot while fewer than exact_max are held;
  * otherwise it is dropped and the exact count is not trusted for a window.
  */
@@ -448,7 +454,7 @@ static void group_exact_add(struct detect *d, struct group *g, uint64_t h, uint6
 		int k = nfree[1] > nfree[0];
 
 		if (g->xn < d->cfg.exact_max && g->xcap < xset_cap(d->cfg.exact_max) &&
-		    (g->xn >= g->xcap / 2 || nfree[k] == 0) &&
+		    (g->xn >= g->xcap / 4 * 3 || nfree[k] == 0) &&
 		    group_exact_grow(d, g, g->xcap * 2) == 0) {
 			/* h is not in the set: place it in the larger one. */
 			group_exact_add(d, g, h, now);
@@ -636,12 +642,18 @@ struct detect *detect_new(const struct detect_cfg *cfg, int ngroups)
  */
 static void group_exact_resize(struct detect *d, struct group *g)
 {
-	uint32_t live = 0;
+	uint32_t live = 0, cap;
 
 	for (uint32_t i = 0; i < g->xcap; i++)
 		live += xent_live(d, &g->x[i], d->last_now);
-	/* No memory: keep the old set; the count is still right. */
-	(void)group_exact_grow(d, g, xset_size(live, d->cfg.exact_max));
+	cap = xset_size(live, d->cfg.exact_max);
+	/*
+	 * The same size, all still counted: nothing to gain (a rehash could
+	 * even meet a full pair of buckets and double). No memory: keep the
+	 * old set; the count is still right.
+	 */
+	if (cap != g->xcap || live > d->cfg.exact_max)
+		(void)group_exact_grow(d, g, cap);
 }
 
 void detect_configure(struct detect *d, const struct detect_cfg *cfg)

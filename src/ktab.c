@@ -16,6 +16,14 @@
 #include "hugemem.h"
 #include "ktab.h"
 
+#ifndef KTAB_HOP
+#define KTAB_HOP 64 /* slots past a full window searched for a free one */
+#endif
+#ifndef KTAB_FILL_NUM
+#define KTAB_FILL_NUM 3 /* a lazy table doubles once 3/4 full */
+#define KTAB_FILL_DEN 4
+#endif
+
 /*
  * key_eq - are two keys equal? Two 8-byte loads: a call to memcmp per
  * probe would cost more than the comparison.
@@ -129,6 +137,65 @@ static int ktab_probe(const struct ktab *t, const struct ipkey *key, uint64_t h,
 }
 
 /*
+ * ktab_dist - how far slot b is after slot a, around the end of the table.
+ */
+static uint32_t ktab_dist(const struct ktab *t, uint32_t a, uint32_t b)
+{
+	return b >= a ? b - a : b + t->n - a;
+}
+
+/*
+ * ktab_hop - make room in the full window of home (hopscotch): find a
+ * free slot at most KTAB_HOP slots past the window, then move it back
+ * into the window by moving entries forward into it, each within its own
+ * window. The slot freed in the window into *slot; -1: no free slot near
+ * enough, or no entry could move (t unchanged). Lookups stay a window of
+ * KTAB_PROBE; only an insert into a full window pays this, a few hashes
+ * and at most a few more cache lines, so the table fills further before
+ * it doubles or loses an entry.
+ */
+static int ktab_hop(struct ktab *t, uint32_t home, uint32_t *slot)
+{
+	uint32_t f = home, d;
+
+	if (t->n < 2 * KTAB_PROBE + KTAB_HOP)
+		return -1; /* too small to be worth it: it doubles soon anyway */
+	for (d = KTAB_PROBE; d < KTAB_PROBE + KTAB_HOP; d++) {
+		f = home + d >= t->n ? home + d - t->n : home + d;
+		if (t->tag[f] == 0)
+			break;
+	}
+	if (d == KTAB_PROBE + KTAB_HOP)
+		return -1;
+	while (d >= KTAB_PROBE) {
+		uint32_t k;
+
+		/*
+		 * The farthest entry before f whose window reaches f moves
+		 * there: the slots between home and f are all taken, so f
+		 * comes closest to the window with each move.
+		 */
+		for (k = KTAB_PROBE - 1; k > 0; k--) {
+			uint32_t j = f >= k ? f - k : f + t->n - k;
+			uint32_t hj = ktab_home(t, netaddr_key_hash(&t->ent[j].key));
+
+			if (ktab_dist(t, hj, f) < KTAB_PROBE) {
+				t->tag[f] = t->tag[j];
+				t->ent[f] = t->ent[j];
+				t->tag[j] = 0;
+				f = j;
+				d -= k;
+				break;
+			}
+		}
+		if (k == 0)
+			return -1; /* the moves so far kept every entry in its window */
+	}
+	*slot = f;
+	return 0;
+}
+
+/*
  * ktab_rehash - move every entry into a table of n slots; -1: no memory,
  * -2: strict and some entry found no free slot; t is unchanged on error.
  * Not strict (shrinking, or growing to the bound), the stalest of a
@@ -155,6 +222,10 @@ static int ktab_rehash(struct ktab *t, uint32_t n, int strict)
 			nt.used++;
 			break;
 		case KTAB_STALE:
+			if (ktab_hop(&nt, ktab_home(&nt, h), &j) == 0) {
+				nt.used++;
+				break;
+			}
 			if (strict) {
 				ktab_free(&nt);
 				return -2;
@@ -214,19 +285,32 @@ uint32_t ktab_get(struct ktab *t, const struct ipkey *key, uint64_t h, uint64_t 
 		return i;
 	}
 	/*
-	 * A lazy table (the per-source rates) grows only once half full:
-	 * windows of 16 fill up well before that in a large table, and
-	 * doubling at the first crowded window would hold three or four slots
-	 * per source. Below half, the window's stalest entry gives way (its
-	 * count restarts; it was the least recently seen there). The good
-	 * marks are not lazy: losing one would refuse a known client.
+	 * A full window of live entries, below the bound. Up to a load of
+	 * KTAB_FILL_NUM/KTAB_FILL_DEN, entries move aside to free a slot in
+	 * it (nothing lost; doubling at the first full window would hold
+	 * three or four slots per key); should that fail, a table that must
+	 * not lose an entry (the good marks) doubles, while in a lazy one
+	 * (the per-source rates) the window's stalest entry gives way (its
+	 * count restarts; it was the least recently seen there). Past that
+	 * load, the table doubles. At the bound, the stalest gives way at
+	 * once, as before: under a flood of fresh addresses every insert
+	 * would pay a failing search.
 	 */
-	if (r == KTAB_STALE && t->ent[i].t >= expired && t->n < t->max && !t->nogrow &&
-	    (!t->lazy || (uint64_t)t->used * 2 >= t->n)) {
-		if (ktab_grow(t) < 0)
-			t->nogrow = 1; /* no memory: do not retry per insert */
-		else
-			r = ktab_probe(t, key, h, &i);
+	if (r == KTAB_STALE && t->ent[i].t >= expired && t->n < t->max && !t->nogrow) {
+		int full = (uint64_t)t->used * KTAB_FILL_DEN >= (uint64_t)t->n * KTAB_FILL_NUM;
+
+		if (!full && ktab_hop(t, ktab_home(t, h), &i) == 0) {
+			r = KTAB_FREE;
+		} else if (full || !t->lazy || (uint64_t)t->used * 2 >= t->n) {
+			if (ktab_grow(t) < 0) {
+				t->nogrow = 1; /* no memory: do not retry per insert */
+			} else {
+				r = ktab_probe(t, key, h, &i);
+				/* The window may still be full (rarely): move aside. */
+				if (r == KTAB_STALE && ktab_hop(t, ktab_home(t, h), &i) == 0)
+					r = KTAB_FREE;
+			}
+		}
 	}
 	if (r == KTAB_FREE)
 		t->used++;
