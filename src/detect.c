@@ -7,15 +7,11 @@
  * page of a table, so a table allocated at its bound would be resident
  * almost at once):
  *
- * Per-source rates. An open-addressing table of at most max_sources
- * slots. A key may sit in any of the PROBE slots after its home slot, so
- * a lookup reads a 16-bit tag per slot of that window (one cache line) and
- * compares keys only on a tag match; removal just clears the tag. A new
- * key takes a free slot of its window, or the stalest if its count has
- * expired, or else, below the bound, the table doubles; at the bound it
- * evicts the stalest entry of the window: a flood of fresh addresses
- * recycles the slots of sources not seen for the longest time, and a busy
- * source, seen recently, stays. The
+ * Per-source rates. A key table (ktab.c) of at most max_sources slots,
+ * lazy: it doubles only once well filled, and at its bound a new source
+ * evicts the stalest entry of its probe window, so a flood of fresh
+ * addresses recycles the slots of sources not seen for the longest time
+ * and a busy source, seen recently, stays. The
  * rate is the sliding-window counter of two fixed windows: the count of
  * the current window plus the previous window's count weighted by how much
  * of it still overlaps [now - W, now]. Two counters per source instead of
@@ -26,8 +22,9 @@
  * 64-bit key hashes with their last-seen time (a collision of two 64-bit
  * hashes among exact_max keys is improbable enough to call the count
  * exact) in two-choice buckets, swept of entries older than the window;
- * the set doubles (rehashed by the stored hashes) at load one half, up to
- * the size exact_max needs.
+ * the set doubles (rehashed by the stored hashes) at load three quarters
+ * (or at a full pair of buckets), up to the size exact_max needs (load one
+ * half at exact_max).
  * Once exact_max live sources do not fit, new ones are dropped from the
  * set and the count
  * comes from a HyperLogLog of 2^12 registers (1.6% standard error) for at
@@ -45,7 +42,7 @@
  * CONVERGING) the group counts attempts, a HyperLogLog of all sources of
  * the attack, and space-saving heavy hitters for sources and prefixes.
  *
- * Known good. A table like the source table: key -> first and last time
+ * Known good. A key table (ktab.c), not lazy: key -> first and last time
  * marked; eviction by the oldest last mark.
  *
  * Cost. An event reads random lines of tables of megabytes: memory latency
@@ -58,11 +55,10 @@
 
 #include "detect.h"
 #include "hugemem.h"
+#include "ktab.h"
 #include "topk.h"
 
-#define PROBE 16      /* slots a key may occupy after its home slot */
-#define KTAB_MIN 1024 /* slots of a key table at first */
-#define HLL_BITS 12   /* 2^12 registers: 1.04/64 = 1.6% error */
+#define HLL_BITS 12 /* 2^12 registers: 1.04/64 = 1.6% error */
 #define HLL_M (1u << HLL_BITS)
 #define HLL_RING 9		/* sub-windows kept: current + 8 full ones */
 #define HLL_SUBS (HLL_RING - 1) /* sub-windows per window */
@@ -70,27 +66,6 @@
 #define XBUCKET 8		/* exact-set bucket: 8 x 16 bytes, two cache lines */
 #define XSET_MIN 256		/* exact-set slots at first (4 kB) */
 #define XBLOCK 64		/* exact-set slots per block of the tick's sweep */
-
-/* One slot of the source and good tables (32 bytes). */
-struct kent {
-	struct ipkey key;
-	uint64_t t; /* last event (source) or last mark (good) */
-	uint64_t u; /* counts: cur | prev << 32 (source); first mark (good) */
-};
-
-/*
- * Open-addressing table of n slots with a tag array; tag 0: free. It
- * starts at KTAB_MIN slots (or max, if smaller) and doubles on demand up
- * to max.
- */
-struct ktab {
-	uint32_t n, used;
-	uint32_t max; /* the bound, in slots */
-	int nogrow;   /* growing failed (no memory): evict until reconfigured */
-	int lazy;     /* grow only once half full (counts may be lost below) */
-	uint16_t *tag;
-	struct kent *ent;
-};
 
 /* Exact distinct set: key hash (0: free) and last seen. */
 struct xent {
@@ -128,271 +103,13 @@ struct detect {
 	unsigned changed;
 	uint64_t last_now; /* latest time seen, for detect_configure */
 	uint64_t sub_ms;   /* HyperLogLog sub-window */
+	/*
+	 * src: t last event, u counts cur | prev << 32; good: t last mark,
+	 * u first mark.
+	 */
 	struct ktab src, good;
 	struct group *g;
 };
-
-/*
- * key_eq - are two keys equal? Two 8-byte loads: a call to memcmp per
- * probe would cost more than the comparison.
- */
-static inline int key_eq(const struct ipkey *a, const struct ipkey *b)
-{
-	uint64_t a0, a1, b0, b1;
-
-	memcpy(&a0, a->b, 8);
-	memcpy(&a1, a->b + 8, 8);
-	memcpy(&b0, b->b, 8);
-	memcpy(&b1, b->b + 8, 8);
-	return ((a0 ^ b0) | (a1 ^ b1)) == 0;
-}
-
-static uint16_t ktab_tagof(uint64_t h)
-{
-	uint16_t tag = (uint16_t)h;
-
-	return tag ? tag : 1;
-}
-
-/* ktab_home - the home slot, from the high bits (the tag uses the low). */
-static uint32_t ktab_home(const struct ktab *t, uint64_t h)
-{
-	return (uint32_t)(((h >> 32) * (uint64_t)t->n) >> 32);
-}
-
-/* ktab_alloc - an empty table of n slots (at least PROBE) into t; -1: no memory. */
-static int ktab_alloc(struct ktab *t, uint32_t n)
-{
-	t->n = n < PROBE ? PROBE : n;
-	t->used = 0;
-	t->tag = hugemem_calloc(t->n, sizeof(*t->tag));
-	t->ent = hugemem_calloc(t->n, sizeof(*t->ent));
-	if (t->tag == NULL || t->ent == NULL) {
-		hugemem_free(t->tag, t->n, sizeof(*t->tag));
-		hugemem_free(t->ent, t->n, sizeof(*t->ent));
-		t->tag = NULL;
-		t->ent = NULL;
-		return -1;
-	}
-	return 0;
-}
-
-/* ktab_init - an empty table bounded by max slots, small at first; -1: no memory. */
-static int ktab_init(struct ktab *t, uint32_t max)
-{
-	t->max = max < PROBE ? PROBE : max;
-	t->nogrow = 0;
-	return ktab_alloc(t, t->max < KTAB_MIN ? t->max : KTAB_MIN);
-}
-
-static void ktab_free(struct ktab *t)
-{
-	hugemem_free(t->tag, t->n, sizeof(*t->tag));
-	hugemem_free(t->ent, t->n, sizeof(*t->ent));
-	t->tag = NULL;
-	t->ent = NULL;
-}
-
-static size_t ktab_memory(const struct ktab *t)
-{
-	return (size_t)t->n * (sizeof(*t->tag) + sizeof(*t->ent));
-}
-
-/*
- * ktab_prefetch - start loading the probe window of h (its tags and the
- * entries they point to) without waiting: the caller has other misses to
- * wait for meanwhile, and the next lookup of h finds the lines in cache.
- * Always inlined, as the other prefetch helpers: GCC takes a function
- * that only prefetches for one without effect and drops the call.
- */
-static inline __attribute__((always_inline)) void ktab_prefetch(const struct ktab *t, uint64_t h)
-{
-	uint32_t i = ktab_home(t, h);
-	const char *e = (const char *)&t->ent[i];
-
-	__builtin_prefetch(&t->tag[i]);
-	/* The window past the end wraps: the few slots there are not fetched. */
-	for (uint32_t k = 0; k < PROBE * sizeof(*t->ent) && i + k / sizeof(*t->ent) < t->n; k += 64)
-		__builtin_prefetch(e + k);
-}
-
-/* ktab_find - the slot of key, or -1. */
-static int64_t ktab_find(const struct ktab *t, const struct ipkey *key, uint64_t h)
-{
-	uint16_t tag = ktab_tagof(h);
-	uint32_t i = ktab_home(t, h);
-
-	for (int p = 0; p < PROBE; p++) {
-		if (t->tag[i] == tag && key_eq(&t->ent[i].key, key))
-			return i;
-		if (++i == t->n)
-			i = 0;
-	}
-	return -1;
-}
-
-enum { KTAB_FOUND, KTAB_FREE, KTAB_STALE };
-
-/*
- * ktab_probe - look key up in its window: KTAB_FOUND with its slot, else
- * KTAB_FREE with the first free slot, else KTAB_STALE with the stalest
- * slot of the window. Writes nothing.
- */
-static int ktab_probe(const struct ktab *t, const struct ipkey *key, uint64_t h, uint32_t *slot)
-{
-	uint16_t tag = ktab_tagof(h);
-	uint32_t i = ktab_home(t, h), free_slot = UINT32_MAX, stale = i;
-
-	for (int p = 0; p < PROBE; p++) {
-		if (t->tag[i] == tag && key_eq(&t->ent[i].key, key)) {
-			*slot = i;
-			return KTAB_FOUND;
-		}
-		if (t->tag[i] == 0) {
-			if (free_slot == UINT32_MAX)
-				free_slot = i;
-		} else if (t->ent[i].t < t->ent[stale].t || t->tag[stale] == 0) {
-			stale = i;
-		}
-		if (++i == t->n)
-			i = 0;
-	}
-	if (free_slot != UINT32_MAX) {
-		*slot = free_slot;
-		return KTAB_FREE;
-	}
-	*slot = stale;
-	return KTAB_STALE;
-}
-
-/*
- * ktab_rehash - move every entry into a table of n slots; -1: no memory,
- * -2: strict and some entry found no free slot; t is unchanged on error.
- * Not strict (shrinking, or growing to the bound), the stalest of a
- * crowded window give way.
- */
-static int ktab_rehash(struct ktab *t, uint32_t n, int strict)
-{
-	struct ktab nt;
-	uint32_t j;
-
-	if (ktab_alloc(&nt, n) < 0)
-		return -1;
-	nt.max = t->max;
-	nt.nogrow = t->nogrow;
-	nt.lazy = t->lazy;
-	for (uint32_t i = 0; i < t->n; i++) {
-		if (t->tag[i] == 0)
-			continue;
-		const struct kent *e = &t->ent[i];
-		uint64_t h = netaddr_key_hash(&e->key);
-
-		switch (ktab_probe(&nt, &e->key, h, &j)) {
-		case KTAB_FREE:
-			nt.used++;
-			break;
-		case KTAB_STALE:
-			if (strict) {
-				ktab_free(&nt);
-				return -2;
-			}
-			if (nt.ent[j].t >= e->t)
-				continue; /* the resident is fresher: e gives way */
-			break;
-		default:
-			continue; /* no duplicates in t */
-		}
-		nt.tag[j] = ktab_tagof(h);
-		nt.ent[j] = *e;
-	}
-	ktab_free(t);
-	*t = nt;
-	return 0;
-}
-
-/*
- * ktab_grow - double t (up to its bound) so that more keys fit; -1: no
- * memory or at the bound. A doubled table holding every entry without
- * eviction is the rule (its load halves); should a window still overflow,
- * double again rather than lose an entry, except at the bound.
- */
-static int ktab_grow(struct ktab *t)
-{
-	uint64_t n = t->n;
-
-	while (n < t->max) {
-		n = 2 * n > t->max ? t->max : 2 * n;
-		int r = ktab_rehash(t, (uint32_t)n, n < t->max);
-
-		if (r == 0)
-			return 0;
-		if (r == -1)
-			return -1;
-	}
-	return -1;
-}
-
-/*
- * ktab_get - the slot of key; when absent, a slot taken for it with
- * *isnew set: a free one of its window; else the stalest of the window if
- * its last time is before expired (its entry means nothing any more);
- * else, below the bound, a free one after the table doubled; else the
- * stalest of the window, whose entry is lost. Never fails: the window is
- * never empty. Growing costs a rehash of the table, amortised over the
- * inserts that filled it.
- */
-static uint32_t ktab_get(struct ktab *t, const struct ipkey *key, uint64_t h, uint64_t expired,
-			 int *isnew)
-{
-	uint32_t i;
-	int r = ktab_probe(t, key, h, &i);
-
-	if (r == KTAB_FOUND) {
-		*isnew = 0;
-		return i;
-	}
-	/*
-	 * A lazy table (the per-source rates) grows only once half full:
-	 * windows of 16 fill up well before that in a large table, and
-	 * doubling at the first crowded window would hold three or four slots
-	 * per source. Below half, the window's stalest entry gives way (its
-	 * count restarts; it was the least recently seen there). The good
-	 * marks are not lazy: losing one would refuse a known client.
-	 */
-	if (r == KTAB_STALE && t->ent[i].t >= expired && t->n < t->max && !t->nogrow &&
-	    (!t->lazy || (uint64_t)t->used * 2 >= t->n)) {
-		if (ktab_grow(t) < 0)
-			t->nogrow = 1; /* no memory: do not retry per insert */
-		else
-			r = ktab_probe(t, key, h, &i);
-	}
-	if (r == KTAB_FREE)
-		t->used++;
-	t->tag[i] = ktab_tagof(h);
-	t->ent[i].key = *key;
-	t->ent[i].t = 0;
-	t->ent[i].u = 0;
-	*isnew = 1;
-	return i;
-}
-
-/*
- * ktab_setmax - a new bound of max slots: a larger one is reached on
- * demand, a table above a smaller one shrinks now. -1: no memory to
- * shrink, t and its bound unchanged.
- */
-static int ktab_setmax(struct ktab *t, uint32_t max)
-{
-	uint32_t oldmax = t->max;
-
-	t->max = max < PROBE ? PROBE : max;
-	t->nogrow = 0;
-	if (t->n > t->max && ktab_rehash(t, t->max, 0) < 0) {
-		t->max = oldmax;
-		return -1;
-	}
-	return 0;
-}
 
 /*
  * HyperLogLog.
@@ -541,12 +258,15 @@ static uint32_t xset_cap(uint32_t exact_max)
 	return (uint32_t)n;
 }
 
-/* xset_size - the slots to hold n hashes at load at most one half, up to the bound. */
+/*
+ * xset_size - the slots to hold n hashes at load at most three quarters
+ * (where group_exact_add doubles the set), up to the bound.
+ */
 static uint32_t xset_size(uint32_t n, uint32_t exact_max)
 {
 	uint32_t max = xset_cap(exact_max), cap = XSET_MIN;
 
-	while (cap < max && cap / 2 < n)
+	while (cap < max && cap / 4 * 3 < n)
 		cap <<= 1;
 	return cap;
 }
@@ -694,12 +414,14 @@ static inline __attribute__((always_inline)) void group_exact_prefetch(const str
 /*
  * group_exact_add - note h at now. The set is two-choice hashing with
  * buckets of XBUCKET: h may sit in either of two buckets and a new hash
- * goes to the emptier one; at the load kept (one half) a full pair of
- * buckets is rare enough (none in 20 million trial inserts) that "exact
- * below exact_max" holds in practice, where single linear-probe windows
- * overflowed a few times in ten thousand. The set starts small and
- * doubles before a new hash would take its load above one half (or finds
- * its pair of buckets full), up to the size exact_max needs. A new hash
+ * goes to the emptier one; at the load kept at the bound (one half) a
+ * full pair of buckets is rare enough (none in 20 million trial inserts)
+ * that "exact below exact_max" holds in practice, where single
+ * linear-probe windows overflowed a few times in ten thousand. The set
+ * starts small and doubles before a new hash would take its load above
+ * three quarters, or finds its pair of buckets full (below the bound a
+ * full pair costs a doubling, never a hash), up to the size exact_max
+ * needs. Growing at one half held two to four slots per source. A new hash
  * takes a free or expired slot while fewer than exact_max are held;
  * otherwise it is dropped and the exact count is not trusted for a window.
  */
@@ -732,7 +454,7 @@ static void group_exact_add(struct detect *d, struct group *g, uint64_t h, uint6
 		int k = nfree[1] > nfree[0];
 
 		if (g->xn < d->cfg.exact_max && g->xcap < xset_cap(d->cfg.exact_max) &&
-		    (g->xn >= g->xcap / 2 || nfree[k] == 0) &&
+		    (g->xn >= g->xcap / 4 * 3 || nfree[k] == 0) &&
 		    group_exact_grow(d, g, g->xcap * 2) == 0) {
 			/* h is not in the set: place it in the larger one. */
 			group_exact_add(d, g, h, now);
@@ -892,13 +614,16 @@ struct detect *detect_new(const struct detect_cfg *cfg, int ngroups)
 	detect_sanitize(&d->cfg);
 	d->ngroups = ngroups;
 	d->sub_ms = detect_sub_ms(&d->cfg);
-	if (ktab_init(&d->src, d->cfg.max_sources) < 0 ||
-	    ktab_init(&d->good, d->cfg.good_max) < 0 ||
+	/*
+	 * The rates are lazy: a lost count restarts from 1. The good marks
+	 * are not: losing one would refuse a known client.
+	 */
+	if (ktab_init(&d->src, d->cfg.max_sources, 1) < 0 ||
+	    ktab_init(&d->good, d->cfg.good_max, 0) < 0 ||
 	    (d->g = calloc((size_t)ngroups, sizeof(*d->g))) == NULL) {
 		detect_free(&d);
 		return NULL;
 	}
-	d->src.lazy = 1;
 	for (int i = 0; i < ngroups; i++) {
 		d->g[i].xcap = xset_size(0, d->cfg.exact_max);
 		if ((d->g[i].x = hugemem_calloc(d->g[i].xcap, sizeof(*d->g[i].x))) == NULL ||
@@ -917,12 +642,18 @@ struct detect *detect_new(const struct detect_cfg *cfg, int ngroups)
  */
 static void group_exact_resize(struct detect *d, struct group *g)
 {
-	uint32_t live = 0;
+	uint32_t live = 0, cap;
 
 	for (uint32_t i = 0; i < g->xcap; i++)
 		live += xent_live(d, &g->x[i], d->last_now);
-	/* No memory: keep the old set; the count is still right. */
-	(void)group_exact_grow(d, g, xset_size(live, d->cfg.exact_max));
+	cap = xset_size(live, d->cfg.exact_max);
+	/*
+	 * The same size, all still counted: nothing to gain (a rehash could
+	 * even meet a full pair of buckets and double). No memory: keep the
+	 * old set; the count is still right.
+	 */
+	if (cap != g->xcap || live > d->cfg.exact_max)
+		(void)group_exact_grow(d, g, cap);
 }
 
 void detect_configure(struct detect *d, const struct detect_cfg *cfg)
@@ -982,10 +713,8 @@ void detect_source_forget(struct detect *d, const struct ipkey *key)
 {
 	int64_t i = ktab_find(&d->src, key, netaddr_key_hash(key));
 
-	if (i >= 0) {
-		d->src.tag[i] = 0;
-		d->src.used--;
-	}
+	if (i >= 0)
+		ktab_remove(&d->src, (uint32_t)i);
 }
 
 enum detect_state detect_group(struct detect *d, int gi, const struct ipkey *key, uint64_t now)

@@ -61,6 +61,9 @@
 enum grey_step { STEP_NONE, STEP_DNS, STEP_AWL, STEP_SPF, STEP_TARPIT_REC, STEP_GREY };
 
 /* A decision waiting for the loop (struct engine's queue). */
+/* Decisions the queue keeps room for when empty; more are freed. */
+#define GREY_READY_KEEP 64
+
 struct grey_ready {
 	struct conn *c; /* NULL: closed meanwhile (grey_conn_free) */
 	int outcome;	/* enum grey_outcome */
@@ -268,10 +271,22 @@ static void grey_ready_cb(evutil_socket_t fd, short what, void *arg)
 		r.c->queued = 0;
 		e->hooks.decided(r.c, r.outcome, r.has_reply ? r.reply : NULL);
 	}
+	if (n == 0)
+		return; /* nothing queued (the array may be freed) */
 	memmove(e->ready, e->ready + n, (size_t)(e->nready - n) * sizeof(*e->ready));
 	e->nready -= n;
-	if (e->nready > 0)
+	if (e->nready > 0) {
 		event_active(e->ready_ev, EV_TIMEOUT, 0);
+	} else if (e->capready > GREY_READY_KEEP) {
+		/*
+		 * Empty after a burst: an entry is 400-odd bytes, and an array
+		 * sized for the largest burst ever would stay for good (the
+		 * next burst grows it again in a few doublings).
+		 */
+		free(e->ready);
+		e->ready = NULL;
+		e->capready = 0;
+	}
 }
 
 /* grey_note_verdict - remember a decision for grey_recent (the oldest goes). */

@@ -541,8 +541,8 @@ static void test_growth(void)
 		good += detect_good_before(d, 0, &k);
 	}
 	/*
-	 * The source table is lazy (it grows once half full): below that a
-	 * crowded window lets its stalest count go, a few in ten thousand.
+	 * The source table is lazy: below half load a crowded window whose
+	 * entries could not move aside lets its stalest count go (rare).
 	 * Good marks are never lost below the bound.
 	 */
 	CHECK(kept >= 60000 - 60, "source counts lost below the bound: %u of 60000 kept", kept);
@@ -595,6 +595,35 @@ static void test_churn(void)
 	detect_free(&d);
 }
 
+/*
+ * test_exact_fill - a group's exact set fills to 3/4 before it doubles:
+ * 9,000 sources take 16,384 slots (growing at half load took 32,768), and
+ * are all counted.
+ */
+static void test_exact_fill(void)
+{
+	struct detect_cfg c = base_cfg();
+	struct detect *d;
+	struct ipkey k;
+	size_t mem0, grown;
+	uint32_t n;
+
+	c.exact_max = 65536;
+	d = make(&c, 1);
+	mem0 = detect_memory(d);
+	for (uint32_t i = 0; i < 9000; i++) {
+		k = keyn(i);
+		detect_group(d, 0, &k, 1000);
+	}
+	grown = detect_memory(d) - mem0;
+	/* 256 slots at first; now at most 16,384 of 16 bytes (and their blocks' marks). */
+	CHECK(grown <= (16384 - 256) * 16 + 16384 / 64 * 8, "exact set grew by %zu bytes for 9000",
+	      grown);
+	detect_tick(d, 1001);
+	CHECK((n = distinct(d, 0, 1001)) == 9000, "exact: %u", n);
+	detect_free(&d);
+}
+
 int main(void)
 {
 	test_window();
@@ -606,5 +635,6 @@ int main(void)
 	test_configure();
 	test_growth();
 	test_churn();
+	test_exact_fill();
 	return check_done("detect");
 }
