@@ -107,6 +107,20 @@ def wait_store(mx, pred, timeout=15):
     raise AssertionError("store status never matched: %r" % st)
 
 
+def wait_grey_count(redis, n, timeout=10):
+    """Wait until the one greylist record in Redis counts n comebacks (its
+    value is "1 FIRST LAST EXPIRES COUNT"): a write follows the reply that
+    the test saw, and another instance must not read the record before it."""
+    deadline = time.monotonic() + timeout
+    vals = []
+    while time.monotonic() < deadline:
+        vals = [redis.cli("GET", k) for k in redis.keys("grey")]
+        if len(vals) == 1 and vals[0].split()[-1:] == [str(n)]:
+            return
+        time.sleep(0.05)
+    raise AssertionError("greylist records in Redis: %r, want one counting %d" % (vals, n))
+
+
 def farm(mxguard, postfix, redis, **params):
     a = engine(mxguard, postfix, store=redis.spec, **params)
     b = engine(mxguard, postfix, store=redis.spec, **params)
@@ -130,11 +144,14 @@ def test_suspect_dropped_on_a_is_greylisted_on_b(mxguard, postfix, redis):
     # The drop on A was the triplet's first sighting: B counts a comeback.
     b.wait_for_log(r"greylist early client=127\.10\.0\.2 .*retries=1")
     assert "tarpit start client=127.10.0.2" not in b.log()
+    # B writes the count after its reply: wait for it in Redis before A reads it.
+    wait_grey_count(redis, 1)
     # The triplet is shared too: its comeback on A counts.
     c, r, _ = to_rcpt(a, BOT)
     assert r.code == 450, r
     c.close()
     a.wait_for_log(r"greylist early client=127\.10\.0\.2 .*retries=2")
+    wait_grey_count(redis, 2)
     time.sleep(2.2)
     mid = new_message_id("farm")
     c, r, took = to_rcpt(b, BOT)
